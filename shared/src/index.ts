@@ -1,0 +1,6 @@
+export * from "./api.ts";
+export * from "./errors.ts";
+export * from "./job.ts";
+export * from "./ladder.ts";
+export * from "./status.ts";
+export * from "./video.ts";

@@ -1,0 +1,40 @@
+import { z } from "zod";
+
+export const VideoStatus = z.enum(["awaiting_upload", "queued", "processing", "ready", "failed"]);
+export type VideoStatus = z.infer<typeof VideoStatus>;
+
+/** A rendition as measured after transcoding; it feeds both the API and the master playlist. */
+export const Rendition = z.object({
+  /** Folder name under the video's HLS prefix, e.g. "720p". */
+  name: z.string().regex(/^[a-z0-9_-]{1,32}$/),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  /** Peak segment bitrate in bits per second, video plus audio. */
+  bandwidth: z.number().int().positive(),
+  /** Average bitrate in bits per second, video plus audio. */
+  averageBandwidth: z.number().int().positive(),
+  /** RFC 6381 codecs string, e.g. "avc1.64002a,mp4a.40.2". */
+  codecs: z.string().min(1),
+  frameRate: z.number().positive(),
+});
+export type Rendition = z.infer<typeof Rendition>;
+
+export const Video = z.object({
+  id: z.string(),
+  title: z.string(),
+  description: z.string().nullable(),
+  status: VideoStatus,
+  failureReason: z.string().nullable(),
+  durationSeconds: z.number().nullable(),
+  sourceWidth: z.number().int().nullable(),
+  sourceHeight: z.number().int().nullable(),
+  renditions: z.array(Rendition),
+  playback: z.object({
+    /** Absolute URL of the master playlist; null until the video is ready. */
+    hls: z.string().nullable(),
+    poster: z.string().nullable(),
+  }),
+  createdAt: z.string(),
+  readyAt: z.string().nullable(),
+});
+export type Video = z.infer<typeof Video>;
