@@ -1,0 +1,36 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv, UserVariables } from "../env.ts";
+import { HttpError } from "../errors.ts";
+import { verifyAccessToken } from "./tokens.ts";
+
+type UserEnv = AppEnv & { Variables: UserVariables };
+
+export type RequireUserOptions = {
+  /** Where the HS256 secret comes from; defaults to the parsed config's JWT_SECRET. */
+  secret?: (c: Context<UserEnv>) => string;
+};
+
+/**
+ * Lets a request through only with a valid `Authorization: Bearer <access token>` and puts the user id
+ * in `c.var.userId`; anything else (missing, malformed, bad signature, expired) is a 401 "unauthorized".
+ */
+export function requireUser(options: RequireUserOptions = {}): MiddlewareHandler<UserEnv> {
+  const secretOf = options.secret ?? ((c: Context<UserEnv>) => c.var.config.jwtSecret);
+  return async function requireUser(c, next) {
+    const token = bearerToken(c.req.header("authorization"));
+    const userId = token === null ? null : await verifyAccessToken(token, secretOf(c));
+    if (userId === null) {
+      throw new HttpError(401, "unauthorized", "a valid access token is required", {
+        "WWW-Authenticate": 'Bearer realm="streamlet"',
+      });
+    }
+    c.set("userId", userId);
+    await next();
+  };
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearerToken(header: string | undefined): string | null {
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? "");
+  return match?.[1] ?? null;
+}

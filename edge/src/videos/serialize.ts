@@ -1,0 +1,36 @@
+import type { Video } from "@streamlet/shared";
+import type { VideoRow } from "../db/schema.ts";
+
+/** The API shape of a video row; playback URLs only once it is ready, absolute against `baseUrl`. */
+export function toVideo(row: VideoRow, baseUrl: string): Video {
+  const ready = row.status === "ready";
+  return {
+    id: row.id,
+    title: row.title,
+    description: row.description,
+    status: row.status,
+    failureReason: row.failureReason,
+    durationSeconds: row.durationSeconds,
+    sourceWidth: row.sourceWidth,
+    sourceHeight: row.sourceHeight,
+    renditions: row.renditions,
+    playback: {
+      hls: ready ? `${baseUrl}/v1/play/${row.id}/master.m3u8` : null,
+      poster: ready ? `${baseUrl}/v1/play/${row.id}/poster.jpg` : null,
+    },
+    createdAt: row.createdAt.toISOString(),
+    readyAt: row.readyAt?.toISOString() ?? null,
+  };
+}
+
+/** Where absolute URLs point: PUBLIC_BASE_URL when configured, else the origin the request came to. */
+export function baseUrlOf(publicBaseUrl: string | null, requestUrl: string): string {
+  return publicBaseUrl ?? new URL(requestUrl).origin;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True for a canonical UUID; anything else can be answered 404 without asking Postgres. */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}

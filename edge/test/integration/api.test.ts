@@ -1,0 +1,251 @@
+import { randomBytes } from "node:crypto";
+import { ErrorEnvelope, TRANSCODE_QUEUE, Video, VideoList } from "@streamlet/shared";
+import { Queue } from "bullmq";
+import IORedis from "ioredis";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+
+const edge = inject("edgeUrl");
+const vars = inject("edgeVars");
+
+async function req(
+  method: string,
+  path: string,
+  opts: { body?: unknown; raw?: string; token?: string } = {},
+) {
+  const headers: Record<string, string> = {};
+  if (opts.body !== undefined || opts.raw !== undefined) headers["content-type"] = "application/json";
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  const res = await fetch(`${edge}${path}`, {
+    method,
+    headers,
+    body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null };
+}
+
+function expectError(res: { status: number; json: unknown }, status: number, code?: string) {
+  expect(res.status).toBe(status);
+  const env = ErrorEnvelope.parse(res.json);
+  if (code) expect(env.error.code).toBe(code);
+  expect(env.error.message.length).toBeGreaterThan(0);
+}
+
+const email = () => `user-${randomBytes(6).toString("hex")}@example.com`;
+const password = "correct horse battery staple";
+
+async function signup() {
+  const res = await req("POST", "/v1/auth/signup", { body: { email: email(), password } });
+  expect(res.status).toBe(201);
+  return res.json as { accessToken: string; refreshToken: string; user: { id: string; email: string } };
+}
+
+async function put(url: string, body: Uint8Array<ArrayBuffer>, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { method: "PUT", body, headers });
+  expect(res.ok).toBe(true);
+}
+
+let redis: IORedis;
+let queue: Queue;
+beforeAll(() => {
+  redis = new IORedis(vars.REDIS_URL ?? "", { maxRetriesPerRequest: null });
+  queue = new Queue(TRANSCODE_QUEUE, { connection: redis });
+});
+afterAll(async () => {
+  await queue.close();
+  redis.disconnect();
+});
+
+describe("health and OpenAPI", () => {
+  it("answers /healthz", async () => {
+    const res = await req("GET", "/healthz");
+    expect(res.status).toBe(200);
+  });
+
+  it("serves an OpenAPI document covering the public routes", async () => {
+    const res = await req("GET", "/openapi.json");
+    expect(res.status).toBe(200);
+    const paths = Object.keys(res.json.paths);
+    for (const p of [
+      "/v1/auth/signup",
+      "/v1/auth/login",
+      "/v1/videos",
+      "/v1/videos/{id}",
+      "/v1/videos/{id}/uploaded",
+    ]) {
+      expect(paths).toContain(p);
+    }
+  });
+
+  it("answers unknown routes with the error envelope", async () => {
+    expectError(await req("GET", "/v1/nope"), 404);
+  });
+});
+
+describe("auth", () => {
+  it("signs up and logs in with a JWT access token and a refresh token", async () => {
+    const address = email();
+    const created = await req("POST", "/v1/auth/signup", {
+      body: { email: address.toUpperCase(), password },
+    });
+    expect(created.status).toBe(201);
+    expect(created.json.user.email).toBe(address);
+    expect(created.json.accessToken.split(".")).toHaveLength(3);
+    expect(created.json.refreshToken.length).toBeGreaterThan(20);
+
+    const login = await req("POST", "/v1/auth/login", { body: { email: address, password } });
+    expect(login.status).toBe(200);
+    expect(login.json.user.id).toBe(created.json.user.id);
+  });
+
+  it("refuses a duplicate email, a wrong password and an unknown account alike", async () => {
+    const address = email();
+    await req("POST", "/v1/auth/signup", { body: { email: address, password } });
+    expectError(
+      await req("POST", "/v1/auth/signup", { body: { email: address, password } }),
+      409,
+      "email_taken",
+    );
+    const wrong = await req("POST", "/v1/auth/login", {
+      body: { email: address, password: "not the password" },
+    });
+    const unknown = await req("POST", "/v1/auth/login", { body: { email: email(), password } });
+    expectError(wrong, 401, "invalid_credentials");
+    expectError(unknown, 401, "invalid_credentials");
+    expect(wrong.json.error.message).toBe(unknown.json.error.message);
+  });
+
+  it.each([
+    ["malformed JSON", { raw: "{not json" }],
+    ["an empty body", { raw: "" }],
+    ["a JSON array", { body: [] }],
+    ["a bad email", { body: { email: "nope", password } }],
+    ["a short password", { body: { email: email(), password: "short" } }],
+    ["an unknown field", { body: { email: email(), password, admin: true } }],
+  ])("answers 400 with the envelope for %s", async (_, opts) => {
+    expectError(await req("POST", "/v1/auth/signup", opts), 400);
+  });
+
+  it("refuses missing, garbage and tampered bearer tokens", async () => {
+    const { accessToken } = await signup();
+    const tampered = `${accessToken.slice(0, -4)}AAAA`;
+    for (const token of [undefined, "garbage", tampered]) {
+      expectError(await req("POST", "/v1/videos", { body: { title: "x" }, token }), 401, "unauthorized");
+    }
+  });
+});
+
+describe("videos and uploads", () => {
+  it("creates a video with a presigned PUT, and refuses bad bodies", async () => {
+    const { accessToken } = await signup();
+    const res = await req("POST", "/v1/videos", {
+      body: { title: "Hello", description: "d" },
+      token: accessToken,
+    });
+    expect(res.status).toBe(201);
+    const video = Video.parse(res.json.video);
+    expect(video.status).toBe("awaiting_upload");
+    expect(video.playback.hls).toBeNull();
+    expect(res.json.upload.method).toBe("PUT");
+    expect(res.json.upload.url).toContain("X-Amz-Signature=");
+    expect(Date.parse(res.json.upload.expiresAt)).toBeGreaterThan(Date.now());
+
+    for (const body of [{}, { title: "" }, { title: 5 }, { title: "x".repeat(201) }]) {
+      expectError(await req("POST", "/v1/videos", { body, token: accessToken }), 400);
+    }
+  });
+
+  it("refuses /uploaded before the file exists, for an empty file, and for a non-owner", async () => {
+    const owner = await signup();
+    const other = await signup();
+    const created = await req("POST", "/v1/videos", { body: { title: "missing" }, token: owner.accessToken });
+    const id = created.json.video.id as string;
+
+    expectError(
+      await req("POST", `/v1/videos/${id}/uploaded`, { token: owner.accessToken }),
+      409,
+      "upload_missing",
+    );
+    await put(created.json.upload.url, new Uint8Array(0), created.json.upload.headers);
+    expectError(
+      await req("POST", `/v1/videos/${id}/uploaded`, { token: owner.accessToken }),
+      422,
+      "upload_empty",
+    );
+    expectError(
+      await req("POST", `/v1/videos/${id}/uploaded`, { token: other.accessToken }),
+      404,
+      "not_found",
+    );
+    expectError(await req("POST", `/v1/videos/${id}/uploaded`), 401);
+    expectError(await req("POST", "/v1/videos/not-a-uuid/uploaded", { token: owner.accessToken }), 404);
+    expect((await req("GET", `/v1/videos/${id}`)).json.status).toBe("awaiting_upload");
+    expect(await queue.getJob(id)).toBeUndefined();
+  });
+
+  it("enqueues exactly one job however often /uploaded is called", async () => {
+    const owner = await signup();
+    const created = await req("POST", "/v1/videos", { body: { title: "twice" }, token: owner.accessToken });
+    const id = created.json.video.id as string;
+    // Not a video: the transcoder will fail it, which is fine here; we only count enqueues.
+    await put(created.json.upload.url, new Uint8Array(randomBytes(1024)), created.json.upload.headers);
+    const first = await req("POST", `/v1/videos/${id}/uploaded`, { token: owner.accessToken });
+    expect(first.status).toBe(202);
+    const second = await req("POST", `/v1/videos/${id}/uploaded`, { token: owner.accessToken });
+    expect([202, 409]).toContain(second.status);
+    const job = await queue.getJob(id);
+    expect(job?.data).toMatchObject({
+      videoId: id,
+      input: { key: `sources/${id}` },
+      output: { prefix: `videos/${id}/` },
+    });
+    const all = await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"]);
+    expect(all.filter((j) => j.data.videoId === id)).toHaveLength(1);
+  });
+
+  it("answers 404 with the envelope for unknown videos and for playback of videos that are not ready", async () => {
+    const owner = await signup();
+    const created = await req("POST", "/v1/videos", {
+      body: { title: "not ready" },
+      token: owner.accessToken,
+    });
+    const id = created.json.video.id as string;
+    expectError(await req("GET", "/v1/videos/00000000-0000-4000-8000-000000000000"), 404, "not_found");
+    expectError(await req("GET", `/v1/play/${id}/master.m3u8`), 404);
+    expectError(await req("GET", `/v1/play/${id}/../sources/${id}`), 404);
+  });
+
+  it("lists only ready videos, newest first, with a cursor, and rejects a garbage cursor", async () => {
+    const res = await req("GET", "/v1/videos?limit=2");
+    expect(res.status).toBe(200);
+    const list = VideoList.parse(res.json);
+    for (const v of list.videos) expect(v.status).toBe("ready");
+    expectError(await req("GET", "/v1/videos?cursor=%%%garbage"), 400, "invalid_cursor");
+    expectError(await req("GET", "/v1/videos?limit=1000"), 400);
+  });
+});
+
+describe("the transcoder's status channel", () => {
+  it("refuses a missing or wrong secret and a user's token", async () => {
+    const owner = await signup();
+    const created = await req("POST", "/v1/videos", { body: { title: "x" }, token: owner.accessToken });
+    const path = `/v1/internal/videos/${created.json.video.id}/status`;
+    expectError(await req("POST", path, { body: { status: "processing" } }), 401);
+    expectError(
+      await req("POST", path, { body: { status: "processing" }, token: "wrong-secret-wrong-secret" }),
+      401,
+    );
+    expectError(await req("POST", path, { body: { status: "processing" }, token: owner.accessToken }), 401);
+  });
+
+  it("refuses malformed reports and illegal transitions", async () => {
+    const owner = await signup();
+    const created = await req("POST", "/v1/videos", { body: { title: "x" }, token: owner.accessToken });
+    const path = `/v1/internal/videos/${created.json.video.id}/status`;
+    const token = vars.TRANSCODER_SECRET;
+    expectError(await req("POST", path, { body: { status: "bogus" }, token }), 400);
+    expectError(await req("POST", path, { raw: "{", token }), 400);
+    // awaiting_upload → processing is not a legal transition: nothing was queued.
+    expectError(await req("POST", path, { body: { status: "processing" }, token }), 409, "invalid_state");
+  });
+});
