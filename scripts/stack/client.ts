@@ -1,0 +1,71 @@
+import { openAsBlob } from "node:fs";
+import type { AuthTokens, CreateVideoResponse, Video } from "@streamlet/shared";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(`HTTP ${status}: ${JSON.stringify(body)}`);
+  }
+}
+
+/** A small client for the edge API, used exactly as a browser would: JSON bodies, bearer tokens. */
+export function apiClient(baseUrl: string) {
+  let token: string | undefined;
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const parsed = text ? JSON.parse(text) : null;
+    if (!res.ok) throw new ApiError(res.status, parsed);
+    return parsed as T;
+  }
+  return {
+    useToken(t: string | undefined) {
+      token = t;
+    },
+    async signup(email: string, password: string) {
+      const auth = await call<AuthTokens>("POST", "/v1/auth/signup", { email, password });
+      token = auth.accessToken;
+      return auth;
+    },
+    createVideo: (title: string, description?: string) =>
+      call<CreateVideoResponse>("POST", "/v1/videos", { title, description }),
+    markUploaded: (id: string) => call<{ video: Video }>("POST", `/v1/videos/${id}/uploaded`),
+    getVideo: (id: string) => call<Video>("GET", `/v1/videos/${id}`),
+  };
+}
+
+/** PUTs a file to a presigned upload URL, streamed from disk, as a browser's fetch(url, { body: file }) would. */
+export async function uploadFile(upload: CreateVideoResponse["upload"], file: string) {
+  const blob = await openAsBlob(file);
+  const res = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: blob });
+  if (!res.ok) throw new Error(`upload failed: HTTP ${res.status} ${await res.text()}`);
+}
+
+/** Polls a video until it leaves the queue/processing states, reporting each status change. */
+export async function waitForTerminal(
+  client: ReturnType<typeof apiClient>,
+  id: string,
+  opts: { timeoutMs?: number; onStatus?: (v: Video) => void } = {},
+) {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10 * 60_000);
+  let last = "";
+  while (Date.now() < deadline) {
+    const video = await client.getVideo(id);
+    if (video.status !== last) {
+      last = video.status;
+      opts.onStatus?.(video);
+    }
+    if (video.status === "ready" || video.status === "failed") return video;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`video ${id} still ${last} after ${opts.timeoutMs ?? 600_000} ms`);
+}

@@ -1,0 +1,214 @@
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import pg from "pg";
+import { type Managed, run, spawnManaged, waitForHttp, waitForPort } from "./proc.ts";
+
+export const ROOT = path.resolve(import.meta.dirname, "../..");
+const bin = (name: string) => path.join(ROOT, "node_modules", ".bin", name);
+const isRoot = process.getuid?.() === 0;
+
+export type Log = (name: string) => (line: string) => void;
+
+/** Starts redis-server on loopback; `persist` keeps an append-only file so queued jobs survive a restart. */
+export async function startRedis(opts: { dir: string; port: number; persist: boolean; log?: Log }) {
+  mkdirSync(opts.dir, { recursive: true });
+  const args = ["--bind", "127.0.0.1", "--port", String(opts.port), "--dir", opts.dir, "--save", ""];
+  args.push("--appendonly", opts.persist ? "yes" : "no", "--maxmemory-policy", "noeviction");
+  const proc = spawnManaged("redis", "redis-server", args, { log: opts.log?.("redis") });
+  await waitForPort(opts.port, "127.0.0.1", 15_000, proc);
+  return { proc, url: `redis://127.0.0.1:${opts.port}` };
+}
+
+function postgresBinDir(): string {
+  const base = "/usr/lib/postgresql";
+  if (existsSync(base)) {
+    const versions = readdirSync(base)
+      .filter((v) => existsSync(path.join(base, v, "bin", "initdb")))
+      .sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return path.join(base, versions[0], "bin");
+  }
+  return ""; // rely on PATH
+}
+
+/** Postgres refuses to run as root; as root we run it as the `postgres` system user. */
+function asPostgres(cmd: string, args: string[]): [string, string[]] {
+  return isRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
+}
+
+export const PG_USER = "streamlet";
+export const PG_PASSWORD = "streamlet-local";
+export const PG_DATABASE = "streamlet";
+
+/** Creates (once) and starts a private Postgres cluster on loopback, TCP only, with the app database. */
+export async function startPostgres(opts: { dir: string; port: number; fast?: boolean; log?: Log }) {
+  const binDir = postgresBinDir();
+  const tool = (name: string) => (binDir ? path.join(binDir, name) : name);
+  if (!existsSync(path.join(opts.dir, "PG_VERSION"))) {
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    const pwfile = path.join(opts.dir, "..", `.pgpass-${process.pid}`);
+    writeFileSync(pwfile, `${PG_PASSWORD}\n`, { mode: 0o644 });
+    if (isRoot) {
+      await run("chown", ["-R", "postgres:postgres", opts.dir]);
+      await run("runuser", ["-u", "postgres", "--", "test", "-w", opts.dir]).catch(() => {
+        throw new Error(
+          `the postgres user cannot write ${opts.dir}: a folder above it is not world-searchable (chmod o+x it) or set DATABASE_URL`,
+        );
+      });
+    }
+    const [cmd, args] = asPostgres(tool("initdb"), [
+      "-D",
+      opts.dir,
+      "-U",
+      PG_USER,
+      `--pwfile=${pwfile}`,
+      "--auth-host=scram-sha-256",
+      "--auth-local=peer",
+      "-E",
+      "UTF8",
+      "--locale=C",
+    ]);
+    try {
+      await run(cmd, args);
+    } finally {
+      await run("rm", ["-f", pwfile]);
+    }
+  }
+  const settings = [
+    "-c",
+    "listen_addresses=127.0.0.1",
+    "-p",
+    String(opts.port),
+    "-c",
+    "unix_socket_directories=",
+  ];
+  if (opts.fast)
+    settings.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
+  const [cmd, args] = asPostgres(tool("postgres"), ["-D", opts.dir, ...settings]);
+  const proc = spawnManaged("postgres", cmd, args, { log: opts.log?.("postgres"), stopSignal: "SIGINT" });
+  await waitForPort(opts.port, "127.0.0.1", 30_000, proc);
+  const admin = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${opts.port}/postgres`;
+  await retry(async () => {
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    try {
+      const found = await client.query("select 1 from pg_database where datname = $1", [PG_DATABASE]);
+      if (found.rowCount === 0) await client.query(`create database ${PG_DATABASE}`);
+    } finally {
+      await client.end();
+    }
+  });
+  return { proc, url: `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${opts.port}/${PG_DATABASE}` };
+}
+
+async function retry<T>(fn: () => Promise<T>, attempts = 30): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+export const S3_ACCESS_KEY = "S3RVER";
+export const S3_SECRET_KEY = "S3RVER";
+
+const CORS_XML = `<CORSConfiguration>
+  <CORSRule>
+    <AllowedOrigin>*</AllowedOrigin>
+    <AllowedMethod>PUT</AllowedMethod>
+    <AllowedMethod>GET</AllowedMethod>
+    <AllowedMethod>HEAD</AllowedMethod>
+    <AllowedHeader>*</AllowedHeader>
+    <ExposeHeader>ETag</ExposeHeader>
+    <MaxAgeSeconds>3600</MaxAgeSeconds>
+  </CORSRule>
+</CORSConfiguration>
+`;
+
+/** Starts s3rver (the local S3-compatible server) with the bucket created and CORS open for browser PUTs. */
+export async function startS3(opts: { dir: string; port: number; bucket: string; log?: Log }) {
+  mkdirSync(opts.dir, { recursive: true });
+  const cors = path.join(opts.dir, "..", "s3-cors.xml");
+  writeFileSync(cors, CORS_XML);
+  const script = path.join(ROOT, "node_modules", "s3rver", "bin", "s3rver.js");
+  const args = [
+    "--openssl-legacy-provider",
+    script,
+    "-d",
+    opts.dir,
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(opts.port),
+  ];
+  args.push("--configure-bucket", opts.bucket, cors, "--silent");
+  const proc = spawnManaged("s3", process.execPath, args, { log: opts.log?.("s3") });
+  await waitForPort(opts.port, "127.0.0.1", 20_000, proc);
+  return { proc, endpoint: `http://127.0.0.1:${opts.port}` };
+}
+
+function envFileText(vars: Record<string, string>) {
+  return Object.entries(vars)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join("\n");
+}
+
+/** Runs the edge Worker under `wrangler dev` (workerd) with its variables in a private env file. */
+export async function startEdge(opts: {
+  dataDir: string;
+  port: number;
+  vars: Record<string, string>;
+  log?: Log;
+}) {
+  mkdirSync(opts.dataDir, { recursive: true });
+  const envFile = path.join(opts.dataDir, "edge.env");
+  writeFileSync(envFile, `${envFileText(opts.vars)}\n`, { mode: 0o600 });
+  const args = [
+    "dev",
+    "--config",
+    path.join(ROOT, "wrangler.toml"),
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(opts.port),
+  ];
+  args.push("--env-file", envFile, "--persist-to", path.join(opts.dataDir, "wrangler-state"));
+  args.push("--show-interactive-dev-session=false", "--inspector-port", "0");
+  const env = {
+    ...process.env,
+    WRANGLER_SEND_METRICS: "false",
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    WRANGLER_LOG_PATH: path.join(opts.dataDir, "wrangler-logs"),
+    NO_COLOR: "1",
+  };
+  const proc = spawnManaged("edge", bin("wrangler"), args, { env, cwd: ROOT, log: opts.log?.("edge") });
+  const url = `http://127.0.0.1:${opts.port}`;
+  await waitForHttp(`${url}/healthz`, 90_000, proc);
+  return { proc, url };
+}
+
+/** Starts one transcoder process and waits for its "ready" log line. */
+export async function startTranscoder(opts: { env: Record<string, string>; name?: string; log?: Log }) {
+  const name = opts.name ?? "transcoder";
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  const proc: Managed = spawnManaged(name, bin("tsx"), [path.join(ROOT, "transcoder", "src", "main.ts")], {
+    env: { ...process.env, ...opts.env },
+    cwd: ROOT,
+    log: opts.log?.(name),
+    onLine: (line) => {
+      if (/"msg":"ready"/.test(line)) markReady();
+    },
+  });
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`${name} did not log ready within 60 s`)), 60_000).unref(),
+  );
+  const died = proc.exited.then((code) => new Error(`${name} exited with ${code} before it was ready`));
+  const outcome = await Promise.race([ready, timeout, died]);
+  if (outcome instanceof Error) throw outcome;
+  return { proc };
+}

@@ -1,0 +1,180 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { applyMigrations } from "./migrate.ts";
+import { startNeonBridge } from "./neon-ws-bridge.ts";
+import { freePort } from "./proc.ts";
+import {
+  type Log,
+  S3_ACCESS_KEY,
+  S3_SECRET_KEY,
+  startEdge,
+  startPostgres,
+  startRedis,
+  startS3,
+  startTranscoder,
+} from "./services.ts";
+
+export interface StackOptions {
+  /** Folder for every piece of local state (databases, objects, logs, secrets). */
+  dataDir: string;
+  /** Fixed ports for `npm run dev`; tests pass `"random"` to run beside a dev stack. */
+  ports: "random" | { edge: number; redis: number; postgres: number; neonBridge: number; s3: number };
+  /** How many transcoder processes to start (0 for none). */
+  transcoders?: number;
+  /** Durable local state (append-only Redis, fsync'd Postgres); off for throwaway test stacks. */
+  durable?: boolean;
+  /** Where child output lines go; by name. */
+  log?: Log;
+  /** Variables to use instead of starting services (REDIS_URL, DATABASE_URL, S3_ENDPOINT, ...). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra variables for the transcoder processes (e.g. TRANSCODER_CONCURRENCY). */
+  transcoderEnv?: Record<string, string>;
+}
+
+export interface Stack {
+  edgeUrl: string;
+  edgeVars: Record<string, string>;
+  transcoderVars: Record<string, string>;
+  /** Starts one more transcoder process (e.g. for a test that needs a second node). */
+  addTranscoder(name?: string): Promise<{ stop(): Promise<void> }>;
+  stop(): Promise<void>;
+}
+
+const DEV_PORTS = { edge: 8787, redis: 56379, postgres: 55432, neonBridge: 55433, s3: 59000 };
+
+export { DEV_PORTS };
+
+function loadSecrets(dataDir: string) {
+  const file = path.join(dataDir, "secrets.json");
+  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
+  const secrets = {
+    JWT_SECRET: randomBytes(32).toString("base64url"),
+    TRANSCODER_SECRET: randomBytes(32).toString("base64url"),
+  };
+  writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+  return secrets;
+}
+
+/**
+ * Starts Redis, Postgres (+ the Neon WebSocket bridge), s3rver, the edge under wrangler dev and the
+ * transcoders, on 127.0.0.1. Any service named in `env` is used instead of started.
+ */
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const env = opts.env ?? process.env;
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o755 });
+  const ports =
+    opts.ports === "random"
+      ? {
+          edge: await freePort(),
+          redis: await freePort(),
+          postgres: await freePort(),
+          neonBridge: await freePort(),
+          s3: await freePort(),
+        }
+      : opts.ports;
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => {});
+    stops.length = 0;
+  };
+  try {
+    const durable = opts.durable ?? false;
+    let redisUrl = env.REDIS_URL;
+    if (!redisUrl) {
+      const dir = path.join(opts.dataDir, "redis");
+      const started = await startRedis({ dir, port: ports.redis, persist: durable, log: opts.log });
+      stops.push(started.proc.stop);
+      redisUrl = started.url;
+    }
+
+    let databaseUrl = env.DATABASE_URL;
+    if (!databaseUrl) {
+      const pgDir = path.join(opts.dataDir, "postgres");
+      const started = await startPostgres({
+        dir: pgDir,
+        port: ports.postgres,
+        fast: !durable,
+        log: opts.log,
+      });
+      stops.push(started.proc.stop);
+      databaseUrl = started.url;
+    }
+    await applyMigrations(databaseUrl);
+    let neonProxy = env.NEON_WS_PROXY ?? "";
+    if (!neonProxy) {
+      const target = new URL(databaseUrl);
+      const bridge = startNeonBridge({
+        port: ports.neonBridge,
+        allowed: [`${target.hostname}:${target.port || 5432}`],
+      });
+      await bridge.ready;
+      stops.push(bridge.stop);
+      neonProxy = bridge.url;
+    }
+
+    const bucket = env.S3_BUCKET ?? "streamlet";
+    let s3 = {
+      S3_ENDPOINT: env.S3_ENDPOINT ?? "",
+      S3_BUCKET: bucket,
+      S3_REGION: env.S3_REGION ?? "us-east-1",
+      S3_ACCESS_KEY_ID: env.S3_ACCESS_KEY_ID ?? S3_ACCESS_KEY,
+      S3_SECRET_ACCESS_KEY: env.S3_SECRET_ACCESS_KEY ?? S3_SECRET_KEY,
+    };
+    if (!s3.S3_ENDPOINT) {
+      const started = await startS3({
+        dir: path.join(opts.dataDir, "s3"),
+        port: ports.s3,
+        bucket,
+        log: opts.log,
+      });
+      stops.push(started.proc.stop);
+      s3 = { ...s3, S3_ENDPOINT: started.endpoint };
+    }
+
+    const secrets = loadSecrets(opts.dataDir);
+    const edgeVars: Record<string, string> = {
+      DATABASE_URL: databaseUrl,
+      NEON_WS_PROXY: neonProxy,
+      REDIS_URL: redisUrl,
+      ...s3,
+      S3_PUBLIC_ENDPOINT: env.S3_PUBLIC_ENDPOINT ?? s3.S3_ENDPOINT,
+      JWT_SECRET: env.JWT_SECRET ?? secrets.JWT_SECRET ?? "",
+      TRANSCODER_SECRET: env.TRANSCODER_SECRET ?? secrets.TRANSCODER_SECRET ?? "",
+    };
+    const edge = await startEdge({
+      dataDir: path.join(opts.dataDir, "edge"),
+      port: ports.edge,
+      vars: edgeVars,
+      log: opts.log,
+    });
+    stops.push(edge.proc.stop);
+
+    const transcoderVars: Record<string, string> = {
+      REDIS_URL: redisUrl,
+      ...s3,
+      EDGE_URL: edge.url,
+      TRANSCODER_SECRET: edgeVars.TRANSCODER_SECRET ?? "",
+      WORK_DIR: path.join(opts.dataDir, "work"),
+      ...opts.transcoderEnv,
+    };
+    mkdirSync(transcoderVars.WORK_DIR ?? "", { recursive: true });
+    let count = 0;
+    const addTranscoder = async (name?: string) => {
+      count += 1;
+      const t = await startTranscoder({
+        env: transcoderVars,
+        name: name ?? `transcoder-${count}`,
+        log: opts.log,
+      });
+      stops.push(t.proc.stop);
+      return { stop: t.proc.stop };
+    };
+    for (let i = 0; i < (opts.transcoders ?? 1); i++) await addTranscoder();
+
+    return { edgeUrl: edge.url, edgeVars, transcoderVars, addTranscoder, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,48 @@
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { TestProject } from "vitest/node";
+import { type Stack, startStack } from "./stack.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    edgeUrl: string;
+    transcoderVars: Record<string, string>;
+    edgeVars: Record<string, string>;
+  }
+}
+
+let stack: Stack | undefined;
+let dataDir = "";
+const logs: string[] = [];
+
+/**
+ * Starts one real stack (Redis, Postgres + Neon bridge, s3rver, wrangler dev, one transcoder) on random
+ * loopback ports in a throwaway folder for the integration tests, and tears it down afterwards.
+ */
+export async function setup(project: TestProject) {
+  dataDir = mkdtempSync(path.join(os.tmpdir(), "streamlet-test-"));
+  chmodSync(dataDir, 0o755); // the postgres system user must reach its data folder
+  const verbose = process.env.STACK_LOGS === "1";
+  stack = await startStack({
+    dataDir,
+    ports: "random",
+    transcoders: 1,
+    // Services from the environment are used instead (e.g. a CI that provides its own Redis).
+    env: { REDIS_URL: process.env.TEST_REDIS_URL },
+    log: (name) => (line) => {
+      logs.push(`[${name}] ${line}`);
+      if (logs.length > 500) logs.shift();
+      if (verbose) process.stderr.write(`[${name}] ${line}\n`);
+    },
+  });
+  project.provide("edgeUrl", stack.edgeUrl);
+  project.provide("transcoderVars", stack.transcoderVars);
+  project.provide("edgeVars", stack.edgeVars);
+}
+
+export async function teardown() {
+  await stack?.stop();
+  if (process.env.STACK_LOGS_ON_EXIT === "1") process.stderr.write(`${logs.join("\n")}\n`);
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}
