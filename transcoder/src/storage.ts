@@ -1,0 +1,143 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as NodeReadableStream } from "node:stream/web";
+import { AwsClient } from "aws4fetch";
+import { StorageError, StorageNotFoundError } from "./errors.ts";
+import { withRetry } from "./retry.ts";
+
+export interface StorageConfig {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface StorageOptions {
+  /** Tries per request, the first included. */
+  attempts?: number;
+  baseDelayMs?: number;
+  /** Files up to this size are sent from memory; larger ones stream from disk. */
+  bufferLimitBytes?: number;
+}
+
+export interface Storage {
+  /** Streams an object to `filePath`; returns the number of bytes written. */
+  download(key: string, filePath: string, signal?: AbortSignal): Promise<number>;
+  /** Uploads a file from disk. */
+  putFile(key: string, filePath: string, contentType: string, signal?: AbortSignal): Promise<void>;
+  /** Uploads a small in-memory body (playlists). */
+  putBody(key: string, body: string | Uint8Array, contentType: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** Builds the path-style object URL, which every S3-compatible store (s3rver, MinIO, B2) accepts. */
+export function objectUrl(endpoint: string, bucket: string, key: string): string {
+  const path = key.split("/").map(encodeURIComponent).join("/");
+  return `${endpoint.replace(/\/+$/, "")}/${encodeURIComponent(bucket)}/${path}`;
+}
+
+/** Transient = worth retrying: network failures, 5xx and 429. */
+export function isTransientStorageError(err: unknown): boolean {
+  if (err instanceof StorageError) return err.transient;
+  if (err instanceof StorageNotFoundError) return false;
+  if (err instanceof Error && err.name === "AbortError") return false;
+  // fetch() rejects with a TypeError on connection failures; streams fail with ECONNRESET and friends.
+  return err instanceof TypeError || (err instanceof Error && "code" in err);
+}
+
+/** One small S3 client on aws4fetch, so the transcoder doesn't pull in the AWS SDK. */
+export function createStorage(config: StorageConfig, options: StorageOptions = {}): Storage {
+  const attempts = options.attempts ?? 4;
+  const baseDelayMs = options.baseDelayMs ?? 500;
+  const bufferLimit = options.bufferLimitBytes ?? 32 * 1024 * 1024;
+  // retries: 0 because we retry ourselves, network errors included, and a streamed body can't be replayed.
+  const client = new AwsClient({
+    accessKeyId: config.accessKeyId,
+    secretAccessKey: config.secretAccessKey,
+    region: config.region,
+    service: "s3",
+    retries: 0,
+  });
+  const url = (key: string) => objectUrl(config.endpoint, config.bucket, key);
+  const retry = <T>(fn: () => Promise<T>, signal?: AbortSignal) =>
+    withRetry(fn, { attempts, baseDelayMs, isTransient: isTransientStorageError, signal });
+
+  async function failure(res: Response, verb: string, key: string): Promise<StorageError> {
+    const body = await res.text().catch(() => "");
+    const transient = res.status >= 500 || res.status === 429;
+    return new StorageError(
+      `storage ${verb} ${key} failed with HTTP ${res.status}: ${body.slice(0, 300)}`,
+      res.status,
+      transient,
+    );
+  }
+
+  async function put(
+    key: string,
+    makeBody: () => Promise<{
+      body: Uint8Array | ReadableStream<Uint8Array>;
+      length: number;
+      streamed: boolean;
+    }>,
+    contentType: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await retry(async () => {
+      const { body, length, streamed } = await makeBody();
+      const res = await client.fetch(url(key), {
+        method: "PUT",
+        body,
+        headers: { "Content-Type": contentType, "Content-Length": String(length) },
+        signal,
+        // Node's fetch needs duplex for a stream body; S3 needs the Content-Length set above (no chunked PUT).
+        ...(streamed ? { duplex: "half" } : {}),
+      } as RequestInit);
+      if (!res.ok) throw await failure(res, "PUT", key);
+      await res.body?.cancel();
+    }, signal);
+  }
+
+  return {
+    async download(key, filePath, signal) {
+      return retry(async () => {
+        const res = await client.fetch(url(key), { method: "GET", signal });
+        if (res.status === 404) {
+          await res.body?.cancel();
+          throw new StorageNotFoundError(key);
+        }
+        if (!res.ok || !res.body) throw await failure(res, "GET", key);
+        const out = createWriteStream(filePath);
+        await pipeline(Readable.fromWeb(res.body as NodeReadableStream<Uint8Array>), out, { signal });
+        return out.bytesWritten;
+      }, signal);
+    },
+
+    async putFile(key, filePath, contentType, signal) {
+      await put(
+        key,
+        async () => {
+          const { size } = await stat(filePath);
+          if (size <= bufferLimit) {
+            return { body: new Uint8Array(await readFile(filePath)), length: size, streamed: false };
+          }
+          const stream = Readable.toWeb(createReadStream(filePath)) as unknown as ReadableStream<Uint8Array>;
+          return { body: stream, length: size, streamed: true };
+        },
+        contentType,
+        signal,
+      );
+    },
+
+    async putBody(key, body, contentType, signal) {
+      const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
+      await put(
+        key,
+        async () => ({ body: bytes, length: bytes.byteLength, streamed: false }),
+        contentType,
+        signal,
+      );
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { readdir } from "node:fs/promises";
+import { extname, join, relative, sep } from "node:path";
+import type { Storage } from "./storage.ts";
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".m3u8": "application/vnd.apple.mpegurl",
+  ".m4s": "video/iso.segment",
+  ".mp4": "video/mp4",
+  ".jpg": "image/jpeg",
+};
+
+/** Content-Type for an output file; players and CDNs rely on it for HLS. */
+export function contentTypeFor(name: string): string {
+  return CONTENT_TYPES[extname(name).toLowerCase()] ?? "application/octet-stream";
+}
+
+/** Runs `fn` over items with at most `limit` in flight. */
+async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (!failed && next < items.length) {
+      try {
+        await fn(items[next++] as T);
+      } catch (err) {
+        failed = true; // stop starting new uploads; the job will be retried as a whole
+        throw err;
+      }
+    }
+  });
+  await Promise.all(workers);
+}
+
+/** Uploads every file under `dir` to `prefix` + its relative path; returns how many were uploaded. */
+export async function uploadFolder(
+  storage: Storage,
+  dir: string,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const files = entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+  await eachLimit(files, 4, async (file) => {
+    const key = prefix + relative(dir, file).split(sep).join("/");
+    await storage.putFile(key, file, contentTypeFor(file), signal);
+  });
+  return files.length;
+}

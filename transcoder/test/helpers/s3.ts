@@ -1,0 +1,52 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { StorageConfig } from "../../src/storage.ts";
+
+interface S3rverInstance {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+  on(
+    event: "event",
+    listener: (e: { Records: { eventName: string; s3: { object: { key: string } } }[] }) => void,
+  ): void;
+}
+type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
+
+export interface TestS3 {
+  config: StorageConfig;
+  /** Keys in the order their PUTs completed. */
+  puts: string[];
+  get(key: string): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** An in-process s3rver with one bucket in a temp folder (it does not check signatures). */
+export async function startS3(bucket = "streamlet-test"): Promise<TestS3> {
+  const S3rver = createRequire(import.meta.url)("s3rver") as S3rverClass;
+  const directory = await mkdtemp(join(tmpdir(), "streamlet-s3-"));
+  const server = new S3rver({
+    port: 0,
+    address: "127.0.0.1",
+    silent: true,
+    directory,
+    configureBuckets: [{ name: bucket, configs: [] }],
+  });
+  const { port } = await server.run();
+  const puts: string[] = [];
+  server.on("event", (e) => {
+    for (const r of e.Records)
+      if (r.eventName.startsWith("ObjectCreated")) puts.push(decodeURIComponent(r.s3.object.key));
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    config: { endpoint, bucket, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    puts,
+    get: (key) => fetch(`${endpoint}/${bucket}/${key}`),
+    async close() {
+      await server.close();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { FfmpegError, parseTimemark, progressPercent, runFfmpeg } from "../src/run-ffmpeg.ts";
+
+const run = promisify(execFile);
+
+describe("progress", () => {
+  it.each([
+    ["frame=  120 fps= 60 q=28.0 size=     512kB time=00:00:04.00 bitrate=1048.6kbits/s speed=2x", 4],
+    ["size=N/A time=01:02:03.50 bitrate=N/A speed=1x", 3723.5],
+    ["frame=    0 fps=0.0 q=0.0 size=       0kB time=-00:00:00.02 bitrate=N/A", 0],
+    ["frame=    0 fps=0.0 q=0.0 size=       0kB time=N/A bitrate=N/A", null],
+  ])("parseTimemark(%s) = %s", (line, seconds) => {
+    expect(parseTimemark(line)).toBe(seconds);
+  });
+
+  it.each([
+    [5, 10, 50],
+    [10.04, 10, 100],
+    [-1, 10, 0],
+    [3, 0, 0],
+  ])("progressPercent(%s, %s) = %s", (processed, duration, percent) => {
+    expect(progressPercent(processed, duration)).toBe(percent);
+  });
+});
+
+describe("runFfmpeg", () => {
+  it("rejects with the command line and the stderr tail", async () => {
+    const err = await runFfmpeg(["-hide_banner", "-i", "/nonexistent/in put.mp4", "-f", "null", "-"]).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(FfmpegError);
+    const e = err as FfmpegError;
+    expect(e.message).toMatch(/exited with code 1/);
+    expect(e.commandLine).toBe("ffmpeg -hide_banner -i '/nonexistent/in put.mp4' -f null -");
+    expect(e.stderrTail.at(-1)).toContain("No such file or directory");
+    expect(e.stderrTail.length).toBeLessThanOrEqual(30);
+  });
+
+  it("passes an option value with exactly one space as one argument (fluent-ffmpeg would split it)", async () => {
+    const out = join(tmpdir(), `streamlet-space-${randomUUID()}.mp4`);
+    await runFfmpeg([
+      ...["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10", "-t", "0.2"],
+      ...["-metadata", "title=hello world", "-c:v", "libx264", "-preset", "ultrafast", out],
+    ]);
+    const { stdout } = await run("ffprobe", [
+      "-v",
+      "error",
+      "-show_entries",
+      "format_tags=title",
+      "-of",
+      "csv=p=0",
+      out,
+    ]);
+    await rm(out, { force: true });
+    expect(stdout.trim()).toBe("hello world");
+  });
+
+  it("kills ffmpeg when the signal aborts", async () => {
+    const marker = join(tmpdir(), `streamlet-abort-${randomUUID()}.nut`);
+    const controller = new AbortController();
+    const pending = runFfmpeg(
+      [
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30",
+        "-t",
+        "60",
+        "-f",
+        "nut",
+        marker,
+      ],
+      { signal: controller.signal },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const before = await run("pgrep", ["-f", marker]).then(
+      (r) => r.stdout.trim(),
+      () => "",
+    );
+    expect(before).not.toBe(""); // it was running
+    controller.abort(new Error("job cancelled"));
+    await expect(pending).rejects.toThrow("job cancelled");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const after = await run("pgrep", ["-f", marker]).then(
+      (r) => r.stdout.trim(),
+      () => "",
+    );
+    expect(after).toBe("");
+  });
+
+  it("refuses argv without an input", async () => {
+    await expect(runFfmpeg(["-f", "null", "-"])).rejects.toThrow(/need -i/);
+  });
+
+  it("an already-aborted signal never starts ffmpeg", async () => {
+    await expect(
+      runFfmpeg(["-f", "lavfi", "-i", "testsrc2", "-f", "null", "-"], {
+        signal: AbortSignal.abort(new Error("early")),
+      }),
+    ).rejects.toThrow("early");
+  });
+});

@@ -1,0 +1,117 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StorageError, StorageNotFoundError } from "../src/errors.ts";
+import { createStorage, objectUrl } from "../src/storage.ts";
+import { startS3, type TestS3 } from "./helpers/s3.ts";
+
+describe("objectUrl", () => {
+  it("is path-style and encodes each key segment", () => {
+    expect(objectUrl("http://127.0.0.1:9000/", "b", "videos/a b/720p/seg_00001.m4s")).toBe(
+      "http://127.0.0.1:9000/b/videos/a%20b/720p/seg_00001.m4s",
+    );
+  });
+});
+
+describe("storage against s3rver", () => {
+  let s3: TestS3;
+  let dir: string;
+  beforeAll(async () => {
+    s3 = await startS3();
+    dir = await mkdtemp(join(tmpdir(), "streamlet-storage-"));
+  });
+  afterAll(async () => {
+    await s3.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("puts a small file from memory and a large one as a stream, with content types", async () => {
+    const storage = createStorage(s3.config, { bufferLimitBytes: 64 * 1024 });
+    const small = join(dir, "small.m4s");
+    const large = join(dir, "large.m4s");
+    await writeFile(small, randomBytes(1000));
+    await writeFile(large, randomBytes(300 * 1024));
+    await storage.putFile("t/small.m4s", small, "video/iso.segment");
+    await storage.putFile("t/large.m4s", large, "video/iso.segment");
+    for (const [key, file] of [
+      ["t/small.m4s", small],
+      ["t/large.m4s", large],
+    ] as const) {
+      const res = await s3.get(key);
+      expect(res.headers.get("content-type")).toBe("video/iso.segment");
+      expect(Buffer.from(await res.arrayBuffer()).equals(await readFile(file))).toBe(true);
+    }
+  });
+
+  it("downloads to a file and returns the byte count", async () => {
+    const storage = createStorage(s3.config);
+    const body = randomBytes(200 * 1024);
+    await storage.putBody("t/source", body, "application/octet-stream");
+    const target = join(dir, "downloaded");
+    expect(await storage.download("t/source", target)).toBe(body.byteLength);
+    expect((await readFile(target)).equals(body)).toBe(true);
+  });
+
+  it("a missing object is a StorageNotFoundError (not retried)", async () => {
+    const storage = createStorage(s3.config);
+    await expect(storage.download("t/missing", join(dir, "x"))).rejects.toBeInstanceOf(StorageNotFoundError);
+  });
+});
+
+describe("retries", () => {
+  let server: Server;
+  let statuses: number[];
+  let seen = 0;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        const status = statuses[seen++] ?? 200;
+        res.writeHead(status).end(status === 200 ? "" : `<Error><Code>E${status}</Code></Error>`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const storage = () =>
+    createStorage(
+      {
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        bucket: "b",
+        region: "us-east-1",
+        accessKeyId: "k",
+        secretAccessKey: "s",
+      },
+      { attempts: 4, baseDelayMs: 5 },
+    );
+
+  it("retries 5xx and succeeds", async () => {
+    statuses = [503, 500];
+    seen = 0;
+    await storage().putBody("k", "x", "text/plain");
+    expect(seen).toBe(3);
+  });
+
+  it("gives up after the last attempt with the status in the error", async () => {
+    statuses = [503, 503, 503, 503];
+    seen = 0;
+    const err = await storage()
+      .putBody("k", "x", "text/plain")
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).status).toBe(503);
+    expect(seen).toBe(4);
+  });
+
+  it("does not retry a 403", async () => {
+    statuses = [403];
+    seen = 0;
+    await expect(storage().putBody("k", "x", "text/plain")).rejects.toThrow(/HTTP 403/);
+    expect(seen).toBe(1);
+  });
+});
