@@ -1,0 +1,274 @@
+/**
+ * Ladder benchmark: one ffmpeg process for the whole ladder (decode once, audio once) against one
+ * process per rung (decode N times, audio N times), with the same x264 settings per rung.
+ * Run: npx tsx bench/ladder/run.ts
+ * Knobs: X264_PRESET (veryfast), BENCH_SECONDS (20), BENCH_REPEAT (2 interleaved rounds; best wall time kept).
+ */
+import { execFile } from "node:child_process";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { DEFAULT_X264_CRF, type EncoderSpec } from "../../transcoder/src/encoder.ts";
+import { AUDIO_NAME, buildLadderArgs } from "../../transcoder/src/ffmpeg-args.ts";
+import { normalizeInitSegment } from "../../transcoder/src/hls-layout.ts";
+import { measureVariant } from "../../transcoder/src/hls-measure.ts";
+import { type PlannedRung, planLadder } from "../../transcoder/src/ladder.ts";
+import { type MediaFacts, probeFile } from "../../transcoder/src/probe.ts";
+import { formatRational, type Rational } from "../../transcoder/src/rational.ts";
+import { runFfmpeg } from "../../transcoder/src/run-ffmpeg.ts";
+
+const exec = promisify(execFile);
+const OUT = join(dirname(fileURLToPath(import.meta.url)), "out");
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2));
+const encoder: EncoderSpec = { kind: "x264", preset: process.env.X264_PRESET ?? "veryfast" };
+
+/** Hard-to-compress 1080p30 footage: test pattern + scrolling Game of Life + hue drift + temporal grain, with audio. */
+async function generateSource(file: string): Promise<number> {
+  const started = performance.now();
+  const d = String(SECONDS);
+  await exec("ffmpeg", [
+    ...["-hide_banner", "-loglevel", "error", "-nostdin", "-y"],
+    ...["-f", "lavfi", "-i", `testsrc2=s=1920x1080:r=30:d=${d}`],
+    ...[
+      "-f",
+      "lavfi",
+      "-i",
+      "life=s=640x360:r=30:ratio=0.3:mold=20:life_color=#ffd080:death_color=#103060:mold_color=#604020",
+    ],
+    ...["-f", "lavfi", "-i", `sine=f=330:r=48000:d=${d}`],
+    ...["-f", "lavfi", "-i", `anoisesrc=c=pink:r=48000:a=0.05:d=${d}`],
+    "-filter_complex",
+    "[1:v]scale=1920:1080:flags=bicubic,format=yuv420p,scroll=h=0.003:v=0.002[life];[0:v]format=yuv420p[pattern];" +
+      "[pattern][life]blend=all_mode=average,hue=H=2*PI*t/8,noise=alls=20:allf=t+u[v];" +
+      "[2:a][3:a]amix=inputs=2:normalize=0[a]",
+    ...["-map", "[v]", "-map", "[a]", "-t", d],
+    ...["-c:v", "libx264", "-preset", "veryfast", "-b:v", "12M", "-maxrate", "15M", "-bufsize", "24M"],
+    ...["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", file],
+  ]);
+  return (performance.now() - started) / 1000;
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const started = performance.now();
+  await fn();
+  return (performance.now() - started) / 1000;
+}
+
+/** Joins a variant's init + segments into one file ffmpeg can read back. */
+async function joinVariant(dir: string, target: string): Promise<void> {
+  const segments = (await readdir(dir)).filter((f) => f.endsWith(".m4s")).sort();
+  const parts = await Promise.all(["init.mp4", ...segments].map((f) => readFile(join(dir, f))));
+  await writeFile(target, Buffer.concat(parts));
+}
+
+/** Mean SSIM (All) of a rung against the source scaled to the rung's size. */
+async function ssim(
+  rungFile: string,
+  source: string,
+  rung: PlannedRung,
+  fps: Rational,
+  statsFile: string,
+): Promise<number> {
+  await exec("ffmpeg", [
+    ...["-hide_banner", "-loglevel", "error", "-nostdin", "-i", rungFile, "-i", source],
+    "-lavfi",
+    `[1:v]setpts=PTS-STARTPTS,fps=${formatRational(fps)},scale=${rung.width}:${rung.height}:flags=bicubic,setsar=1,format=yuv420p[ref];` +
+      `[0:v]setpts=PTS-STARTPTS,setsar=1,format=yuv420p[enc];[enc][ref]ssim=stats_file=${statsFile}`,
+    ...["-an", "-f", "null", "-"],
+  ]);
+  const values = (await readFile(statsFile, "utf8"))
+    .split("\n")
+    .map((line) => /All:([\d.]+)/.exec(line)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .map(Number);
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+interface RungResult {
+  name: string;
+  width: number;
+  height: number;
+  averageKbps: number;
+  peakKbps: number;
+  ssim: number;
+  segments: number;
+}
+
+async function measureMethod(
+  label: string,
+  variantDir: (rung: PlannedRung) => string,
+  rungs: PlannedRung[],
+  source: string,
+  fps: Rational,
+): Promise<RungResult[]> {
+  const results: RungResult[] = [];
+  for (const rung of rungs) {
+    const dir = variantDir(rung);
+    await normalizeInitSegment(dir);
+    const { stats } = await measureVariant(dir);
+    const joined = join(OUT, `${label}-${rung.name}.mp4`);
+    await joinVariant(dir, joined);
+    const value = await ssim(joined, source, rung, fps, join(OUT, `${label}-${rung.name}.ssim.log`));
+    await rm(joined);
+    results.push({
+      name: rung.name,
+      width: rung.width,
+      height: rung.height,
+      averageKbps: Math.round(stats.averageBitrate / 1000),
+      peakKbps: Math.round(stats.peakBitrate / 1000),
+      ssim: value,
+      segments: stats.segmentCount,
+    });
+  }
+  return results;
+}
+
+function pad(value: string | number, width: number): string {
+  return String(value).padStart(width);
+}
+
+async function main(): Promise<void> {
+  await rm(OUT, { recursive: true, force: true });
+  await mkdir(OUT, { recursive: true });
+  const source = join(OUT, "source.mp4");
+
+  console.log(`generating a ${SECONDS} s 1080p30 source with grain and motion…`);
+  const generateSeconds = await generateSource(source);
+  const facts: MediaFacts = await probeFile(source, { ffprobePath: "ffprobe", ffmpegPath: "ffmpeg" });
+  const sourceBitrate = ((await stat(source)).size * 8) / facts.durationSeconds;
+  const plan = planLadder(facts);
+  const { rungs, fps } = plan;
+  console.log(
+    `source: ${facts.width}x${facts.height} ${facts.fps} fps, ${facts.durationSeconds.toFixed(1)} s, ` +
+      `${(sourceBitrate / 1e6).toFixed(2)} Mb/s (generated in ${generateSeconds.toFixed(1)} s)`,
+  );
+
+  // Warm fluent-ffmpeg's capability cache (ffmpeg -formats/-encoders) so neither method pays it.
+  await runFfmpeg(["-hide_banner", "-f", "lavfi", "-i", "nullsrc=s=16x16:d=0.1", "-f", "null", "-"]);
+
+  // Interleave the methods and keep each one's best wall time: this VM's speed drifts by tens of percent.
+  const onePassDir = join(OUT, "one-pass");
+  const onePassSamples: number[] = [];
+  const perRunSamples: Record<string, number[]> = Object.fromEntries(rungs.map((r) => [r.name, []]));
+  for (let round = 1; round <= REPEAT; round++) {
+    console.log(
+      `round ${round}/${REPEAT}: one pass (${rungs.map((r) => r.name).join(" + ")} + audio in one ffmpeg)…`,
+    );
+    await rm(onePassDir, { recursive: true, force: true });
+    onePassSamples.push(
+      await timed(() =>
+        runFfmpeg(buildLadderArgs({ input: source, outDir: onePassDir, facts, rungs, fps, encoder })),
+      ),
+    );
+    console.log(
+      `round ${round}/${REPEAT}: three runs (one ffmpeg per rung, each decoding and encoding audio again)…`,
+    );
+    for (const rung of rungs) {
+      const outDir = join(OUT, "separate", rung.name);
+      await rm(outDir, { recursive: true, force: true });
+      perRunSamples[rung.name]?.push(
+        await timed(() =>
+          runFfmpeg(buildLadderArgs({ input: source, outDir, facts, rungs: [rung], fps, encoder })),
+        ),
+      );
+    }
+  }
+  const onePassSeconds = Math.min(...onePassSamples);
+  const separateSamples = onePassSamples.map((_, i) =>
+    rungs.reduce((sum, r) => sum + (perRunSamples[r.name]?.[i] ?? 0), 0),
+  );
+  const separateSeconds = Math.min(...separateSamples);
+  const best = separateSamples.indexOf(separateSeconds);
+  const perRunSeconds = Object.fromEntries(rungs.map((r) => [r.name, perRunSamples[r.name]?.[best] ?? 0]));
+
+  console.log("measuring bitrates and SSIM against the scaled source…");
+  const onePass = await measureMethod("one-pass", (r) => join(onePassDir, r.name), rungs, source, fps);
+  const separate = await measureMethod(
+    "separate",
+    (r) => join(OUT, "separate", r.name, r.name),
+    rungs,
+    source,
+    fps,
+  );
+  await normalizeInitSegment(join(onePassDir, AUDIO_NAME));
+
+  const ratio = separateSeconds / onePassSeconds;
+  const { stdout: ffmpegVersion } = await exec("ffmpeg", ["-hide_banner", "-version"]);
+  const results = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? "unknown",
+      platform: `${os.platform()} ${os.release()}`,
+    },
+    ffmpeg: ffmpegVersion.split("\n")[0],
+    encoder: { ...encoder, crf: encoder.crf ?? DEFAULT_X264_CRF },
+    source: {
+      width: facts.width,
+      height: facts.height,
+      fps: facts.fps,
+      durationSeconds: facts.durationSeconds,
+      bitrateKbps: Math.round(sourceBitrate / 1000),
+      generateSeconds,
+    },
+    repeat: REPEAT,
+    onePass: {
+      wallSeconds: onePassSeconds,
+      wallSamples: onePassSamples,
+      realtimeFactor: facts.durationSeconds / onePassSeconds,
+      rungs: onePass,
+    },
+    separateRuns: {
+      wallSeconds: separateSeconds,
+      wallSamples: separateSamples,
+      perRunSeconds,
+      realtimeFactor: facts.durationSeconds / separateSeconds,
+      rungs: separate,
+    },
+    ratioSeparateOverOnePass: ratio,
+  };
+  await writeFile(join(OUT, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+
+  const line = "-".repeat(78);
+  console.log(`\n${line}`);
+  console.log(
+    `ladder ${rungs.map((r) => r.name).join("/")} from ${facts.durationSeconds.toFixed(0)} s of 1080p30 at ` +
+      `${(sourceBitrate / 1e6).toFixed(1)} Mb/s; libx264 ${encoder.preset}, capped CRF ${encoder.crf ?? DEFAULT_X264_CRF}; ${os.cpus().length} cores`,
+  );
+  console.log(line);
+  console.log(`${"method".padEnd(34)}${pad("wall s", 10)}${pad("realtime", 12)}`);
+  console.log(
+    `${"one pass (decode once, split)".padEnd(34)}${pad(onePassSeconds.toFixed(1), 10)}${pad(`${(facts.durationSeconds / onePassSeconds).toFixed(2)}x`, 12)}`,
+  );
+  console.log(
+    `${"three runs (one per rung)".padEnd(34)}${pad(separateSeconds.toFixed(1), 10)}${pad(`${(facts.durationSeconds / separateSeconds).toFixed(2)}x`, 12)}` +
+      `   (${Object.entries(perRunSeconds)
+        .map(([n, s]) => `${n} ${s.toFixed(1)} s`)
+        .join(", ")})`,
+  );
+  console.log(
+    `three runs / one pass: ${ratio.toFixed(2)}x   (best of ${REPEAT}; samples one pass ` +
+      `${onePassSamples.map((x) => x.toFixed(1)).join(", ")} s, three runs ${separateSamples.map((x) => x.toFixed(1)).join(", ")} s)`,
+  );
+  console.log(line);
+  console.log(
+    `${"rung".padEnd(8)}${"size".padEnd(11)}${pad("one-pass avg/peak kb/s", 24)}${pad("SSIM", 8)}${pad("three-runs avg/peak kb/s", 27)}${pad("SSIM", 8)}`,
+  );
+  onePass.forEach((a, i) => {
+    const b = separate[i] as RungResult;
+    console.log(
+      `${a.name.padEnd(8)}${`${a.width}x${a.height}`.padEnd(11)}${pad(`${a.averageKbps}/${a.peakKbps}`, 24)}${pad(a.ssim.toFixed(4), 8)}` +
+        `${pad(`${b.averageKbps}/${b.peakKbps}`, 27)}${pad(b.ssim.toFixed(4), 8)}`,
+    );
+  });
+  console.log(line);
+  console.log(`results: ${join(OUT, "results.json")}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
