@@ -16,7 +16,9 @@ const say = (msg: string) => process.stderr.write(`${msg}\n`);
 const dataDir = path.join(ROOT, ".data", "demo");
 mkdirSync(dataDir, { recursive: true });
 
-const arg = process.argv[2];
+const args = process.argv.slice(2);
+const keep = args.includes("--keep");
+const arg = args.find((a) => a !== "--keep");
 let file: string;
 if (arg) {
   file = path.resolve(process.env.INIT_CWD ?? process.cwd(), arg);
@@ -30,6 +32,17 @@ if (arg) {
     say("generating a 20 s 1080p30 clip with audio…");
     await makeClip(file, { seconds: 20, width: 1920, height: 1080, fps: 30 });
   }
+}
+
+/** Decodes a playlist URL end to end with ffmpeg, stopping at the first error. */
+function decodes(url: string) {
+  return run("ffmpeg", ["-v", "error", "-xerror", "-i", url, "-map", "0", "-f", "null", "-"]).then(
+    () => true,
+    (err: Error) => {
+      say(err.message);
+      return false;
+    },
+  );
 }
 
 let stack: Stack | undefined;
@@ -71,32 +84,31 @@ try {
     const renditions = [];
     for (const r of video.renditions) {
       const url = hls.replace(/master\.m3u8$/, `${r.name}/index.m3u8`);
-      const ok = await run("ffmpeg", [
-        "-v",
-        "error",
-        "-xerror",
-        "-i",
-        url,
-        "-map",
-        "0",
-        "-f",
-        "null",
-        "-",
-      ]).then(
-        () => true,
-        (err: Error) => {
-          say(err.message);
-          return false;
-        },
-      );
+      const ok = await decodes(url);
       say(
         `  ${r.name.padEnd(6)} ${r.width}x${r.height} ${Math.round(r.bandwidth / 1000)} kb/s  ${ok ? "decoded" : "FAILED to decode"}`,
       );
       allDecoded &&= ok;
       renditions.push({ height: r.height, bandwidth: r.bandwidth, decoded: ok });
     }
+    // The audio group, when the master has one, is its own rendition: decode it too.
+    const master = await (await fetch(hls)).text();
+    const audioUri = /#EXT-X-MEDIA:TYPE=AUDIO,.*URI="([^"]+)"/.exec(master)?.[1];
+    if (audioUri) {
+      const url = new URL(audioUri, hls).toString();
+      const ok = await decodes(url);
+      say(`  audio  AAC stereo  ${ok ? "decoded" : "FAILED to decode"}`);
+      allDecoded &&= ok;
+    }
     console.log(JSON.stringify({ videoId: id, status: video.status, hls, renditions, seconds }));
     exitCode = allDecoded && renditions.length > 0 ? 0 : 1;
+    if (keep) {
+      say(`\nplay it: ${hls}  (the stack keeps running; Ctrl-C stops it)`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+    }
   }
 } catch (err) {
   say(`demo failed: ${(err as Error).message}`);

@@ -146,3 +146,14 @@ export function freePort(): Promise<number> {
     server.on("error", reject);
   });
 }
+
+/** Fails clearly when a fixed port is taken (say, by another `npm run dev`) instead of half-starting. */
+export function assertPortFree(port: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", () =>
+      reject(new Error(`port ${port} (${what}) is already in use on 127.0.0.1: is another stack running?`)),
+    );
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
+  });
+}

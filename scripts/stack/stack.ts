@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { applyMigrations } from "./migrate.ts";
 import { startNeonBridge } from "./neon-ws-bridge.ts";
-import { freePort } from "./proc.ts";
+import { assertPortFree, freePort } from "./proc.ts";
 import {
   type Log,
   S3_ACCESS_KEY,
@@ -41,7 +41,8 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-const DEV_PORTS = { edge: 8787, redis: 56379, postgres: 55432, neonBridge: 55433, s3: 59000 };
+// Below Linux's ephemeral range (32768+), so an outgoing connection never holds one of them.
+const DEV_PORTS = { edge: 8787, redis: 16379, postgres: 15432, neonBridge: 15433, s3: 19000 };
 
 export { DEV_PORTS };
 
@@ -73,6 +74,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           s3: await freePort(),
         }
       : opts.ports;
+  if (opts.ports !== "random") {
+    for (const [name, port] of Object.entries(opts.ports)) await assertPortFree(port, name);
+  }
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => {});
