@@ -2,5 +2,5 @@ export * from "./api.ts";
 export * from "./errors.ts";
 export * from "./job.ts";
 export * from "./ladder.ts";
-export * from "./status.ts";
+export * from "./progress.ts";
 export * from "./video.ts";

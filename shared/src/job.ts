@@ -21,5 +21,7 @@ export const TranscodeJob = z.object({
     prefix: z.string().regex(/\/$/),
     ladder: Ladder.optional(),
   }),
+  /** Token scoped to this video's progress channel (publish only), minted by the edge at enqueue time. */
+  progressToken: z.string().min(1).max(2048),
 });
 export type TranscodeJob = z.infer<typeof TranscodeJob>;

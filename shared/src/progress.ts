@@ -1,0 +1,144 @@
+import { z } from "zod";
+import { Rendition } from "./video.ts";
+
+/**
+ * Live transcode progress: what the transcoder publishes to the video's Durable Object and what
+ * subscribers (the owner's browser, `npm run demo`) receive. Every event carries `seq`, unique and
+ * increasing per video: the publisher numbers them `attempt * SEQ_EPOCH + n` (attempt = the BullMQ job's
+ * attemptsStarted, n from 1), so a retried job continues above the last attempt and the DO can drop
+ * anything at or below the last seq it stored as a duplicate. The edge's own "queued" event has seq 0.
+ */
+export const SEQ_EPOCH = 1_000_000;
+
+const Percent = z.number().min(0).max(100);
+const base = {
+  seq: z.number().int().nonnegative(),
+  /** Epoch milliseconds at the publisher when the event was created. */
+  at: z.number().nonnegative(),
+};
+
+export const RungProgress = z.object({
+  name: z.string().max(32),
+  height: z.number().int().positive(),
+  percent: Percent,
+});
+export type RungProgress = z.infer<typeof RungProgress>;
+
+export const ProgressEvent = z.discriminatedUnion("type", [
+  z.object({ ...base, type: z.literal("queued") }).strict(),
+  z
+    .object({
+      ...base,
+      type: z.literal("downloading"),
+      bytes: z.number().int().nonnegative(),
+      totalBytes: z.number().int().nonnegative().nullable(),
+      percent: Percent,
+    })
+    .strict(),
+  z.object({ ...base, type: z.literal("probing") }).strict(),
+  z
+    .object({
+      ...base,
+      type: z.literal("transcoding"),
+      /** Whole ladder, from FFmpeg's processed time against the probed duration. */
+      percent: Percent,
+      rungs: z.array(RungProgress).max(16),
+      fps: z.number().nonnegative().nullable(),
+      /** Encode speed as a multiple of realtime (FFmpeg's "speed="). */
+      speed: z.number().nonnegative().nullable(),
+      etaSeconds: z.number().nonnegative().nullable(),
+    })
+    .strict(),
+  z
+    .object({
+      ...base,
+      type: z.literal("uploading"),
+      percent: Percent,
+      files: z.number().int().nonnegative(),
+      totalFiles: z.number().int().nonnegative(),
+    })
+    .strict(),
+  z
+    .object({
+      ...base,
+      type: z.literal("ready"),
+      durationSeconds: z.number().positive(),
+      sourceWidth: z.number().int().positive(),
+      sourceHeight: z.number().int().positive(),
+      renditions: z.array(Rendition).min(1).max(16),
+    })
+    .strict(),
+  z.object({ ...base, type: z.literal("failed"), reason: z.string().min(1).max(1000) }).strict(),
+]);
+export type ProgressEvent = z.infer<typeof ProgressEvent>;
+export type ProgressEventType = ProgressEvent["type"];
+
+/** Events after which nothing more happens for the job; they are never dropped or throttled. */
+export const TERMINAL_EVENTS: ReadonlySet<ProgressEventType> = new Set(["ready", "failed"]);
+export const isTerminal = (e: ProgressEvent) => TERMINAL_EVENTS.has(e.type);
+
+/** Largest message either side accepts, in bytes; larger ones are answered with an error and dropped. */
+export const MAX_MESSAGE_BYTES = 16 * 1024;
+
+/** Publisher → DO. */
+export const PublishMessage = z.object({ type: z.literal("publish"), event: ProgressEvent }).strict();
+export type PublishMessage = z.infer<typeof PublishMessage>;
+
+/** Subscriber → DO (keepalive; anything else from a subscriber is refused). */
+export const PingMessage = z.object({ type: z.literal("ping") }).strict();
+
+export const ClientMessage = z.discriminatedUnion("type", [PublishMessage, PingMessage]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+/** DO → any socket. */
+export const ServerMessage = z.discriminatedUnion("type", [
+  /** Sent at once to a subscriber that joins without `since` (or whose `since` is too old): the latest event. */
+  z.object({ type: z.literal("snapshot"), event: ProgressEvent.nullable() }).strict(),
+  /** A live or replayed event. */
+  z.object({ type: z.literal("event"), event: ProgressEvent }).strict(),
+  /** To the publisher: this seq is stored (for a terminal event: and written to Postgres), or was a duplicate. */
+  z.object({ type: z.literal("ack"), seq: z.number().int().nonnegative() }).strict(),
+  z.object({ type: z.literal("pong") }).strict(),
+  z.object({ type: z.literal("error"), code: z.string(), message: z.string() }).strict(),
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+const utf8 = new TextEncoder();
+
+/** UTF-8 size without encoding short strings: a UTF-16 unit is at most 3 UTF-8 bytes. */
+function tooLarge(raw: string) {
+  if (raw.length > MAX_MESSAGE_BYTES) return true;
+  return raw.length * 3 > MAX_MESSAGE_BYTES && utf8.encode(raw).byteLength > MAX_MESSAGE_BYTES;
+}
+
+function parseJson(raw: unknown): unknown {
+  if (typeof raw !== "string" || tooLarge(raw)) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses a socket frame from a publisher or subscriber; null for anything unknown, malformed or oversized. */
+export function parseClientMessage(raw: unknown): ClientMessage | null {
+  const parsed = ClientMessage.safeParse(parseJson(raw));
+  return parsed.success ? parsed.data : null;
+}
+
+/** Parses a frame from the DO; null for anything unknown or malformed. */
+export function parseServerMessage(raw: unknown): ServerMessage | null {
+  const parsed = ServerMessage.safeParse(parseJson(raw));
+  return parsed.success ? parsed.data : null;
+}
+
+/** Parses one progress event (e.g. from storage); null if it is not one. */
+export function parseProgressEvent(input: unknown): ProgressEvent | null {
+  const parsed = ProgressEvent.safeParse(input);
+  return parsed.success ? parsed.data : null;
+}
+
+/** WebSocket subprotocol of the events endpoint. Browsers cannot set headers on a WebSocket, so the access
+ * token travels as a second subprotocol `bearer.<token>` (never in the URL, which ends up in logs). */
+export const EVENTS_PROTOCOL = "streamlet.progress.v1";
+export const BEARER_PROTOCOL_PREFIX = "bearer.";

@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import {
+  isTerminal,
+  MAX_MESSAGE_BYTES,
+  parseClientMessage,
+  parseProgressEvent,
+  parseServerMessage,
+  SEQ_EPOCH,
+} from "../src/index.ts";
+
+const transcoding = {
+  type: "transcoding",
+  seq: SEQ_EPOCH + 5,
+  at: 1,
+  percent: 40,
+  rungs: [{ name: "720p", height: 720, percent: 40 }],
+  fps: 61.5,
+  speed: 2.05,
+  etaSeconds: 12,
+};
+
+describe("progress messages", () => {
+  it("parses each client message and returns null for anything else", () => {
+    expect(parseClientMessage(JSON.stringify({ type: "publish", event: transcoding }))).toEqual({
+      type: "publish",
+      event: transcoding,
+    });
+    expect(parseClientMessage('{"type":"ping"}')).toEqual({ type: "ping" });
+    for (const bad of [
+      "",
+      "{",
+      "null",
+      "[]",
+      '{"type":"subscribe"}',
+      JSON.stringify({ type: "publish", event: { ...transcoding, percent: 101 } }),
+      JSON.stringify({ type: "publish", event: { ...transcoding, seq: -1 } }),
+      JSON.stringify({ type: "publish", event: { ...transcoding, extra: true } }),
+      JSON.stringify({ type: "publish", event: { type: "failed", seq: 1, at: 1, reason: "" } }),
+      JSON.stringify({ type: "ping", padding: "x".repeat(MAX_MESSAGE_BYTES) }),
+      new ArrayBuffer(8),
+      42,
+    ]) {
+      expect(parseClientMessage(bad)).toBeNull();
+    }
+  });
+
+  it("parses server messages and refuses unknown ones", () => {
+    expect(parseServerMessage('{"type":"ack","seq":3}')).toEqual({ type: "ack", seq: 3 });
+    expect(parseServerMessage('{"type":"snapshot","event":null}')).toEqual({ type: "snapshot", event: null });
+    expect(parseServerMessage('{"type":"event","event":{"type":"queued","seq":0,"at":0}}')).not.toBeNull();
+    expect(parseServerMessage('{"type":"hello"}')).toBeNull();
+    expect(parseServerMessage("not json")).toBeNull();
+    // Under the limit in UTF-16 units but over it in UTF-8 bytes.
+    const wide = (n: number) => JSON.stringify({ type: "error", code: "x", message: "é".repeat(n) });
+    expect(parseServerMessage(wide(100))).not.toBeNull();
+    expect(parseServerMessage(wide(MAX_MESSAGE_BYTES / 2 + 1))).toBeNull();
+  });
+
+  it("knows which events are terminal", () => {
+    const ready = parseProgressEvent({
+      type: "ready",
+      seq: 9,
+      at: 2,
+      durationSeconds: 3,
+      sourceWidth: 640,
+      sourceHeight: 360,
+      renditions: [
+        {
+          name: "360p",
+          width: 640,
+          height: 360,
+          bandwidth: 2,
+          averageBandwidth: 1,
+          codecs: "avc1.64001e",
+          frameRate: 30,
+        },
+      ],
+    });
+    expect(ready && isTerminal(ready)).toBe(true);
+    const failed = parseProgressEvent({ type: "failed", seq: 9, at: 2, reason: "bad" });
+    expect(failed && isTerminal(failed)).toBe(true);
+    const t = parseProgressEvent(transcoding);
+    expect(t && isTerminal(t)).toBe(false);
+  });
+});
