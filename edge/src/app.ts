@@ -77,6 +77,12 @@ export function createApp() {
     scheme: "bearer",
     description: "TRANSCODER_SECRET; internal routes only",
   });
+  app.openAPIRegistry.registerComponent("securitySchemes", "progressToken", {
+    type: "apiKey",
+    in: "header",
+    name: "X-Progress-Token",
+    description: "The progressToken of the video's transcode job (publishes that video's progress only)",
+  });
   app.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",
     info: { title: "Streamlet edge API", version: "1.0.0" },

@@ -17,14 +17,14 @@ export function withConfig(): MiddlewareHandler<AppEnv> {
  */
 export function withDb(): MiddlewareHandler<AppEnv> {
   return async function withDb(c, next) {
-    const { db, pool } = createDb(c.var.config);
+    const { db, end } = createDb(c.var.config);
     c.set("db", db);
     try {
       await next();
     } finally {
       waitUntil(
         c,
-        pool.end().catch((error: unknown) => console.error("postgres pool end failed:", error)),
+        end().catch((error: unknown) => console.error("postgres pool end failed:", error)),
       );
     }
   };

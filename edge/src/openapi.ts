@@ -1,18 +1,26 @@
 import { z } from "@hono/zod-openapi";
 import { AuthTokens, CreateVideoResponse, ErrorEnvelope, Video, VideoList } from "@streamlet/shared";
 
-// Named copies of the shared schemas: same validation, plus a components/schemas entry in /openapi.json.
-export const ErrorSchema = ErrorEnvelope.openapi("Error");
-export const VideoSchema = Video.openapi("Video");
-export const AuthTokensSchema = AuthTokens.openapi("AuthTokens");
-export const CreateVideoResponseSchema = CreateVideoResponse.openapi("CreateVideoResponse");
-export const VideoListSchema = VideoList.openapi("VideoList");
+/**
+ * A named copy of a shared schema: same validation, plus a components/schemas entry in /openapi.json.
+ * Cloned first: zod 4 gives a schema its methods when it is built, so one @streamlet/shared built before
+ * this module loaded @hono/zod-openapi (a test importing shared first) has no .openapi(); its clone does.
+ */
+function named<T extends z.ZodType>(schema: T, name: string) {
+  return schema.clone().openapi(name);
+}
+
+export const ErrorSchema = named(ErrorEnvelope, "Error");
+export const VideoSchema = named(Video, "Video");
+export const AuthTokensSchema = named(AuthTokens, "AuthTokens");
+export const CreateVideoResponseSchema = named(CreateVideoResponse, "CreateVideoResponse");
+export const VideoListSchema = named(VideoList, "VideoList");
 export const VideoEnvelopeSchema = z.object({ video: VideoSchema }).openapi("VideoEnvelope");
 
 /** Security requirement for routes that need a user's access token. */
 export const userSecurity = [{ bearerAuth: [] }];
-/** Security requirement for the transcoder's internal routes. */
-export const transcoderSecurity = [{ transcoderSecret: [] }];
+/** Security requirement for the progress publisher: the transcoder's secret AND the job's progress token. */
+export const progressPublisherSecurity = [{ transcoderSecret: [], progressToken: [] }];
 
 /** A JSON response entry for createRoute. */
 export function json<T extends z.ZodType>(schema: T, description: string) {

@@ -1,5 +1,7 @@
+import { BEARER_PROTOCOL_PREFIX, EVENTS_PROTOCOL } from "@streamlet/shared";
 import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../src/app.ts";
+import { signAccessToken, signProgressToken } from "../src/auth/tokens.ts";
 import { testEnv } from "./helpers.ts";
 
 // Only paths that answer before any query: validation, auth, routing, config, OpenAPI.
@@ -38,11 +40,20 @@ describe("app", () => {
       "/healthz",
       "/v1/auth/login",
       "/v1/auth/signup",
-      "/v1/internal/videos/{id}/status",
+      "/v1/internal/videos/{id}/progress",
       "/v1/play/{id}/{asset}",
       "/v1/videos",
       "/v1/videos/{id}",
+      "/v1/videos/{id}/events",
       "/v1/videos/{id}/uploaded",
+    ]);
+    for (const path of ["/v1/internal/videos/{id}/progress", "/v1/videos/{id}/events"]) {
+      expect(Object.keys(doc.paths[path] ?? {})).toEqual(["get"]);
+      const get = doc.paths[path]?.get as { responses?: object } | undefined;
+      expect(Object.keys(get?.responses ?? {})).toContain("101");
+    }
+    expect(doc.paths["/v1/internal/videos/{id}/progress"]?.get?.security).toEqual([
+      { transcoderSecret: [], progressToken: [] },
     ]);
     expect(Object.keys(doc.paths["/v1/videos"] ?? {}).sort()).toEqual(["get", "post"]);
     expect(doc.paths["/v1/videos"]?.post?.security).toEqual([{ bearerAuth: [] }]);
@@ -92,13 +103,95 @@ describe("app", () => {
     await expectEnvelope(await postJson("/v1/videos", "{not json"), 401, "unauthorized");
   });
 
-  it("checks the transcoder secret before the body, then validates the report", async () => {
-    const path = "/v1/internal/videos/0b5e7d3c-8f5a-4b7e-9c1d-2e3f4a5b6c7d/status";
-    await expectEnvelope(await postJson(path, '{"status":"bogus"}'), 401, "unauthorized");
-    const auth = { authorization: `Bearer ${testEnv.TRANSCODER_SECRET}` };
-    await expectEnvelope(await postJson(path, '{"status":"bogus"}', auth), 400, "invalid_request");
-    await expectEnvelope(await postJson(path, "{", auth), 400, "invalid_json");
-    await expectEnvelope(await postJson(path, '{"status":"ready"}', auth), 400, "invalid_request");
+  describe("progress sockets, refused before any database or Durable Object is touched", () => {
+    const id = "0b5e7d3c-8f5a-4b7e-9c1d-2e3f4a5b6c7d";
+    const other = "1c6f8e4d-9a6b-4c8f-8d2e-3f4a5b6c7d8e";
+    const upgrade = { upgrade: "websocket" };
+    const transcoder = { ...upgrade, authorization: `Bearer ${testEnv.TRANSCODER_SECRET}` };
+    const publisher = (headers: Record<string, string>) =>
+      call(`/v1/internal/videos/${id}/progress`, { headers });
+    const subscriber = (headers: Record<string, string>, query = "") =>
+      call(`/v1/videos/${id}/events${query}`, { headers });
+
+    it("answers 426 upgrade_required to requests that are not WebSocket upgrades", async () => {
+      const user = await signAccessToken("user-1", testEnv.JWT_SECRET);
+      const token = await signProgressToken(id, testEnv.JWT_SECRET);
+      const res = await publisher({ authorization: transcoder.authorization, "x-progress-token": token });
+      await expectEnvelope(res, 426, "upgrade_required");
+      expect(res.headers.get("upgrade")).toBe("websocket");
+      await expectEnvelope(await subscriber({ authorization: `Bearer ${user}` }), 426, "upgrade_required");
+    });
+
+    it("refuses a publisher without the transcoder secret, or with a user's token for it", async () => {
+      const token = await signProgressToken(id, testEnv.JWT_SECRET);
+      const user = await signAccessToken("user-1", testEnv.JWT_SECRET);
+      for (const authorization of [undefined, "Bearer wrong-secret-wrong-secret", `Bearer ${user}`]) {
+        const headers = {
+          ...upgrade,
+          "x-progress-token": token,
+          ...(authorization ? { authorization } : {}),
+        };
+        await expectEnvelope(await publisher(headers), 401, "unauthorized");
+      }
+    });
+
+    it("refuses a missing, forged, expired or user progress token with 401, another video's with 403", async () => {
+      const secret = testEnv.JWT_SECRET;
+      const expired = await signProgressToken(id, secret, Math.floor(Date.now() / 1000) - 8 * 86_400);
+      const forged = await signProgressToken(id, "f".repeat(32));
+      const user = await signAccessToken(id, secret);
+      await expectEnvelope(await publisher(transcoder), 401, "unauthorized");
+      for (const token of ["garbage", expired, forged, user]) {
+        await expectEnvelope(
+          await publisher({ ...transcoder, "x-progress-token": token }),
+          401,
+          "unauthorized",
+        );
+      }
+      const elsewhere = await signProgressToken(other, secret);
+      await expectEnvelope(
+        await publisher({ ...transcoder, "x-progress-token": elsewhere }),
+        403,
+        "forbidden",
+      );
+    });
+
+    it("refuses a subscriber without a valid access token, a progress token included", async () => {
+      const secret = testEnv.JWT_SECRET;
+      const progress = await signProgressToken(id, secret);
+      const expired = await signAccessToken("user-1", secret, Math.floor(Date.now() / 1000) - 3600);
+      await expectEnvelope(await subscriber(upgrade), 401, "unauthorized");
+      await expectEnvelope(
+        await subscriber({ ...upgrade, authorization: `Bearer ${progress}` }),
+        401,
+        "unauthorized",
+      );
+      for (const token of ["garbage", progress, expired]) {
+        const protocols = `${EVENTS_PROTOCOL}, ${BEARER_PROTOCOL_PREFIX}${token}`;
+        const res = await subscriber({ ...upgrade, "sec-websocket-protocol": protocols });
+        const body = await expectEnvelope(res, 401, "unauthorized");
+        expect(JSON.stringify(body)).not.toContain(token);
+      }
+    });
+
+    it("answers 400 when subprotocols are offered without ours, and for a malformed since", async () => {
+      const user = await signAccessToken("user-1", testEnv.JWT_SECRET);
+      const offered = { ...upgrade, "sec-websocket-protocol": `${BEARER_PROTOCOL_PREFIX}${user}` };
+      const res = await subscriber(offered);
+      const body = await expectEnvelope(res, 400, "unsupported_protocol");
+      expect(JSON.stringify(body)).not.toContain(user);
+      const authorized = { ...upgrade, authorization: `Bearer ${user}` };
+      await expectEnvelope(await subscriber(authorized, "?since=-1"), 400, "invalid_request");
+      await expectEnvelope(await subscriber(authorized, "?since=abc"), 400, "invalid_request");
+    });
+
+    it("answers 404 for a malformed video id once the caller is authenticated", async () => {
+      const user = await signAccessToken("user-1", testEnv.JWT_SECRET);
+      const res = await call("/v1/videos/not-a-uuid/events", {
+        headers: { ...upgrade, authorization: `Bearer ${user}` },
+      });
+      await expectEnvelope(res, 404, "not_found");
+    });
   });
 
   it.each([

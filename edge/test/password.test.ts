@@ -34,7 +34,11 @@ describe("password hashing", () => {
     ["iterations not a number", (s: string) => s.replace(`$${PBKDF2_ITERATIONS}$`, "$1e5$")],
     ["salt not base64", (s: string) => s.replace(/\$[^$]+\$([^$]+)$/, "$!!!!$$$1")],
     ["hash truncated", (s: string) => s.slice(0, -8)],
-    ["hash flipped", (s: string) => s.replace(/.(=?)$/, (_, pad) => `${s.at(-2) === "A" ? "B" : "A"}${pad}`)],
+    // The hash's first base64 character: all six of its bits are significant (the last one's may be padding).
+    [
+      "hash flipped",
+      (s: string) => s.replace(/\$(.)([^$]*)$/, (_, c, rest) => `$${c === "A" ? "B" : "A"}${rest}`),
+    ],
     ["extra field", (s: string) => `${s}$extra`],
     ["missing field", (s: string) => s.split("$").slice(0, 3).join("$")],
   ])("rejects a tampered hash string (%s) without throwing", async (_, tamper) => {

@@ -1,8 +1,8 @@
-import type { StatusReport, VideoStatus } from "@streamlet/shared";
+import type { VideoStatus } from "@streamlet/shared";
 import { describe, expect, it } from "vitest";
-import { decideTransition } from "../src/videos/transitions.ts";
+import { decideTransition, type TranscodeStatus } from "../src/videos/transitions.ts";
 
-type Report = StatusReport["status"];
+type Report = TranscodeStatus;
 
 const table: Array<[VideoStatus, Report, "apply" | "noop" | "reject"]> = [
   ["awaiting_upload", "processing", "reject"],
@@ -23,7 +23,7 @@ const table: Array<[VideoStatus, Report, "apply" | "noop" | "reject"]> = [
 ];
 
 describe("decideTransition", () => {
-  it.each(table)("%s + report %s → %s", (current, report, expected) => {
+  it.each(table)("%s + %s → %s", (current, report, expected) => {
     const decision = decideTransition(current, report);
     expect(decision.kind).toBe(expected);
     if (decision.kind === "apply") expect(decision.from).toContain(current);

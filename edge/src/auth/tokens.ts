@@ -11,12 +11,54 @@ export async function signAccessToken(userId: string, secret: string, nowSeconds
   return sign({ sub: userId, iat: nowSeconds, exp: nowSeconds + ACCESS_TOKEN_SECONDS }, secret, "HS256");
 }
 
-/** Returns the user id of a valid, unexpired access token, or null for anything else. */
+/**
+ * Returns the user id of a valid, unexpired access token, or null for anything else. Access tokens carry
+ * no `aud` or `scope`, so a progress token (same key, `aud: streamlet:progress`) is never taken for one.
+ */
 export async function verifyAccessToken(token: string, secret: string): Promise<string | null> {
   try {
     const payload = await verify(token, secret, "HS256");
     // hono/jwt only checks exp when present; an access token without one is not ours.
     if (typeof payload.exp !== "number" || typeof payload.sub !== "string" || payload.sub === "") return null;
+    if (payload.aud !== undefined || payload.scope !== undefined) return null;
+    return payload.sub;
+  } catch {
+    return null;
+  }
+}
+
+/** Audience of the tokens that let the transcoder publish one video's progress. */
+export const PROGRESS_AUDIENCE = "streamlet:progress";
+/** The only scope a progress token has. */
+export const PROGRESS_SCOPE = "publish";
+/**
+ * Progress tokens live 7 days: the token is minted when the job is enqueued and a job can wait in the
+ * queue (a backlog, BullMQ retries with backoff) long before the transcoder connects. It grants nothing
+ * but publishing that one video's progress, and only together with TRANSCODER_SECRET.
+ */
+export const PROGRESS_TOKEN_SECONDS = 7 * 24 * 60 * 60;
+
+/** Signs the HS256 token the edge puts in a transcode job: publish rights on one video's progress channel. */
+export async function signProgressToken(videoId: string, secret: string, nowSeconds = nowInSeconds()) {
+  return sign(
+    {
+      sub: videoId,
+      aud: PROGRESS_AUDIENCE,
+      scope: PROGRESS_SCOPE,
+      iat: nowSeconds,
+      exp: nowSeconds + PROGRESS_TOKEN_SECONDS,
+    },
+    secret,
+    "HS256",
+  );
+}
+
+/** Returns the video id of a valid, unexpired progress token, or null for anything else (user tokens included). */
+export async function verifyProgressToken(token: string, secret: string): Promise<string | null> {
+  try {
+    const payload = await verify(token, secret, { alg: "HS256", aud: PROGRESS_AUDIENCE });
+    if (typeof payload.exp !== "number" || payload.scope !== PROGRESS_SCOPE) return null;
+    if (typeof payload.sub !== "string" || payload.sub === "") return null;
     return payload.sub;
   } catch {
     return null;

@@ -22,12 +22,24 @@ function configureNeon(proxy: string | null) {
 }
 
 /**
- * A pool for one request: Workers cannot carry sockets across requests, so the caller must end it
- * (the db middleware does, via waitUntil). Creating it opens no connection until the first query.
+ * A pool for one request (or one Durable Object event): Workers cannot carry sockets across requests, so
+ * the caller must call `end` (the db middleware does, via waitUntil). Creating it opens no connection
+ * until the first query.
  */
-export function createDb(config: Config): { db: Db; pool: Pool } {
+export function createDb(config: Config): { db: Db; end: () => Promise<void> } {
   configureNeon(config.neonWsProxy);
   const pool = new Pool({ connectionString: config.databaseUrl });
-  pool.on("error", (error: Error) => console.error("postgres pool error:", error));
-  return { db: drizzle({ client: pool, schema }), pool };
+  let ending = false;
+  pool.on("error", (error: Error) => {
+    // In workerd every client reports "Network connection lost" once its socket is closed by end(): not
+    // news. The message only, never the object: it holds the client, connection string and password.
+    if (!ending) console.error(`postgres pool error: ${error.message}`);
+  });
+  return {
+    db: drizzle({ client: pool, schema }),
+    end: () => {
+      ending = true;
+      return pool.end();
+    },
+  };
 }

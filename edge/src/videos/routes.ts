@@ -1,7 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { CreateVideoBody, ListVideosQuery, videoKeys } from "@streamlet/shared";
+import { CreateVideoBody, EVENTS_PROTOCOL, ListVideosQuery, videoKeys } from "@streamlet/shared";
 import { and, desc, eq, sql } from "drizzle-orm";
-import { requireUser } from "../auth/require-user.ts";
+import { bearerToken, requireUser } from "../auth/require-user.ts";
+import { signProgressToken } from "../auth/tokens.ts";
 import { videos } from "../db/schema.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
@@ -16,7 +17,10 @@ import {
   VideoListSchema,
   VideoSchema,
 } from "../openapi.ts";
-import { enqueueTranscode } from "../queue.ts";
+import { connectToProgress } from "../progress/connect.ts";
+import { fallbackEvent } from "../progress/fallback.ts";
+import { bearerFromProtocols, offeredProtocols } from "../progress/protocols.ts";
+import { requireWebSocket } from "../progress/require-web-socket.ts";
 import { Storage } from "../storage.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { baseUrlOf, isUuid, toVideo } from "./serialize.ts";
@@ -68,6 +72,48 @@ const getVideo = createRoute({
   responses: { 200: json(VideoSchema, "The video"), ...errors({ 404: "No such video" }) },
 });
 
+const subscribeEvents = createRoute({
+  method: "get",
+  path: "/{id}/events",
+  tags: ["videos"],
+  summary: "Live transcode progress of your video (WebSocket)",
+  description:
+    "WebSocket upgrade. Browsers authenticate by offering the subprotocols " +
+    `\`["${EVENTS_PROTOCOL}", "bearer.<access token>"]\` (the 101 selects \`${EVENTS_PROTOCOL}\` only); other ` +
+    "clients may send `Authorization: Bearer <access token>` instead. The token never goes in the URL. " +
+    'On joining: `{type:"snapshot",event}` (the latest event, or one built from the video, or null), or with ' +
+    '`?since=<seq>` every stored event after it as `{type:"event",event}`. Then live `{type:"event",event}`. ' +
+    'Send `{type:"ping"}` for `{type:"pong"}`; anything else is answered `{type:"error",code}` ' +
+    "(forbidden, bad_message) and dropped.",
+  security: userSecurity,
+  middleware: [
+    requireWebSocket({ protocol: EVENTS_PROTOCOL }),
+    requireUser({
+      token: (c) => subscriberToken(c.req.header("authorization"), c.req.header("sec-websocket-protocol")),
+    }),
+  ] as const,
+  request: {
+    params: IdParam,
+    query: z.object({
+      since: z
+        .string()
+        .regex(/^\d{1,15}$/, { message: "must be a sequence number" })
+        .transform(Number)
+        .optional()
+        .openapi({ description: "Replay the events after this seq instead of sending a snapshot" }),
+    }),
+  },
+  responses: {
+    101: { description: "Switching Protocols: the subscriber socket" },
+    ...errors({
+      400: "invalid_request (since), unsupported_protocol (subprotocols offered, but not the events protocol)",
+      401: "Missing, invalid or expired access token",
+      404: "No such video, or not yours",
+      426: "upgrade_required: not a WebSocket upgrade",
+    }),
+  },
+});
+
 const listVideos = createRoute({
   method: "get",
   path: "/",
@@ -80,7 +126,12 @@ const listVideos = createRoute({
   },
 });
 
-/** /v1/videos: create, confirm upload, read, list. */
+/** The subscriber's access token: `Authorization: Bearer` (non-browser clients) or the bearer subprotocol. */
+function subscriberToken(authorization: string | undefined, protocols: string | undefined): string | null {
+  return bearerToken(authorization) ?? bearerFromProtocols(offeredProtocols(protocols));
+}
+
+/** /v1/videos: create, confirm upload, read, list, live progress. */
 export const videoRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createVideo, async (c) => {
     const body = c.req.valid("json");
@@ -114,7 +165,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     }
     if (size === 0) throw new HttpError(422, "upload_empty", "the uploaded source file is empty");
 
-    // Queued first, then the job: a fast transcoder's "processing" report must find the video queued.
+    // Queued first, then the job: a fast transcoder's first progress event must find the video queued.
     // Conditional, so a status the transcoder already reported is never moved back to queued.
     const [updated] = await db
       .update(videos)
@@ -122,10 +173,13 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       .where(and(eq(videos.id, id), eq(videos.status, "awaiting_upload")))
       .returning();
     try {
+      // Loaded on first use: bullmq and ioredis are most of the Worker and only this route needs them.
+      const { enqueueTranscode } = await import("../queue.ts");
       const { cleanup } = await enqueueTranscode(config.redisUrl, {
         videoId: id,
         input: { key: keys.source },
         output: { prefix: keys.outputPrefix },
+        progressToken: await signProgressToken(id, config.jwtSecret),
       });
       waitUntil(c, cleanup);
     } catch (error) {
@@ -148,6 +202,23 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const [row] = await c.var.db.select().from(videos).where(eq(videos.id, id)).limit(1);
     if (!row) throw notFound();
     return c.json(toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url)), 200);
+  })
+  .openapi(subscribeEvents, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!isUuid(id)) throw notFound();
+    const [row] = await c.var.db
+      .select()
+      .from(videos)
+      .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
+      .limit(1);
+    if (!row) throw notFound();
+    const since = c.req.valid("query").since ?? null;
+    return connectToProgress(c.req, c.env, {
+      role: "subscriber",
+      videoId: id,
+      since,
+      fallback: fallbackEvent(row),
+    });
   })
   .openapi(listVideos, async (c) => {
     const { limit, cursor: cursorText } = c.req.valid("query");

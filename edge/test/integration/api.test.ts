@@ -1,8 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { ErrorEnvelope, TRANSCODE_QUEUE, Video, VideoList } from "@streamlet/shared";
+import {
+  BEARER_PROTOCOL_PREFIX,
+  ErrorEnvelope,
+  EVENTS_PROTOCOL,
+  parseServerMessage,
+  type ServerMessage,
+  TRANSCODE_QUEUE,
+  Video,
+  VideoList,
+} from "@streamlet/shared";
 import { Queue } from "bullmq";
 import IORedis from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import WebSocket from "ws";
 
 const edge = inject("edgeUrl");
 const vars = inject("edgeVars");
@@ -72,6 +82,8 @@ describe("health and OpenAPI", () => {
       "/v1/videos",
       "/v1/videos/{id}",
       "/v1/videos/{id}/uploaded",
+      "/v1/videos/{id}/events",
+      "/v1/internal/videos/{id}/progress",
     ]) {
       expect(paths).toContain(p);
     }
@@ -225,27 +237,102 @@ describe("videos and uploads", () => {
   });
 });
 
-describe("the transcoder's status channel", () => {
-  it("refuses a missing or wrong secret and a user's token", async () => {
+/** Attempts a WebSocket upgrade; resolves with the refusal's status and error code, or the open socket. */
+function upgrade(path: string, opts: { headers?: Record<string, string>; protocols?: string[] } = {}) {
+  return new Promise<{ status: number; code?: string; body?: string; ws?: WebSocket }>((resolve, reject) => {
+    const ws = new WebSocket(`${edge.replace(/^http/, "ws")}${path}`, opts.protocols ?? [], {
+      headers: opts.headers,
+    });
+    ws.on("unexpected-response", (request, res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      res.on("end", () => {
+        request.destroy();
+        resolve({
+          status: res.statusCode ?? 0,
+          code: ErrorEnvelope.parse(JSON.parse(body)).error.code,
+          body,
+        });
+      });
+    });
+    ws.on("open", () => resolve({ status: 101, ws }));
+    ws.on("error", reject);
+  });
+}
+
+/** The next message on a socket, parsed as a server message. */
+function nextMessage(ws: WebSocket) {
+  return new Promise<ServerMessage | null>((resolve) =>
+    ws.once("message", (data) => resolve(parseServerMessage(String(data)))),
+  );
+}
+
+describe("live progress sockets", () => {
+  it("mints a progress token for the job: this video only, publish scope, 7 days", async () => {
     const owner = await signup();
-    const created = await req("POST", "/v1/videos", { body: { title: "x" }, token: owner.accessToken });
-    const path = `/v1/internal/videos/${created.json.video.id}/status`;
-    expectError(await req("POST", path, { body: { status: "processing" } }), 401);
-    expectError(
-      await req("POST", path, { body: { status: "processing" }, token: "wrong-secret-wrong-secret" }),
-      401,
-    );
-    expectError(await req("POST", path, { body: { status: "processing" }, token: owner.accessToken }), 401);
+    const created = await req("POST", "/v1/videos", { body: { title: "token" }, token: owner.accessToken });
+    const id = created.json.video.id as string;
+    await put(created.json.upload.url, new Uint8Array(randomBytes(512)), created.json.upload.headers);
+    expect((await req("POST", `/v1/videos/${id}/uploaded`, { token: owner.accessToken })).status).toBe(202);
+    const job = await queue.getJob(id);
+    const token = String(job?.data.progressToken);
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"));
+    expect(claims).toMatchObject({ sub: id, aud: "streamlet:progress", scope: "publish" });
+    expect(claims.exp - claims.iat).toBe(7 * 24 * 3600);
+    // It is not an access token.
+    expectError(await req("POST", "/v1/videos", { body: { title: "x" }, token }), 401, "unauthorized");
   });
 
-  it("refuses malformed reports and illegal transitions", async () => {
+  it("refuses the publisher route without an upgrade, the secret, or a valid token for this video", async () => {
     const owner = await signup();
     const created = await req("POST", "/v1/videos", { body: { title: "x" }, token: owner.accessToken });
-    const path = `/v1/internal/videos/${created.json.video.id}/status`;
-    const token = vars.TRANSCODER_SECRET;
-    expectError(await req("POST", path, { body: { status: "bogus" }, token }), 400);
-    expectError(await req("POST", path, { raw: "{", token }), 400);
-    // awaiting_upload → processing is not a legal transition: nothing was queued.
-    expectError(await req("POST", path, { body: { status: "processing" }, token }), 409, "invalid_state");
+    const id = created.json.video.id as string;
+    const path = `/v1/internal/videos/${id}/progress`;
+    const secret = { authorization: `Bearer ${vars.TRANSCODER_SECRET}` };
+    expectError(await req("GET", path, { token: vars.TRANSCODER_SECRET }), 426, "upgrade_required");
+    expectError(
+      await req("POST", `/v1/internal/videos/${id}/status`, { body: { status: "processing" } }),
+      404,
+    );
+
+    expect(await upgrade(path)).toMatchObject({ status: 401, code: "unauthorized" });
+    for (const authorization of ["Bearer wrong-secret-wrong-secret", `Bearer ${owner.accessToken}`]) {
+      expect(await upgrade(path, { headers: { authorization } })).toMatchObject({ status: 401 });
+    }
+    expect(await upgrade(path, { headers: secret })).toMatchObject({ status: 401, code: "unauthorized" });
+    const asProgress = { ...secret, "x-progress-token": owner.accessToken };
+    expect(await upgrade(path, { headers: asProgress })).toMatchObject({ status: 401, code: "unauthorized" });
+  });
+
+  it("lets the owner subscribe with the bearer subprotocol and selects only the events protocol", async () => {
+    const owner = await signup();
+    const other = await signup();
+    const created = await req("POST", "/v1/videos", { body: { title: "live" }, token: owner.accessToken });
+    const id = created.json.video.id as string;
+    const path = `/v1/videos/${id}/events`;
+    const offer = (token: string) => [EVENTS_PROTOCOL, `${BEARER_PROTOCOL_PREFIX}${token}`];
+
+    const opened = await upgrade(path, { protocols: offer(owner.accessToken) });
+    expect(opened.status).toBe(101);
+    const ws = opened.ws as WebSocket;
+    expect(ws.protocol).toBe(EVENTS_PROTOCOL);
+    // Awaiting upload: nothing to show yet.
+    expect(await nextMessage(ws)).toEqual({ type: "snapshot", event: null });
+    ws.send(JSON.stringify({ type: "ping" }));
+    expect(await nextMessage(ws)).toEqual({ type: "pong" });
+    ws.close();
+
+    expectError(await req("GET", path, { token: owner.accessToken }), 426, "upgrade_required");
+    expect(await upgrade(path)).toMatchObject({ status: 401, code: "unauthorized" });
+    const refused = await upgrade(path, { protocols: offer("garbage") });
+    expect(refused).toMatchObject({ status: 401, code: "unauthorized" });
+    expect(refused.body).not.toContain("garbage");
+    expect(await upgrade(path, { protocols: offer(other.accessToken) })).toMatchObject({
+      status: 404,
+      code: "not_found",
+    });
   });
 });

@@ -1,0 +1,268 @@
+import { DurableObject } from "cloudflare:workers";
+import {
+  MAX_MESSAGE_BYTES,
+  type ProgressEvent,
+  parseClientMessage,
+  type ServerMessage,
+} from "@streamlet/shared";
+import { loadConfig } from "../config.ts";
+import { envelope } from "../errors.ts";
+import { EventLog } from "./event-log.ts";
+import { fallbackEvent } from "./fallback.ts";
+import { type Handoff, type ProgressRole, parseHandoff } from "./handoff.ts";
+import {
+  type PersistResult,
+  persistProcessing,
+  persistTerminal,
+  type TerminalEvent,
+  withDatabase,
+} from "./persist.ts";
+
+/** Close code and reason publishers get once the job's terminal event is stored: nothing more will come. */
+export const CLOSE_JOB_ENDED = { code: 1000, reason: "job ended" } as const;
+
+const PING = JSON.stringify({ type: "ping" });
+const PONG = JSON.stringify({ type: "pong" } satisfies ServerMessage);
+
+/**
+ * One video's live progress channel (one object per video: idFromName(videoId)). The transcoder publishes
+ * numbered events; the object stores the last MAX_EVENTS of them in its SQLite storage, fans each new one
+ * out to the subscribed browsers, acknowledges it, and writes the job's outcome (ready/failed) to Postgres
+ * before acknowledging that one. Sockets use the hibernation API, so an idle channel costs nothing.
+ * The Worker authenticates every connection before handing it over (see handoff.ts); only it can reach
+ * this object, so the role it names is trusted. Every entry point logs its errors and never throws.
+ */
+export class VideoProgress extends DurableObject<Env> {
+  #log: EventLog | undefined;
+  /** Publishes run one at a time, in arrival order (each may wait on Postgres). */
+  #publishing: Promise<unknown> = Promise.resolve();
+  /** The background queued → processing write, while one is running. */
+  #marking: Promise<void> | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    try {
+      // Keepalives are answered by the runtime without waking a hibernating object.
+      ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
+    } catch (error) {
+      console.error("VideoProgress.constructor: setWebSocketAutoResponse failed:", error);
+    }
+  }
+
+  /** The Worker's handoff of an authenticated WebSocket upgrade. */
+  override fetch(request: Request): Promise<Response> {
+    return this.#guard(
+      "fetch",
+      () => this.#connect(request),
+      () => Response.json(envelope("internal", "the progress channel failed"), { status: 500 }),
+    );
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    return this.#guard(
+      "webSocketMessage",
+      () => this.#receive(ws, message),
+      () => send(ws, { type: "error", code: "internal", message: "the message could not be handled" }),
+    );
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    return this.#guard(
+      "webSocketClose",
+      () => {
+        // From compatibility date 2026-04-07 the runtime has already answered the peer's Close frame and
+        // the socket is CLOSED; on older dates it is still open and must be closed back. No per-socket state.
+        if (ws.readyState === WebSocket.OPEN) close(ws, code === 1005 ? 1000 : code, reason);
+      },
+      () => undefined,
+    );
+  }
+
+  override webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    return this.#guard(
+      "webSocketError",
+      () => console.error(`VideoProgress.webSocketError [${this.#label()}] (${this.#roleOf(ws)}):`, error),
+      () => undefined,
+    );
+  }
+
+  async #guard<T>(method: string, run: () => T | Promise<T>, recover: () => T): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      console.error(`VideoProgress.${method} failed [${this.#label()}]:`, error);
+      return recover();
+    }
+  }
+
+  #label(): string {
+    try {
+      return `video ${this.#events().state().videoId ?? "?"}`;
+    } catch {
+      return `object ${this.ctx.id.toString()}`;
+    }
+  }
+
+  #events(): EventLog {
+    this.#log ??= new EventLog(this.ctx.storage);
+    return this.#log;
+  }
+
+  #roleOf(ws: WebSocket): ProgressRole {
+    // Least privilege: a socket without the publisher tag is a subscriber.
+    return this.ctx.getTags(ws).includes("publisher") ? "publisher" : "subscriber";
+  }
+
+  #connect(request: Request): Response {
+    const handoff = parseHandoff(request);
+    if (handoff === null) {
+      return Response.json(envelope("bad_request", "missing or malformed progress handoff"), { status: 400 });
+    }
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return Response.json(envelope("upgrade_required", "expected a WebSocket upgrade"), { status: 426 });
+    }
+    const log = this.#events();
+    if (!log.claim(handoff.videoId)) {
+      console.error(
+        `VideoProgress.fetch [${this.#label()}]: refused a connection for video ${handoff.videoId}`,
+      );
+      return Response.json(envelope("conflict", "this progress channel serves another video"), {
+        status: 409,
+      });
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [handoff.role]);
+    if (handoff.role === "subscriber") {
+      for (const message of this.#welcome(log, handoff)) send(server, message);
+    }
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * What a joining subscriber gets at once: with `since`, every stored event after it (nothing if it is
+   * up to date); without it, or when events after `since` were trimmed away (or `since` is ahead of what
+   * this object knows), a snapshot of the latest event, or of the video row if nothing was published yet.
+   */
+  #welcome(log: EventLog, handoff: Handoff): ServerMessage[] {
+    const latest = log.latest();
+    if (latest === null) return [{ type: "snapshot", event: handoff.fallback }];
+    const { since } = handoff;
+    const { prunedThrough, lastSeq } = log.state();
+    if (since === null || since < prunedThrough || since > lastSeq)
+      return [{ type: "snapshot", event: latest }];
+    return log.after(since).map((event) => ({ type: "event", event }));
+  }
+
+  async #receive(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (typeof message !== "string") {
+      return send(ws, { type: "error", code: "bad_message", message: "binary frames are not accepted" });
+    }
+    if (new TextEncoder().encode(message).byteLength > MAX_MESSAGE_BYTES) {
+      const text = `messages are limited to ${MAX_MESSAGE_BYTES} bytes`;
+      return send(ws, { type: "error", code: "bad_message", message: text });
+    }
+    const parsed = parseClientMessage(message);
+    if (parsed === null) {
+      return send(ws, { type: "error", code: "bad_message", message: "not a known message" });
+    }
+    if (parsed.type === "ping") return send(ws, { type: "pong" });
+    if (this.#roleOf(ws) !== "publisher") {
+      return send(ws, { type: "error", code: "forbidden", message: "subscribers cannot publish" });
+    }
+    const run = this.#publishing.then(() => this.#publish(ws, parsed.event));
+    this.#publishing = run.catch(() => undefined);
+    await run;
+  }
+
+  async #publish(ws: WebSocket, event: ProgressEvent): Promise<void> {
+    const log = this.#events();
+    const state = log.state();
+    if (event.seq <= state.lastSeq) return send(ws, { type: "ack", seq: event.seq }); // a resend
+    if (state.terminalPersisted) {
+      console.warn(
+        `VideoProgress [${this.#label()}]: dropped ${event.type} #${event.seq}: the job already ended`,
+      );
+      return send(ws, { type: "ack", seq: event.seq });
+    }
+    const videoId = state.videoId;
+    if (videoId === null) throw new Error("a publish reached an object no connection has claimed");
+    if (event.type === "ready" || event.type === "failed") return this.#finish(ws, log, videoId, event);
+
+    log.append(event, { terminal: false });
+    this.#broadcast(event);
+    send(ws, { type: "ack", seq: event.seq });
+    if (event.type !== "queued" && !state.processingMarked && this.#marking === null) {
+      this.#marking = this.#markProcessing(log, videoId).finally(() => {
+        this.#marking = null;
+      });
+      this.ctx.waitUntil(this.#marking);
+    }
+  }
+
+  /** The job's outcome: Postgres first; stored, broadcast and acknowledged only once that succeeded. */
+  async #finish(ws: WebSocket, log: EventLog, videoId: string, event: TerminalEvent): Promise<void> {
+    let result: PersistResult;
+    try {
+      result = await withDatabase(loadConfig(this.env), (db) => persistTerminal(db, videoId, event));
+    } catch (error) {
+      console.error(`VideoProgress [${this.#label()}]: writing ${event.type} to Postgres failed:`, error);
+      const message = `could not record ${event.type} #${event.seq}; send it again`;
+      return send(ws, { type: "error", code: "persist_failed", message });
+    }
+    let stored: ProgressEvent | null = event;
+    if (result.outcome === "rejected" || result.outcome === "missing") {
+      const why = result.outcome === "missing" ? "the video row is gone" : result.message;
+      console.warn(
+        `VideoProgress [${this.#label()}]: ${event.type} #${event.seq} not applied (${why}); acked`,
+      );
+      // Subscribers are told what Postgres holds, never the outcome it refused.
+      const truth = result.outcome === "rejected" ? fallbackEvent(result.row) : null;
+      stored =
+        truth?.type === "ready" || truth?.type === "failed"
+          ? { ...truth, seq: event.seq, at: Date.now() }
+          : null;
+    }
+    if (stored === null) {
+      log.endWithout(event.seq);
+    } else {
+      log.append(stored, { terminal: true });
+      this.#broadcast(stored);
+    }
+    send(ws, { type: "ack", seq: event.seq });
+    for (const publisher of this.ctx.getWebSockets("publisher")) {
+      close(publisher, CLOSE_JOB_ENDED.code, CLOSE_JOB_ENDED.reason);
+    }
+  }
+
+  /** queued → processing once the transcoder has started; a failure is logged and retried on the next event. */
+  async #markProcessing(log: EventLog, videoId: string): Promise<void> {
+    try {
+      const result = await withDatabase(loadConfig(this.env), (db) => persistProcessing(db, videoId));
+      if (result.outcome === "missing")
+        console.warn(`VideoProgress [${this.#label()}]: no video row to mark`);
+      log.markProcessing();
+    } catch (error) {
+      console.error(`VideoProgress [${this.#label()}]: moving the video to processing failed:`, error);
+    }
+  }
+
+  #broadcast(event: ProgressEvent) {
+    for (const subscriber of this.ctx.getWebSockets("subscriber")) send(subscriber, { type: "event", event });
+  }
+}
+
+function send(ws: WebSocket, message: ServerMessage) {
+  try {
+    ws.send(JSON.stringify(message));
+  } catch {
+    // The socket is closing or gone: nobody is left to tell, and webSocketClose/Error will follow.
+  }
+}
+
+function close(ws: WebSocket, code: number, reason: string) {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closed.
+  }
+}
