@@ -13,6 +13,9 @@ const X264_PRESETS = [
   "veryslow",
 ] as const;
 
+const ACK_TIMEOUT_MESSAGE =
+  "PROGRESS_ACK_TIMEOUT_MS must be a whole number of milliseconds from 1000 to 600000";
+
 const httpUrl = (name: string) =>
   z
     .url({ protocol: /^https?$/, message: `${name} must be an http(s) URL` })
@@ -33,6 +36,12 @@ const EnvSchema = z.object({
     .min(1, { message: "TRANSCODER_CONCURRENCY must be a whole number from 1 to 32" })
     .max(32, { message: "TRANSCODER_CONCURRENCY must be a whole number from 1 to 32" })
     .default(1),
+  PROGRESS_ACK_TIMEOUT_MS: z.coerce
+    .number({ message: ACK_TIMEOUT_MESSAGE })
+    .int({ message: ACK_TIMEOUT_MESSAGE })
+    .min(1000, { message: ACK_TIMEOUT_MESSAGE })
+    .max(600_000, { message: ACK_TIMEOUT_MESSAGE })
+    .default(60_000),
   X264_PRESET: z.enum(X264_PRESETS).default("veryfast"),
   WORK_DIR: z.string().min(1).default(os.tmpdir()),
   FFMPEG_PATH: z.string().min(1).default("ffmpeg"),
@@ -53,8 +62,11 @@ export interface Config {
     readonly accessKeyId: string;
     readonly secretAccessKey: string;
   };
+  /** Where progress goes: the publisher socket to each video's Durable Object. */
   readonly edgeUrl: string;
   readonly transcoderSecret: string;
+  /** How long a terminal progress event may wait for the DO's ack before the attempt fails (retried). */
+  readonly progressAckTimeoutMs: number;
   readonly concurrency: number;
   readonly x264Preset: X264Preset;
   readonly workDir: string;
@@ -95,6 +107,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     edgeUrl: e.EDGE_URL,
     transcoderSecret: e.TRANSCODER_SECRET,
+    progressAckTimeoutMs: e.PROGRESS_ACK_TIMEOUT_MS,
     concurrency: e.TRANSCODER_CONCURRENCY,
     x264Preset: e.X264_PRESET,
     workDir: e.WORK_DIR,

@@ -29,14 +29,14 @@ export class StorageError extends Error {
   }
 }
 
-/** The edge answered 4xx to a status report: a bug or a video that no longer exists; retrying won't help. */
+/** The edge refused us with a 4xx (bad credentials, a video that no longer exists): retrying won't help. */
 export class EdgeRejectedError extends Error {
   override name = "EdgeRejectedError";
   constructor(
     readonly status: number,
-    readonly body: string,
+    readonly detail: string,
   ) {
-    super(`edge rejected the status report with HTTP ${status}: ${body.slice(0, 500)}`);
+    super(`edge rejected the transcoder with HTTP ${status}: ${detail.slice(0, 500)}`);
   }
 }
 

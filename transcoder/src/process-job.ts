@@ -7,6 +7,7 @@ import { BadMediaError, EdgeRejectedError, errorMessage, StorageNotFoundError } 
 import { AUDIO_NAME, buildLadderArgs } from "./ffmpeg-args.ts";
 import { normalizeInitSegment } from "./hls-layout.ts";
 import { measureVariant, parseAvcInit } from "./hls-measure.ts";
+import { createJobProgress } from "./job-progress.ts";
 import { planLadder } from "./ladder.ts";
 import { errorFields, type Logger } from "./log.ts";
 import {
@@ -18,26 +19,34 @@ import {
 } from "./master-playlist.ts";
 import { makePoster, POSTER_NAME } from "./poster.ts";
 import { probeFile } from "./probe.ts";
+import type { ProgressPublisher } from "./progress-publisher.ts";
 import { toNumber } from "./rational.ts";
-import type { Reporter } from "./report.ts";
 import { runFfmpeg } from "./run-ffmpeg.ts";
+import { watchSegments } from "./segment-watch.ts";
 import type { Storage } from "./storage.ts";
 import { contentTypeFor, uploadFolder } from "./upload.ts";
 
+/** Opens the progress channel for one job attempt (the video's Durable Object, or a fake in tests). */
+export type OpenProgress = (channel: {
+  videoId: string;
+  token: string;
+  attempt: number;
+}) => ProgressPublisher;
+
 export interface ProcessDeps {
   storage: Storage;
-  report: Reporter;
+  openProgress: OpenProgress;
   log: Logger;
   workDir: string;
   ffmpegPath: string;
   ffprobePath: string;
   encoder: EncoderSpec;
-  /** Minimum time between job.updateProgress calls. */
-  progressIntervalMs?: number;
+  /** How often to count each rung's finished segments while ffmpeg runs. */
+  segmentPollMs?: number;
 }
 
 /** The subset of a BullMQ job the processor uses (tests pass a plain object). */
-export type TranscodeJobLike = Pick<Job, "id" | "data" | "attemptsMade" | "opts" | "updateProgress">;
+export type TranscodeJobLike = Pick<Job, "id" | "data" | "attemptsMade" | "attemptsStarted" | "opts">;
 
 export interface TranscodeResult {
   durationSeconds: number;
@@ -50,7 +59,7 @@ export const MASTER_NAME = "master.m3u8";
 export const DURATION_TOLERANCE = 0.1;
 const MAX_REASON = 1000;
 
-/** Whether BullMQ will give up after this attempt, so the edge must hear "failed" now. */
+/** Whether BullMQ will give up after this attempt, so subscribers must hear "failed" now. */
 export function isLastAttempt(job: Pick<Job, "attemptsMade" | "opts">): boolean {
   return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
@@ -75,21 +84,10 @@ export function failureReason(err: unknown): string {
   return reason.slice(0, MAX_REASON);
 }
 
-function throttle(fn: (value: number) => void, intervalMs: number): (value: number) => void {
-  let last = 0;
-  let lastValue = -1;
-  return (value) => {
-    const now = Date.now();
-    if (value === lastValue || (now - last < intervalMs && value < 100)) return;
-    last = now;
-    lastValue = value;
-    fn(value);
-  };
-}
-
 /**
- * One transcode job, start to end: validate, report processing, download, probe, plan, encode,
- * verify, poster, upload (master last), report ready. The temp folder goes in every case.
+ * One transcode job, start to end: validate, download, probe, plan, encode, verify, poster, upload
+ * (master last), publish ready, publishing progress to the video's DO throughout. The temp folder and
+ * the progress socket go in every case.
  */
 export async function processJob(
   job: TranscodeJobLike,
@@ -104,31 +102,34 @@ export async function processJob(
     );
   }
   const data = parsed.data;
+  // attemptsStarted counts this attempt (and stalled restarts), so each attempt numbers above the last.
+  const attempt = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
   const log = deps.log.child({ jobId: job.id, videoId: data.videoId });
-  const progress = throttle((value) => {
-    job
-      .updateProgress(Math.round(value))
-      .catch((err) => log.warn("progress update failed", errorFields(err)));
-  }, deps.progressIntervalMs ?? 2000);
+  const publisher = deps.openProgress({ videoId: data.videoId, token: data.progressToken, attempt });
   const stage = (name: string, fields?: Record<string, unknown>) => {
     signal?.throwIfAborted();
-    log.info("stage", { stage: name, attempt: job.attemptsMade + 1, ...fields });
+    // Refused for good (the video is gone, bad credentials): the outcome could never be recorded.
+    if (publisher.refusal) throw publisher.refusal;
+    log.info("stage", { stage: name, attempt, ...fields });
   };
 
+  const progress = createJobProgress(publisher, log);
   let tempDir: string | undefined;
   try {
     stage("start");
-    await deps.report(data.videoId, { status: "processing" });
+    // The first event after "queued" is what marks the video processing.
+    progress.downloading(0, null);
     tempDir = await mkdtemp(join(deps.workDir, `streamlet-${data.videoId.replace(/[^\w-]/g, "_")}-`));
     const source = join(tempDir, "source"); // no extension: ffmpeg must recognise the content, not the name
     const outDir = join(tempDir, "out");
     await mkdir(outDir);
 
     stage("download", { key: data.input.key });
-    const bytes = await deps.storage.download(data.input.key, source, signal);
-    progress(2);
+    const bytes = await deps.storage.download(data.input.key, source, signal, progress.downloading);
+    progress.downloading(bytes, bytes);
 
     stage("probe", { bytes });
+    progress.probing();
     const facts = await probeFile(source, {
       ffprobePath: deps.ffprobePath,
       ffmpegPath: deps.ffmpegPath,
@@ -137,24 +138,36 @@ export async function processJob(
     const plan = planLadder(facts, data.output.ladder ?? DEFAULT_LADDER);
     stage("plan", { facts, rungs: plan.rungs, fps: plan.fps });
 
+    progress.transcodingStarted(plan.rungs, facts.durationSeconds, toNumber(plan.fps));
     const started = Date.now();
-    await runFfmpeg(
-      buildLadderArgs({
-        input: source,
-        outDir,
-        facts,
-        rungs: plan.rungs,
-        fps: plan.fps,
-        encoder: deps.encoder,
-      }),
-      {
-        ffmpegPath: deps.ffmpegPath,
-        signal,
-        durationSeconds: facts.durationSeconds,
-        onProgress: (percent) => progress(5 + percent * 0.85),
-      },
+    const watcher = watchSegments(
+      outDir,
+      plan.rungs.map((r) => r.name),
+      progress.rungSegments,
+      deps.segmentPollMs,
     );
+    try {
+      await runFfmpeg(
+        buildLadderArgs({
+          input: source,
+          outDir,
+          facts,
+          rungs: plan.rungs,
+          fps: plan.fps,
+          encoder: deps.encoder,
+        }),
+        {
+          ffmpegPath: deps.ffmpegPath,
+          signal,
+          durationSeconds: facts.durationSeconds,
+          onStats: progress.ffmpegStats,
+        },
+      );
+    } finally {
+      watcher.stop();
+    }
     const encodeSeconds = (Date.now() - started) / 1000;
+    progress.transcoded();
 
     stage("verify", { encodeSeconds, realtimeFactor: facts.durationSeconds / encodeSeconds });
     const names = [...plan.rungs.map((r) => r.name), ...(facts.hasAudio ? [AUDIO_NAME] : [])];
@@ -198,11 +211,13 @@ export async function processJob(
 
     stage("poster");
     await makePoster(source, join(outDir, POSTER_NAME), facts, { ffmpegPath: deps.ffmpegPath, signal });
-    progress(92);
 
     stage("upload", { prefix: data.output.prefix });
     const master = writeMasterPlaylist({ rungs, audio });
-    const files = await uploadFolder(deps.storage, outDir, data.output.prefix, signal);
+    // The master playlist is one more file after the folder.
+    const files = await uploadFolder(deps.storage, outDir, data.output.prefix, signal, (done, total) =>
+      progress.uploading(done, total + 1),
+    );
     // Master last: once it exists, every file it points to already does.
     await deps.storage.putBody(
       `${data.output.prefix}${MASTER_NAME}`,
@@ -210,18 +225,17 @@ export async function processJob(
       contentTypeFor(MASTER_NAME),
       signal,
     );
-    progress(99);
+    progress.uploading(files + 1, files + 1);
 
     const renditions = toRenditions({ rungs, audio });
     const durationSeconds = Math.round(encoded * 1000) / 1000;
-    await deps.report(data.videoId, {
-      status: "ready",
+    // Resolves once the DO has the ready event in Postgres; a timeout fails the attempt (retried).
+    await progress.ready({
       durationSeconds,
       sourceWidth: facts.width,
       sourceHeight: facts.height,
       renditions,
     });
-    progress(100);
     log.info("stage", { stage: "done", files: files + 1, durationSeconds, encodeSeconds });
     return { durationSeconds, renditions };
   } catch (err) {
@@ -229,12 +243,13 @@ export async function processJob(
     const permanent = final instanceof UnrecoverableError;
     log.error("job failed", { ...errorFields(err), permanent, lastAttempt: isLastAttempt(job) });
     if (permanent || isLastAttempt(job)) {
-      await deps
-        .report(data.videoId, { status: "failed", reason: failureReason(final) })
-        .catch((reportErr) => log.error("could not report failure", errorFields(reportErr)));
+      await progress
+        .failed(failureReason(final))
+        .catch((publishErr) => log.error("could not publish the failure", errorFields(publishErr)));
     }
     throw final;
   } finally {
+    publisher.close();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   }
 }

@@ -8,6 +8,18 @@ export interface RunFfmpegOptions {
   durationSeconds?: number;
   /** Called with 0-100 as ffmpeg reports the time it has processed. */
   onProgress?: (percent: number) => void;
+  /** Called with every stats line: processed time, frames per second and speed. */
+  onStats?: (stats: FfmpegStats) => void;
+}
+
+/** One ffmpeg stats line ("frame= … fps= … time= … speed=2.1x"). */
+export interface FfmpegStats {
+  /** Output time processed so far, in seconds. */
+  seconds: number;
+  /** Frames encoded per second; null when ffmpeg has no figure yet. */
+  fps: number | null;
+  /** Multiple of realtime; null while ffmpeg prints N/A. */
+  speed: number | null;
 }
 
 /** An ffmpeg run that failed; carries what is needed to reproduce and diagnose it. */
@@ -38,6 +50,17 @@ export function parseTimemark(line: string): number | null {
   if (!match) return null;
   const seconds = Number(match[2]) * 3600 + Number(match[3]) * 60 + Number(match[4]);
   return match[1] === "-" ? 0 : seconds;
+}
+
+/** Reads a stats line; null when it carries no processed time yet. */
+export function parseStats(line: string): FfmpegStats | null {
+  const seconds = parseTimemark(line);
+  if (seconds === null) return null;
+  const number = (re: RegExp) => {
+    const value = Number(re.exec(line)?.[1]);
+    return Number.isFinite(value) && value >= 0 ? value : null;
+  };
+  return { seconds, fps: number(/fps=\s*([\d.]+)/), speed: number(/speed=\s*([\d.]+)x/) };
 }
 
 /** Progress as a percentage, clamped to 0-100 (ffmpeg overshoots the probed duration at the end). */
@@ -109,10 +132,12 @@ export function runFfmpeg(args: string[], options: RunFfmpegOptions = {}): Promi
     });
     command.on("stderr", (line: string) => {
       if (PROGRESS_LINE.test(line)) {
-        const seconds = parseTimemark(line);
-        if (seconds !== null && options.onProgress && options.durationSeconds) {
-          options.onProgress(progressPercent(seconds, options.durationSeconds));
+        const stats = parseStats(line);
+        if (stats === null) return;
+        if (options.onProgress && options.durationSeconds) {
+          options.onProgress(progressPercent(stats.seconds, options.durationSeconds));
         }
+        options.onStats?.(stats);
         return;
       }
       if (line.trim() === "") return;

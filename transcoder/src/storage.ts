@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { AwsClient } from "aws4fetch";
@@ -23,9 +23,17 @@ export interface StorageOptions {
   bufferLimitBytes?: number;
 }
 
+/** Bytes received so far and the object's size (Content-Length; null when the store doesn't say). */
+export type DownloadProgress = (bytes: number, totalBytes: number | null) => void;
+
 export interface Storage {
-  /** Streams an object to `filePath`; returns the number of bytes written. */
-  download(key: string, filePath: string, signal?: AbortSignal): Promise<number>;
+  /** Streams an object to `filePath`; returns the number of bytes written. A retry starts again from 0. */
+  download(
+    key: string,
+    filePath: string,
+    signal?: AbortSignal,
+    onProgress?: DownloadProgress,
+  ): Promise<number>;
   /** Uploads a file from disk. */
   putFile(key: string, filePath: string, contentType: string, signal?: AbortSignal): Promise<void>;
   /** Uploads a small in-memory body (playlists). */
@@ -100,7 +108,7 @@ export function createStorage(config: StorageConfig, options: StorageOptions = {
   }
 
   return {
-    async download(key, filePath, signal) {
+    async download(key, filePath, signal, onProgress) {
       return retry(async () => {
         const res = await client.fetch(url(key), { method: "GET", signal });
         if (res.status === 404) {
@@ -108,8 +116,20 @@ export function createStorage(config: StorageConfig, options: StorageOptions = {
           throw new StorageNotFoundError(key);
         }
         if (!res.ok || !res.body) throw await failure(res, "GET", key);
+        const length = Number(res.headers.get("content-length") ?? Number.NaN);
+        const totalBytes = Number.isSafeInteger(length) && length >= 0 ? length : null;
+        let bytes = 0;
+        onProgress?.(0, totalBytes);
+        const count = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            bytes += chunk.byteLength;
+            onProgress?.(bytes, totalBytes);
+            callback(null, chunk);
+          },
+        });
         const out = createWriteStream(filePath);
-        await pipeline(Readable.fromWeb(res.body as NodeReadableStream<Uint8Array>), out, { signal });
+        const body = Readable.fromWeb(res.body as NodeReadableStream<Uint8Array>);
+        await pipeline(body, count, out, { signal });
         return out.bytesWritten;
       }, signal);
     },

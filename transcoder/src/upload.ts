@@ -31,21 +31,34 @@ async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<
   await Promise.all(workers);
 }
 
-/** Uploads every file under `dir` to `prefix` + its relative path; returns how many were uploaded. */
+/** Lists the files under `dir`, sorted, as absolute paths. */
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+}
+
+/**
+ * Uploads every file under `dir` to `prefix` + its relative path; returns how many were uploaded.
+ * `onFile` hears the count before the first file (0) and after each one, with the total, for progress.
+ */
 export async function uploadFolder(
   storage: Storage,
   dir: string,
   prefix: string,
   signal?: AbortSignal,
+  onFile?: (done: number, total: number) => void,
 ): Promise<number> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  const files = entries
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name))
-    .sort();
+  const files = await listFiles(dir);
+  let done = 0;
+  onFile?.(0, files.length);
   await eachLimit(files, 4, async (file) => {
     const key = prefix + relative(dir, file).split(sep).join("/");
     await storage.putFile(key, file, contentTypeFor(file), signal);
+    done += 1;
+    onFile?.(done, files.length);
   });
   return files.length;
 }

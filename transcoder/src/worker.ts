@@ -3,8 +3,8 @@ import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "./config.ts";
 import { errorFields, type Logger } from "./log.ts";
-import { processJob, type TranscodeResult } from "./process-job.ts";
-import { createReporter, type Reporter } from "./report.ts";
+import { type OpenProgress, processJob, type TranscodeResult } from "./process-job.ts";
+import { createProgressPublisher } from "./progress-publisher.ts";
 import { createStorage, type Storage } from "./storage.ts";
 
 /** Long enough that a busy event loop never loses the lock mid-encode; BullMQ renews it at half this. */
@@ -13,7 +13,8 @@ export const LOCK_DURATION_MS = 5 * 60 * 1000;
 export interface WorkerDeps {
   log: Logger;
   storage?: Storage;
-  report?: Reporter;
+  /** Progress channel override (tests); by default a socket to the video's DO on the edge. */
+  openProgress?: OpenProgress;
   /** Queue name override, for tests that need their own queue. */
   queueName?: string;
 }
@@ -23,11 +24,20 @@ export function createWorker(config: Config, deps: WorkerDeps): Worker<unknown, 
   // BullMQ requires maxRetriesPerRequest: null for the blocking connection a worker uses.
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const storage = deps.storage ?? createStorage(config.s3);
-  const report = deps.report ?? createReporter({ edgeUrl: config.edgeUrl, secret: config.transcoderSecret });
   const log = deps.log;
+  const openProgress: OpenProgress =
+    deps.openProgress ??
+    ((channel) =>
+      createProgressPublisher({
+        ...channel,
+        edgeUrl: config.edgeUrl,
+        secret: config.transcoderSecret,
+        ackTimeoutMs: config.progressAckTimeoutMs,
+        log: log.child({ videoId: channel.videoId }),
+      }));
   const processorDeps = {
     storage,
-    report,
+    openProgress,
     log,
     workDir: config.workDir,
     ffmpegPath: config.ffmpegPath,

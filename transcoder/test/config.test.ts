@@ -17,6 +17,7 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({
       s3: { endpoint: "http://127.0.0.1:9000", region: "us-east-1" },
       concurrency: 1,
+      progressAckTimeoutMs: 60_000,
       x264Preset: "veryfast",
       workDir: "/scratch",
       ffmpegPath: "ffmpeg",
@@ -60,6 +61,7 @@ describe("loadConfig", () => {
     ["ENCODER", "nvenc", /NVENC is not supported yet/],
     ["X264_PRESET", "turbo", /X264_PRESET/],
     ["TRANSCODER_CONCURRENCY", "0", /whole number from 1 to 32/],
+    ["PROGRESS_ACK_TIMEOUT_MS", "5", /PROGRESS_ACK_TIMEOUT_MS must be/],
   ])("rejects %s=%s", (name, value, message) => {
     expect(() => loadConfig({ ...minimal, [name]: value })).toThrow(message);
   });

@@ -4,13 +4,26 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type StatusReport, StatusReport as StatusReportSchema } from "@streamlet/shared";
+import { ProgressEvent, SEQ_EPOCH } from "@streamlet/shared";
 import { UnrecoverableError } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../src/log.ts";
 import { BAD_MEDIA } from "../src/probe.ts";
-import { type ProcessDeps, processJob, type TranscodeJobLike } from "../src/process-job.ts";
+import {
+  type OpenProgress,
+  type ProcessDeps,
+  processJob,
+  type TranscodeJobLike,
+} from "../src/process-job.ts";
+import {
+  createProgressPublisher,
+  ProgressAckTimeoutError,
+  type ProgressPublisher,
+  type ProgressUpdate,
+  type TerminalUpdate,
+} from "../src/progress-publisher.ts";
 import { createStorage } from "../src/storage.ts";
+import { startFakeDo } from "./helpers/fake-do.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
 const run = promisify(execFile);
@@ -44,41 +57,83 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function harness(overrides: Partial<ProcessDeps> = {}) {
-  const reports: StatusReport[] = [];
+type Recorded = ProgressUpdate & { finished?: true };
+
+/** A publisher that records every event (no throttle) and answers finish() as told. */
+function recorder(finish: (update: TerminalUpdate) => Promise<void> = async () => {}) {
+  const events: Recorded[] = [];
+  const channels: { videoId: string; token: string; attempt: number }[] = [];
+  let closed = 0;
+  const openProgress: OpenProgress = (channel) => {
+    channels.push(channel);
+    const publisher: ProgressPublisher = {
+      publish: (update) => {
+        events.push(structuredClone(update));
+      },
+      finish: (update) => {
+        events.push({ ...update, finished: true });
+        return finish(update);
+      },
+      close: () => {
+        closed += 1;
+      },
+      unacked: 0,
+      refusal: null,
+    };
+    return publisher;
+  };
+  return { openProgress, events, channels, closedCount: () => closed };
+}
+
+function harness(overrides: Partial<ProcessDeps> = {}, finish?: (update: TerminalUpdate) => Promise<void>) {
+  const rec = recorder(finish);
   const logs: string[] = [];
   const deps: ProcessDeps = {
     storage: createStorage(s3.config, { baseDelayMs: 5 }),
-    report: async (_videoId, report) => {
-      reports.push(report);
-    },
+    openProgress: rec.openProgress,
     log: createLogger({}, (line) => logs.push(line)),
     workDir,
     ffmpegPath: "ffmpeg",
     ffprobePath: "ffprobe",
     encoder: { kind: "x264", preset: "veryfast" },
-    progressIntervalMs: 0,
+    segmentPollMs: 20,
     ...overrides,
   };
-  return { deps, reports, logs };
+  return { deps, events: rec.events, channels: rec.channels, closedCount: rec.closedCount, logs };
 }
 
-function job(videoId: string, attemptsMade = 0, data?: unknown): TranscodeJobLike & { progress: number[] } {
-  const progress: number[] = [];
+function job(videoId: string, attemptsMade = 0, data?: unknown): TranscodeJobLike {
   return {
     id: videoId,
     data: data ?? {
       videoId,
       input: { key: `sources/${videoId}` },
       output: { prefix: `videos/${videoId}/`, ladder: LADDER },
+      progressToken: `token-${videoId}`,
     },
     attemptsMade,
+    attemptsStarted: attemptsMade + 1,
     opts: { attempts: 3 },
-    progress,
-    updateProgress: async (value) => {
-      progress.push(value as number);
-    },
   };
+}
+
+/** Stage order with consecutive repeats collapsed. */
+function stages(events: Recorded[]): string[] {
+  return events.map((e) => e.type).filter((t, i, all) => t !== all[i - 1]);
+}
+
+/** Asserts that every percent (stage-wide and per rung) never goes down within its stage. */
+function expectMonotonic(events: Recorded[]) {
+  const last = new Map<string, number>();
+  const check = (key: string, value: number) => {
+    expect(value, key).toBeGreaterThanOrEqual(last.get(key) ?? 0);
+    expect(value, key).toBeLessThanOrEqual(100);
+    last.set(key, value);
+  };
+  for (const e of events) {
+    if ("percent" in e) check(e.type, e.percent);
+    if (e.type === "transcoding") for (const r of e.rungs) check(`rung ${r.name}`, r.percent);
+  }
 }
 
 async function upload(key: string, body: Uint8Array) {
@@ -86,15 +141,48 @@ async function upload(key: string, body: Uint8Array) {
 }
 
 describe("processJob", () => {
-  it("turns an upload into HLS + poster in storage, master last, and reports ready", async () => {
+  it("turns an upload into HLS + poster in storage, master last, publishing progress then ready", async () => {
     await upload("sources/vid_ok", clip);
-    const { deps, reports } = harness();
-    const j = job("vid_ok");
-    const result = await processJob(j, deps);
+    const { deps, events, channels, closedCount } = harness();
+    const result = await processJob(job("vid_ok"), deps);
 
-    expect(reports.map((r) => r.status)).toEqual(["processing", "ready"]);
-    const ready = StatusReportSchema.parse(reports[1]);
-    if (ready.status !== "ready") throw new Error("unreachable");
+    expect(channels).toEqual([{ videoId: "vid_ok", token: "token-vid_ok", attempt: 1 }]);
+    expect(stages(events)).toEqual(["downloading", "probing", "transcoding", "uploading", "ready"]);
+    expectMonotonic(events);
+    const downloads = events.filter((e) => e.type === "downloading");
+    expect(downloads[0]).toEqual({ type: "downloading", bytes: 0, totalBytes: null, percent: 0 });
+    expect(downloads.at(-1)).toEqual({
+      type: "downloading",
+      bytes: clip.length,
+      totalBytes: clip.length,
+      percent: 100,
+    });
+    const encodes = events.filter((e) => e.type === "transcoding");
+    expect(encodes.length).toBeGreaterThan(2);
+    expect(encodes[0]).toMatchObject({ percent: 0, fps: null, speed: null, etaSeconds: null });
+    expect(encodes[0]?.rungs).toEqual([
+      { name: "360p", height: 360, percent: 0 },
+      { name: "180p", height: 180, percent: 0 },
+    ]);
+    // ffmpeg's own figures arrive while it runs; every rung ends at 100.
+    expect(encodes.some((e) => e.speed !== null && e.speed > 0 && e.fps !== null && e.fps > 0)).toBe(true);
+    // A real per-rung signal: a rung's finished segments on disk (6 s of the 7 s clip = 85.7%).
+    expect(encodes.some((e) => e.rungs.some((r) => r.percent > 0 && r.percent < 100))).toBe(true);
+    expect(encodes.at(-1)).toMatchObject({ percent: 100, etaSeconds: 0 });
+    expect(encodes.at(-1)?.rungs.map((r) => r.percent)).toEqual([100, 100]);
+    const uploads = events.filter((e) => e.type === "uploading");
+    expect(uploads[0]).toMatchObject({ files: 0, percent: 0 });
+    expect(uploads.at(-1)).toMatchObject({ percent: 100 });
+    const totalFiles = uploads[0]?.totalFiles ?? 0;
+    expect(uploads.at(-1)).toMatchObject({ files: totalFiles, totalFiles });
+    expect(s3.puts.filter((k) => k.startsWith("videos/vid_ok/"))).toHaveLength(totalFiles);
+
+    const ready = events.at(-1);
+    expect(ready?.finished).toBe(true);
+    if (ready?.type !== "ready") throw new Error("unreachable");
+    // Once numbered and stamped, the event is what the contract accepts.
+    const { finished: _, ...readyEvent } = ready;
+    expect(ProgressEvent.safeParse({ ...readyEvent, seq: 1, at: 1 }).success).toBe(true);
     expect(ready.sourceWidth).toBe(640);
     expect(ready.sourceHeight).toBe(360);
     expect(ready.durationSeconds).toBeCloseTo(7, 0);
@@ -104,6 +192,7 @@ describe("processJob", () => {
     ]);
     for (const r of ready.renditions) expect(r.codecs).toMatch(/^avc1\.64[0-9a-f]{4},mp4a\.40\.2$/);
     expect(result.renditions).toEqual(ready.renditions);
+    expect(closedCount()).toBe(1);
 
     const prefix = "videos/vid_ok/";
     expect(s3.puts.filter((k) => k.startsWith(prefix)).at(-1)).toBe(`${prefix}master.m3u8`);
@@ -133,52 +222,56 @@ describe("processJob", () => {
     const poster = Buffer.from(await (await s3.get(`${prefix}poster.jpg`)).arrayBuffer());
     expect(poster.subarray(0, 2).toString("hex")).toBe("ffd8");
 
-    expect(j.progress.at(-1)).toBe(100);
     expect(await readdir(workDir)).toEqual([]); // temp folder removed
   }, 60_000);
 
   it.each([
     ["an empty file", new Uint8Array(0), BAD_MEDIA.empty],
     ["random bytes", randomBytes(300 * 1024), BAD_MEDIA.unreadable],
-  ])("rejects %s as unrecoverable and reports the reason", async (_label, body, reason) => {
+  ])("rejects %s as unrecoverable and publishes the reason", async (_label, body, reason) => {
     const id = `vid_bad_${randomBytes(4).toString("hex")}`;
     await upload(`sources/${id}`, body);
-    const { deps, reports } = harness();
+    const { deps, events, closedCount } = harness();
     const err = await processJob(job(id), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect((err as Error).message).toBe(reason);
-    expect(reports).toEqual([{ status: "processing" }, { status: "failed", reason }]);
+    expect(stages(events)).toEqual(["downloading", "probing", "failed"]);
+    expect(events.at(-1)).toEqual({ type: "failed", reason, finished: true });
+    expect(closedCount()).toBe(1);
     expect(await readdir(workDir)).toEqual([]);
   });
 
   it("a truncated upload (moov first, data cut) fails as truncated", async () => {
     await upload("sources/vid_cut", clip.subarray(0, Math.floor(clip.length * 0.4)));
-    const { deps, reports } = harness();
+    const { deps, events } = harness();
     const err = await processJob(job("vid_cut"), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect((err as Error).message).toMatch(
       /^The uploaded file appears truncated: decoded \d+\.\d s of 7\.0 s$/,
     );
-    expect(reports.at(-1)).toEqual({ status: "failed", reason: (err as Error).message });
+    expect(events.at(-1)).toEqual({ type: "failed", reason: (err as Error).message, finished: true });
   }, 30_000);
 
   it("a missing source object is unrecoverable", async () => {
-    const { deps, reports } = harness();
+    const { deps, events } = harness();
     const err = await processJob(job("vid_missing"), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect((err as Error).message).toMatch(/not found in storage/);
-    expect(reports.map((r) => r.status)).toEqual(["processing", "failed"]);
+    expect(stages(events)).toEqual(["downloading", "failed"]);
   });
 
-  it("an invalid payload is unrecoverable and never crashes the worker", async () => {
-    const { deps, reports } = harness();
+  it("an invalid payload (no progress token, say) is unrecoverable and never crashes the worker", async () => {
+    const { deps, events, channels } = harness();
     const err = await processJob(job("x", 0, { videoId: "", input: {} }), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect((err as Error).message).toMatch(/^invalid job payload/);
-    expect(reports).toEqual([]);
+    const { progressToken: _, ...noToken } = job("y").data as Record<string, unknown>;
+    await expect(processJob(job("y", 0, noToken), deps)).rejects.toThrow(/^invalid job payload/);
+    expect(channels).toEqual([]);
+    expect(events).toEqual([]);
   });
 
-  it("a storage outage is retried by BullMQ: no failed report before the last attempt", async () => {
+  it("a storage outage is retried by BullMQ: no failed event before the last attempt", async () => {
     const down = createStorage(
       { ...s3.config, endpoint: "http://127.0.0.1:1" },
       { attempts: 2, baseDelayMs: 1 },
@@ -187,23 +280,83 @@ describe("processJob", () => {
     const err = await processJob(job("vid_outage", 0), first.deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(UnrecoverableError);
-    expect(first.reports).toEqual([{ status: "processing" }]);
+    expect(stages(first.events)).toEqual(["downloading"]);
+    expect(first.closedCount()).toBe(1);
 
     const last = harness({ storage: down });
     await expect(processJob(job("vid_outage", 2), last.deps)).rejects.toThrow();
-    expect(last.reports.map((r) => r.status)).toEqual(["processing", "failed"]);
-    expect(last.reports[1]).toMatchObject({ reason: expect.stringMatching(/^Processing failed: /) });
+    expect(last.channels[0]?.attempt).toBe(3);
+    expect(stages(last.events)).toEqual(["downloading", "failed"]);
+    expect(last.events.at(-1)).toMatchObject({ reason: expect.stringMatching(/^Processing failed: /) });
   });
 
-  it("an edge that cannot be reached fails the attempt (transient) and cleans up", async () => {
-    const { deps } = harness({
-      report: async () => {
-        throw new TypeError("fetch failed");
-      },
+  it("ready that is never acknowledged fails the attempt as transient and cleans up", async () => {
+    const { deps, closedCount } = harness({}, async (update) => {
+      if (update.type === "ready") throw new ProgressAckTimeoutError("no ack");
     });
     await upload("sources/vid_edge", clip);
     const err = await processJob(job("vid_edge"), deps).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(TypeError);
+    expect(err).toBeInstanceOf(ProgressAckTimeoutError);
+    expect(err).not.toBeInstanceOf(UnrecoverableError);
+    expect(closedCount()).toBe(1);
     expect(await readdir(workDir)).toEqual([]);
+  }, 60_000);
+
+  it("stops early when the edge refuses the progress socket for good (a deleted video, say)", async () => {
+    const secret = "0123456789abcdef";
+    const fake = await startFakeDo({ secret, token: "token-vid_gone", videoId: "vid_gone" });
+    fake.behaviour.refuse = 404;
+    try {
+      await upload("sources/vid_gone", clip);
+      const { deps } = harness({
+        openProgress: (channel) =>
+          createProgressPublisher({ ...channel, edgeUrl: fake.url, secret, log: createLogger({}, () => {}) }),
+      });
+      const err = await processJob(job("vid_gone"), deps).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnrecoverableError);
+      expect((err as Error).message).toMatch(/HTTP 404/);
+      expect(s3.puts.some((k) => k.startsWith("videos/vid_gone/"))).toBe(false);
+      expect(await readdir(workDir)).toEqual([]);
+    } finally {
+      await fake.close();
+    }
   });
+
+  it("through a real socket: seqs carry the attempt, and the job resolves only after ready is acked", async () => {
+    const secret = "0123456789abcdef";
+    const fake = await startFakeDo({ secret, token: "token-vid_sock", videoId: "vid_sock" });
+    fake.behaviour.ackDelayMs = 50;
+    try {
+      await upload("sources/vid_sock", clip);
+      const { deps } = harness({
+        openProgress: (channel) =>
+          createProgressPublisher({
+            ...channel,
+            edgeUrl: fake.url,
+            secret,
+            log: createLogger({}, () => {}),
+          }),
+      });
+      await processJob(job("vid_sock", 1), deps);
+      const stored = fake.stored();
+      expect(stages(stored)).toEqual(["downloading", "probing", "transcoding", "uploading", "ready"]);
+      expectMonotonic(stored);
+      const seqs = stored.map((e) => e.seq);
+      expect(seqs[0]).toBe(2 * SEQ_EPOCH + 1);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(seqs.length);
+      // Throttled: within a stage, updates are >= 250 ms apart, except the one a stage change flushes.
+      const received = fake.received;
+      for (let i = 1; i < received.length - 1; i++) {
+        const [a, b, next] = [received[i - 1], received[i], received[i + 1]];
+        if (a && b && next && a.event.type === b.event.type && next.event.type === b.event.type) {
+          expect(b.at - a.at).toBeGreaterThanOrEqual(200);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      expect(fake.openSockets()).toBe(0); // closed at the end of the job
+    } finally {
+      await fake.close();
+    }
+  }, 60_000);
 });

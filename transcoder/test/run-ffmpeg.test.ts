@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { FfmpegError, parseTimemark, progressPercent, runFfmpeg } from "../src/run-ffmpeg.ts";
+import { FfmpegError, parseStats, parseTimemark, progressPercent, runFfmpeg } from "../src/run-ffmpeg.ts";
 
 const run = promisify(execFile);
 
@@ -17,6 +17,20 @@ describe("progress", () => {
     ["frame=    0 fps=0.0 q=0.0 size=       0kB time=N/A bitrate=N/A", null],
   ])("parseTimemark(%s) = %s", (line, seconds) => {
     expect(parseTimemark(line)).toBe(seconds);
+  });
+
+  it.each([
+    [
+      "frame=  240 fps= 61 q=28.0 q=27.0 size=N/A time=00:00:08.00 bitrate=N/A speed=2.05x",
+      { seconds: 8, fps: 61, speed: 2.05 },
+    ],
+    [
+      "frame=   12 fps=0.0 q=0.0 size=0kB time=00:00:00.40 bitrate=0.0kbits/s speed=N/A",
+      { seconds: 0.4, fps: 0, speed: null },
+    ],
+    ["frame=    0 fps=0.0 q=0.0 size=       0kB time=N/A bitrate=N/A", null],
+  ])("parseStats(%s)", (line, stats) => {
+    expect(parseStats(line)).toEqual(stats);
   });
 
   it.each([

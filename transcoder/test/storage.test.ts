@@ -56,6 +56,21 @@ describe("storage against s3rver", () => {
     expect((await readFile(target)).equals(body)).toBe(true);
   });
 
+  it("reports download progress against the Content-Length", async () => {
+    const storage = createStorage(s3.config);
+    const body = randomBytes(1024 * 1024);
+    await storage.putBody("t/progress", body, "application/octet-stream");
+    const seen: [number, number | null][] = [];
+    await storage.download("t/progress", join(dir, "p"), undefined, (bytes, total) =>
+      seen.push([bytes, total]),
+    );
+    expect(seen[0]).toEqual([0, body.byteLength]);
+    expect(seen.at(-1)).toEqual([body.byteLength, body.byteLength]);
+    expect(seen.length).toBeGreaterThan(2);
+    const bytes = seen.map(([b]) => b);
+    expect(bytes).toEqual([...bytes].sort((a, b) => a - b));
+  });
+
   it("a missing object is a StorageNotFoundError (not retried)", async () => {
     const storage = createStorage(s3.config);
     await expect(storage.download("t/missing", join(dir, "x"))).rejects.toBeInstanceOf(StorageNotFoundError);

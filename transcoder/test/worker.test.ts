@@ -4,7 +4,6 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { StatusReport } from "@streamlet/shared";
 import { Queue, QueueEvents } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.ts";
@@ -23,7 +22,8 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
   let queue: Queue;
   let events: QueueEvents;
   const queueName = `transcode-test-${randomBytes(4).toString("hex")}`;
-  const reports: [string, StatusReport][] = [];
+  /** [videoId, event type] for every event published and every terminal one. */
+  const published: [string, string][] = [];
   let worker: ReturnType<typeof createWorker>;
 
   beforeAll(async () => {
@@ -42,9 +42,17 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
     worker = createWorker(config, {
       log: createLogger({}, () => {}),
       queueName,
-      report: async (videoId, report) => {
-        reports.push([videoId, report]);
-      },
+      openProgress: ({ videoId }) => ({
+        publish: (update) => {
+          published.push([videoId, update.type]);
+        },
+        finish: async (update) => {
+          published.push([videoId, update.type]);
+        },
+        close: () => {},
+        unacked: 0,
+        refusal: null,
+      }),
     });
     const connection = { url: redis.url };
     queue = new Queue(queueName, { connection });
@@ -71,10 +79,22 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** The stages a video went through, repeats collapsed. */
+  const stagesOf = (videoId: string) =>
+    published
+      .filter(([id]) => id === videoId)
+      .map(([, type]) => type)
+      .filter((t, i, all) => t !== all[i - 1]);
+
   const add = (videoId: string) =>
     queue.add(
       "transcode",
-      { videoId, input: { key: `sources/${videoId}` }, output: { prefix: `videos/${videoId}/` } },
+      {
+        videoId,
+        input: { key: `sources/${videoId}` },
+        output: { prefix: `videos/${videoId}/` },
+        progressToken: `token-${videoId}`,
+      },
       { jobId: videoId, attempts: 3, backoff: { type: "exponential", delay: 5000 } },
     );
 
@@ -82,10 +102,7 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
     const job = await add("vid_w1");
     const result = await job.waitUntilFinished(events, 60_000);
     expect(result.renditions.map((r: { name: string }) => r.name)).toEqual(["240p"]);
-    expect(reports.filter(([id]) => id === "vid_w1").map(([, r]) => r.status)).toEqual([
-      "processing",
-      "ready",
-    ]);
+    expect(stagesOf("vid_w1")).toEqual(["downloading", "probing", "transcoding", "uploading", "ready"]);
     const master = await (await s3.get("videos/vid_w1/master.m3u8")).text();
     expect(master).not.toContain("EXT-X-MEDIA");
     expect(master).toMatch(
@@ -100,10 +117,7 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
     expect(failed?.attemptsMade).toBe(1);
     expect(await failed?.getState()).toBe("failed");
     expect(worker.isRunning()).toBe(true);
-    expect(reports.filter(([id]) => id === "vid_w2").map(([, r]) => r.status)).toEqual([
-      "processing",
-      "failed",
-    ]);
+    expect(stagesOf("vid_w2")).toEqual(["downloading", "probing", "failed"]);
   }, 60_000);
 
   it("close() stops the worker cleanly", async () => {
