@@ -1,12 +1,14 @@
 /**
  * The main job in one command: start the stack, sign up, upload a file through the public API exactly as a
- * browser would (presigned PUT), wait for the transcode, then decode every rendition through the edge with
- * ffmpeg. The last stdout line is one JSON summary; exit 0 only when every rendition decoded.
+ * browser would (presigned PUT), watch the transcode live over the progress WebSocket, then decode every
+ * rendition through the edge with ffmpeg. The last stdout line is one JSON summary; exit 0 only when every
+ * rendition decoded.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { apiClient, uploadFile, waitForTerminal } from "./stack/client.ts";
+import type { ProgressEvent, RungProgress } from "@streamlet/shared";
+import { apiClient, uploadFile, waitForProgressEnd, waitForTerminal } from "./stack/client.ts";
 import { makeClip } from "./stack/clip.ts";
 import { run } from "./stack/proc.ts";
 import { ROOT } from "./stack/services.ts";
@@ -45,6 +47,118 @@ function decodes(url: string) {
   );
 }
 
+/** Seconds since `started`, right-aligned, for the log lines. */
+const clock = (started: number) => `${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s`;
+
+/** What a stage line says about the event that opened the stage. */
+function describe(e: ProgressEvent): string {
+  switch (e.type) {
+    case "queued":
+      return "queued";
+    case "downloading":
+      return `downloading the source${e.totalBytes ? ` (${(e.totalBytes / 1e6).toFixed(1)} MB)` : ""}`;
+    case "probing":
+      return "probing";
+    case "transcoding":
+      return `transcoding ${e.rungs.map((r) => r.name).join(" + ")} in one ffmpeg pass`;
+    case "uploading":
+      return `uploading ${e.totalFiles} files`;
+    case "ready":
+      return `ready: ${e.renditions.map((r) => r.name).join(", ")}, ${e.durationSeconds} s of video`;
+    case "failed":
+      return `failed: ${e.reason}`;
+  }
+}
+
+/**
+ * Live progress on stderr: one line per stage, and (on a terminal) download, per-rung and upload bars
+ * redrawn in place; when stderr is not a terminal, a progress line per change, at most one a second.
+ */
+function progressView(out: NodeJS.WriteStream, started: number) {
+  const tty = out.isTTY === true;
+  let stage = "";
+  let download = 0;
+  let upload = 0;
+  let rungs: RungProgress[] = [];
+  let encode: Extract<ProgressEvent, { type: "transcoding" }> | null = null;
+  let drawn = 0;
+  let lastPlainAt = 0;
+  let lastPlain = "";
+
+  const bar = (label: string, percent: number) => {
+    const filled = Math.round(percent / 5);
+    return `           ${label.padEnd(9)} [${"#".repeat(filled)}${"-".repeat(20 - filled)}] ${percent.toFixed(0).padStart(3)}%`;
+  };
+  const encodeFigures = () =>
+    encode
+      ? [
+          `ladder ${encode.percent.toFixed(0)}%`,
+          encode.fps !== null ? `${encode.fps.toFixed(0)} fps` : null,
+          encode.speed !== null ? `${encode.speed.toFixed(2)}x realtime` : null,
+          encode.etaSeconds !== null ? `ETA ${encode.etaSeconds.toFixed(0)} s` : null,
+        ]
+          .filter(Boolean)
+          .join(", ")
+      : "";
+  const block = () => [
+    bar("download", download),
+    ...rungs.map((r) => bar(r.name, r.percent)),
+    bar("upload", upload),
+    ...(encode ? [`           ${encodeFigures()}`] : []),
+  ];
+  const erase = () => {
+    // Up to the first bar line, then clear everything below it.
+    if (drawn > 0) out.write(`\x1b[${drawn}F\x1b[J`);
+    drawn = 0;
+  };
+  const draw = () => {
+    const lines = block();
+    out.write(`${lines.join("\n")}\n`);
+    drawn = lines.length;
+  };
+  const plainLine = () => {
+    const parts = [`download ${download.toFixed(0)}%`];
+    if (rungs.length > 0) parts.push(rungs.map((r) => `${r.name} ${r.percent.toFixed(0)}%`).join(" "));
+    parts.push(`upload ${upload.toFixed(0)}%`);
+    const figures = encodeFigures();
+    return `${parts.join(" | ")}${figures ? ` | ${figures}` : ""}`;
+  };
+
+  return {
+    update(e: ProgressEvent) {
+      if (e.type === "downloading") download = e.percent;
+      if (e.type === "transcoding") {
+        encode = e;
+        rungs = e.rungs;
+      }
+      if (e.type === "uploading") upload = e.percent;
+      const terminal = e.type === "ready" || e.type === "failed";
+      const newStage = e.type !== stage;
+      stage = e.type;
+      if (tty) {
+        erase();
+        if (newStage) out.write(`${clock(started)}  ${describe(e)}\n`);
+        if (e.type !== "queued" && !terminal) draw();
+        return;
+      }
+      if (newStage) out.write(`${clock(started)}  ${describe(e)}\n`);
+      if (terminal || e.type === "queued") return;
+      const line = plainLine();
+      if (line !== lastPlain && (newStage || Date.now() - lastPlainAt >= 1000)) {
+        out.write(`${clock(started)}    ${line}\n`);
+        lastPlain = line;
+        lastPlainAt = Date.now();
+      }
+    },
+    /** A line that must not be lost under the bars (a reconnect, say). */
+    note(text: string) {
+      if (tty) erase();
+      out.write(`${clock(started)}  ${text}\n`);
+      if (tty && stage !== "" && stage !== "queued" && stage !== "ready" && stage !== "failed") draw();
+    },
+  };
+}
+
 let stack: Stack | undefined;
 const logs: string[] = [];
 let exitCode = 1;
@@ -69,11 +183,22 @@ try {
   const id = created.video.id;
   say(`video ${id}: uploading ${path.basename(file)} to storage…`);
   const started = Date.now();
+  const view = progressView(process.stderr, started);
+  // Subscribed before the upload is confirmed, as a browser page would be: every stage arrives live.
+  const outcome = waitForProgressEnd(stack.edgeUrl, id, api.accessToken(), {
+    onEvent: (e) => view.update(e),
+    onError: (e) =>
+      view.note(
+        e.kind === "server"
+          ? `progress socket: ${e.code}: ${e.message}`
+          : `progress socket: ${e.message}${e.willRetry ? " (reconnecting)" : ""}`,
+      ),
+  });
   await uploadFile(created.upload, file);
   await api.markUploaded(id);
-  const video = await waitForTerminal(api, id, {
-    onStatus: (v) => say(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s  ${v.status}`),
-  });
+  await outcome;
+  // The edge writes the outcome to Postgres before it sends it, so the row is already final.
+  const video = await waitForTerminal(api, id, { timeoutMs: 30_000 });
   const seconds = Math.round((Date.now() - started) / 100) / 10;
   if (video.status !== "ready" || !video.playback.hls) {
     say(`transcode failed: ${video.failureReason}`);

@@ -1,5 +1,13 @@
 import { openAsBlob } from "node:fs";
 import type { AuthTokens, CreateVideoResponse, Video } from "@streamlet/shared";
+import {
+  type SubscribeOptions,
+  subscribeToProgress,
+  type TerminalEvent,
+  type WaitOptions,
+  waitForTerminalEvent,
+} from "@streamlet/shared/progress-client";
+import WebSocket from "ws";
 
 export class ApiError extends Error {
   constructor(
@@ -30,6 +38,11 @@ export function apiClient(baseUrl: string) {
   return {
     useToken(t: string | undefined) {
       token = t;
+    },
+    /** The access token from signup (the progress socket offers it as a subprotocol). */
+    accessToken(): string {
+      if (!token) throw new Error("sign up first: no access token");
+      return token;
     },
     async signup(email: string, password: string) {
       const auth = await call<AuthTokens>("POST", "/v1/auth/signup", { email, password });
@@ -68,4 +81,24 @@ export async function waitForTerminal(
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new Error(`video ${id} still ${last} after ${opts.timeoutMs ?? 600_000} ms`);
+}
+
+/** Subscribes to a video's live progress from Node (the `ws` package as the WebSocket), as a browser would. */
+export function watchProgress(
+  baseUrl: string,
+  videoId: string,
+  accessToken: string,
+  opts: Omit<SubscribeOptions, "baseUrl" | "videoId" | "accessToken" | "WebSocket">,
+) {
+  return subscribeToProgress({ ...opts, baseUrl, videoId, accessToken, WebSocket });
+}
+
+/** Resolves with the video's ready/failed progress event (joining late is fine: the snapshot has it). */
+export function waitForProgressEnd(
+  baseUrl: string,
+  videoId: string,
+  accessToken: string,
+  opts: Omit<WaitOptions, "baseUrl" | "videoId" | "accessToken" | "WebSocket"> = {},
+): Promise<TerminalEvent> {
+  return waitForTerminalEvent({ timeoutMs: 10 * 60_000, ...opts, baseUrl, videoId, accessToken, WebSocket });
 }
