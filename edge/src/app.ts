@@ -4,13 +4,17 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { authRoutes } from "./auth/routes.ts";
+import { channelRoutes } from "./channels/routes.ts";
+import { commentRoutes } from "./comments/routes.ts";
 import { ConfigError } from "./config.ts";
+import { engagementRoutes } from "./engagement/routes.ts";
 import type { AppEnv } from "./env.ts";
 import { envelope, HttpError } from "./errors.ts";
 import { internalRoutes } from "./internal/routes.ts";
 import { withConfig, withDb } from "./middleware.ts";
 import { json } from "./openapi.ts";
 import { playRoutes } from "./play/routes.ts";
+import { meRoutes } from "./videos/me-routes.ts";
 import { videoRoutes } from "./videos/routes.ts";
 
 type ValidationResult = { success: true } | { success: false; error: z.ZodError; target: string };
@@ -38,7 +42,8 @@ const apiCors = cors({
   origin: "*",
   allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
   allowHeaders: ["Authorization", "Content-Type", "X-Request-Id"],
-  exposeHeaders: ["X-Request-Id"],
+  // Retry-After: how long a rate-limited (429) client should wait.
+  exposeHeaders: ["X-Request-Id", "Retry-After"],
   maxAge: 600,
 });
 const corsByPath: MiddlewareHandler = (c, next) =>
@@ -63,6 +68,10 @@ export function createApp() {
   app.openapi(healthz, (c) => c.json({ ok: true as const }, 200));
   app.route("/v1/auth", authRoutes);
   app.route("/v1/videos", videoRoutes);
+  app.route("/v1/videos", engagementRoutes);
+  app.route("/v1", commentRoutes);
+  app.route("/v1/me", meRoutes);
+  app.route("/v1/channels", channelRoutes);
   app.route("/v1/internal", internalRoutes);
   app.route("/v1/play", playRoutes);
 

@@ -1,8 +1,33 @@
 import { z } from "@hono/zod-openapi";
+import { parseRateRule, type RateRule } from "./rate-limit/window.ts";
 
 /** Empty strings from env files count as "not set", so optional values can be blanked out. */
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
+
+/**
+ * Default rate limits (each overridable by its var, `off` disables one, RATE_LIMITS=off all of them).
+ * Signup allows 30 an hour per address: the integration suite signs up about 25 users from 127.0.0.1
+ * in one run (its stack can set RATE_LIMITS=off, after which this can go lower).
+ */
+export const DEFAULT_RATE_LIMITS = {
+  /** RATE_LIMIT_SIGNUP: sign-up attempts per client address. */
+  signup: { limit: 30, windowSeconds: 60 * 60 },
+  /** RATE_LIMIT_LOGIN: login attempts per client address. */
+  login: { limit: 20, windowSeconds: 15 * 60 },
+  /** RATE_LIMIT_LOGIN_FAILURES: failed logins per account (email), cleared by a successful one. */
+  loginFailures: { limit: 10, windowSeconds: 15 * 60 },
+  /** RATE_LIMIT_REFRESH: refreshes per client address. */
+  refresh: { limit: 60, windowSeconds: 15 * 60 },
+} as const satisfies Record<string, RateRule>;
+
+/** A rate limit var: "20/15m" (count/window with s, m, h or d) or "off". */
+const RateRuleVar = z.string().transform((text, ctx): RateRule | null => {
+  const parsed = parseRateRule(text);
+  if ("rule" in parsed) return parsed.rule;
+  ctx.addIssue({ code: "custom", message: parsed.error });
+  return z.NEVER;
+});
 
 const Url = z.url({ message: "must be an absolute URL" });
 const WithoutTrailingSlash = Url.transform((url) => url.replace(/\/+$/, ""));
@@ -21,6 +46,18 @@ const ConfigSchema = z
     JWT_SECRET: z.string().min(32, { message: "must be at least 32 characters" }),
     TRANSCODER_SECRET: z.string().min(16, { message: "must be at least 16 characters" }),
     PUBLIC_BASE_URL: optional(WithoutTrailingSlash),
+    // Engagement (likes, views, comments) in MongoDB instead of Postgres when set.
+    MONGODB_URL: optional(
+      z.string().regex(/^mongodb(\+srv)?:\/\//, { message: "must be a mongodb:// or mongodb+srv:// URL" }),
+    ),
+    MONGODB_DB: optional(
+      z.string().regex(/^[^/\\. "$]{1,63}$/, { message: "must be a MongoDB database name" }),
+    ),
+    RATE_LIMITS: optional(z.enum(["on", "off"], { message: 'must be "on" or "off"' })),
+    RATE_LIMIT_SIGNUP: optional(RateRuleVar),
+    RATE_LIMIT_LOGIN: optional(RateRuleVar),
+    RATE_LIMIT_LOGIN_FAILURES: optional(RateRuleVar),
+    RATE_LIMIT_REFRESH: optional(RateRuleVar),
   })
   .transform((env) => ({
     databaseUrl: env.DATABASE_URL,
@@ -37,7 +74,29 @@ const ConfigSchema = z
     jwtSecret: env.JWT_SECRET,
     transcoderSecret: env.TRANSCODER_SECRET,
     publicBaseUrl: env.PUBLIC_BASE_URL ?? null,
+    /** The engagement store in MongoDB, or null for Postgres (the default). */
+    mongodb: env.MONGODB_URL ? { url: env.MONGODB_URL, db: env.MONGODB_DB ?? "streamlet" } : null,
+    /** Each limit, or null where it is off. */
+    rateLimits: rateLimits(env),
   }));
+
+function rateLimits(env: {
+  RATE_LIMITS?: "on" | "off" | undefined;
+  RATE_LIMIT_SIGNUP?: RateRule | null | undefined;
+  RATE_LIMIT_LOGIN?: RateRule | null | undefined;
+  RATE_LIMIT_LOGIN_FAILURES?: RateRule | null | undefined;
+  RATE_LIMIT_REFRESH?: RateRule | null | undefined;
+}): Record<keyof typeof DEFAULT_RATE_LIMITS, RateRule | null> {
+  const off = env.RATE_LIMITS === "off";
+  const pick = (value: RateRule | null | undefined, fallback: RateRule) =>
+    off ? null : value === undefined ? fallback : value;
+  return {
+    signup: pick(env.RATE_LIMIT_SIGNUP, DEFAULT_RATE_LIMITS.signup),
+    login: pick(env.RATE_LIMIT_LOGIN, DEFAULT_RATE_LIMITS.login),
+    loginFailures: pick(env.RATE_LIMIT_LOGIN_FAILURES, DEFAULT_RATE_LIMITS.loginFailures),
+    refresh: pick(env.RATE_LIMIT_REFRESH, DEFAULT_RATE_LIMITS.refresh),
+  };
+}
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 

@@ -51,3 +51,48 @@ export async function enqueueTranscode(
   clearTimeout(timer);
   return { cleanup: close() };
 }
+
+/**
+ * Removes a video's transcode job if it is still waiting (or delayed for a retry), so a deleted video is
+ * never transcoded. An active job is locked by its worker and cannot be killed from here: "active" is
+ * answered and the job runs on; its terminal event then finds no row (the progress object acks and logs
+ * that), and whatever it uploads afterwards under videos/<id>/ stays in storage.
+ */
+export async function removeTranscodeJob(
+  redisUrl: string,
+  videoId: string,
+): Promise<"removed" | "absent" | "active"> {
+  const connection = new IORedis(redisUrl, {
+    maxRetriesPerRequest: null,
+    connectTimeout: ENQUEUE_TIMEOUT_MS,
+  });
+  connection.on("error", (error) => console.error("redis connection error:", error.message));
+  const queue = new Queue<TranscodeJob>(TRANSCODE_QUEUE, { connection });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HttpError(503, "queue_unavailable", "the job queue is unavailable; try again")),
+      ENQUEUE_TIMEOUT_MS,
+    );
+  });
+  const remove = async () => {
+    const job = await queue.getJob(videoId);
+    if (!job) return "absent" as const;
+    if (await job.isActive()) return "active" as const;
+    try {
+      await job.remove();
+      return "removed" as const;
+    } catch (error) {
+      // Picked up between the check and the removal: it is locked by its worker now.
+      if (await job.isActive()) return "active" as const;
+      throw error;
+    }
+  };
+  try {
+    return await Promise.race([remove(), timeout]);
+  } finally {
+    clearTimeout(timer);
+    await queue.close().catch(() => undefined);
+    connection.disconnect();
+  }
+}

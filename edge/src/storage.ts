@@ -63,10 +63,50 @@ export class Storage {
     return res;
   }
 
+  /** Every key under `prefix` (ListObjectsV2, following continuation tokens); throws on storage failures. */
+  async listKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let continuation: string | null = null;
+    do {
+      const url = new URL(`${this.#s3.endpoint}/${encodeURIComponent(this.#s3.bucket)}`);
+      url.searchParams.set("list-type", "2");
+      url.searchParams.set("prefix", prefix);
+      if (continuation !== null) url.searchParams.set("continuation-token", continuation);
+      const res = await this.#aws.fetch(url.toString(), { method: "GET" });
+      const xml = await res.text();
+      if (!res.ok) throw new Error(`storage LIST ${prefix} failed: ${res.status}`);
+      const page = parseListObjects(xml);
+      keys.push(...page.keys);
+      continuation = page.next;
+    } while (continuation !== null);
+    return keys;
+  }
+
+  /** Deletes one object; a missing one counts as deleted. Throws on any other storage failure. */
+  async delete(key: string): Promise<void> {
+    const res = await this.#aws.fetch(this.#objectUrl(this.#s3.endpoint, key), { method: "DELETE" });
+    await res.body?.cancel();
+    if (!res.ok && res.status !== 404) throw new Error(`storage DELETE ${key} failed: ${res.status}`);
+  }
+
   #objectUrl(endpoint: string, key: string) {
     const path = key.split("/").map(encodeURIComponent).join("/");
     return `${endpoint}/${encodeURIComponent(this.#s3.bucket)}/${path}`;
   }
+}
+
+const XML_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+function xmlText(text: string): string {
+  return text.replace(/&(amp|lt|gt|quot|apos);/g, (_, name: string) => XML_ENTITIES[name] ?? "");
+}
+
+/** The keys of a ListObjectsV2 response body and its continuation token (null on the last page). */
+export function parseListObjects(xml: string): { keys: string[]; next: string | null } {
+  const keys = [...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map((match) => xmlText(match[1] ?? ""));
+  const truncated = /<IsTruncated>\s*true\s*<\/IsTruncated>/.test(xml);
+  const token = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml)?.[1];
+  return { keys, next: truncated && token ? xmlText(token) : null };
 }
 
 function amzDate(date: Date) {

@@ -39,14 +39,30 @@ describe("app", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/healthz",
       "/v1/auth/login",
+      "/v1/auth/logout",
+      "/v1/auth/logout-all",
+      "/v1/auth/refresh",
       "/v1/auth/signup",
+      "/v1/channels",
+      "/v1/channels/{handle}",
+      "/v1/channels/{handle}/subscription",
+      "/v1/channels/{handle}/videos",
+      "/v1/comments/{id}",
+      "/v1/comments/{id}/replies",
       "/v1/internal/videos/{id}/progress",
+      "/v1/me/subscriptions",
+      "/v1/me/videos",
       "/v1/play/{id}/{asset}",
       "/v1/videos",
       "/v1/videos/{id}",
+      "/v1/videos/{id}/comments",
       "/v1/videos/{id}/events",
+      "/v1/videos/{id}/reaction",
       "/v1/videos/{id}/uploaded",
+      "/v1/videos/{id}/views",
     ]);
+    expect(Object.keys(doc.paths["/v1/videos/{id}"] ?? {}).sort()).toEqual(["delete", "get", "patch"]);
+    expect(doc.paths["/v1/me/videos"]?.get?.security).toEqual([{ bearerAuth: [] }]);
     for (const path of ["/v1/internal/videos/{id}/progress", "/v1/videos/{id}/events"]) {
       expect(Object.keys(doc.paths[path] ?? {})).toEqual(["get"]);
       const get = doc.paths[path]?.get as { responses?: object } | undefined;

@@ -20,6 +20,7 @@ const row = (changes: Partial<VideoRow>): VideoRow => ({
   ownerId: "1c6f8e4d-9a6b-4c8f-8d2e-3f4a5b6c7d8e",
   title: "t",
   description: null,
+  visibility: "public",
   status: "awaiting_upload",
   failureReason: null,
   durationSeconds: null,

@@ -1,6 +1,6 @@
 import { AwsClient } from "aws4fetch";
 import { describe, expect, it } from "vitest";
-import { Storage, UPLOAD_URL_SECONDS } from "../src/storage.ts";
+import { parseListObjects, Storage, UPLOAD_URL_SECONDS } from "../src/storage.ts";
 
 // s3rver does not verify signatures, so the presigned URLs are checked here against SigV4 itself.
 
@@ -81,5 +81,25 @@ describe("presigned URLs", () => {
       await expectedSignature("PUT", url, "s3cr3t/key+value", "us-west-004"),
     );
     expect(ticket).toMatchObject({ method: "PUT", headers: {}, expiresAt: "2026-04-20T13:00:00.000Z" });
+  });
+});
+
+describe("parseListObjects", () => {
+  it.each([
+    ["an empty page", "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>", [], null],
+    [
+      "keys with entities, last page",
+      "<ListBucketResult><Contents><Key>videos/a/master.m3u8</Key></Contents><Contents><Key>a&amp;b</Key></Contents><IsTruncated>false</IsTruncated></ListBucketResult>",
+      ["videos/a/master.m3u8", "a&b"],
+      null,
+    ],
+    [
+      "a truncated page",
+      "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>tok/+=</NextContinuationToken><Contents><Key>k</Key></Contents></ListBucketResult>",
+      ["k"],
+      "tok/+=",
+    ],
+  ])("reads %s", (_, xml, keys, next) => {
+    expect(parseListObjects(xml)).toEqual({ keys, next });
   });
 });

@@ -145,6 +145,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       S3_PUBLIC_ENDPOINT: env.S3_PUBLIC_ENDPOINT ?? s3.S3_ENDPOINT,
       JWT_SECRET: env.JWT_SECRET ?? secrets.JWT_SECRET ?? "",
       TRANSCODER_SECRET: env.TRANSCODER_SECRET ?? secrets.TRANSCODER_SECRET ?? "",
+      // Optional settings pass through when given (e.g. MONGODB_URL from `docker-compose up mongodb`).
+      ...Object.fromEntries(
+        Object.entries(env).filter(
+          (e): e is [string, string] =>
+            /^(MONGODB_URL|MONGODB_DB|RATE_LIMITS?(_[A-Z_]+)?)$/.test(e[0]) && !!e[1],
+        ),
+      ),
     };
     const edge = await startEdge({
       dataDir: path.join(opts.dataDir, "edge"),

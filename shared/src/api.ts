@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Video } from "./video.ts";
+import { Video, Visibility } from "./video.ts";
 
 export const Email = z
   .string()
@@ -32,9 +32,23 @@ export const CreateVideoBody = z
   .object({
     title: z.string().trim().min(1).max(200),
     description: z.string().max(5000).optional(),
+    visibility: Visibility.optional(),
   })
   .strict();
 export type CreateVideoBody = z.infer<typeof CreateVideoBody>;
+
+/** PATCH /v1/videos/:id: any of title, description (null clears it) and visibility; at least one. */
+export const UpdateVideoBody = z
+  .object({
+    title: z.string().trim().min(1).max(200).optional(),
+    description: z.string().max(5000).nullable().optional(),
+    visibility: Visibility.optional(),
+  })
+  .strict()
+  .refine((body) => Object.values(body).some((value) => value !== undefined), {
+    message: "give at least one of title, description, visibility",
+  });
+export type UpdateVideoBody = z.infer<typeof UpdateVideoBody>;
 
 export const UploadTicket = z.object({
   url: z.string(),

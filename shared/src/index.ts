@@ -1,4 +1,7 @@
 export * from "./api.ts";
+export * from "./auth.ts";
+export * from "./channel.ts";
+export * from "./engagement.ts";
 export * from "./errors.ts";
 export * from "./job.ts";
 export * from "./ladder.ts";

@@ -1,7 +1,15 @@
 import { z } from "zod";
+import { VideoStats } from "./engagement.ts";
 
 export const VideoStatus = z.enum(["awaiting_upload", "queued", "processing", "ready", "failed"]);
 export type VideoStatus = z.infer<typeof VideoStatus>;
+
+/**
+ * Who may see a video: public (listed, readable by anyone), unlisted (readable by anyone with its id,
+ * never listed), private (the owner only; everyone else gets 404).
+ */
+export const Visibility = z.enum(["public", "unlisted", "private"]);
+export type Visibility = z.infer<typeof Visibility>;
 
 /** A rendition as measured after transcoding; it feeds both the API and the master playlist. */
 export const Rendition = z.object({
@@ -23,6 +31,7 @@ export const Video = z.object({
   id: z.string(),
   title: z.string(),
   description: z.string().nullable(),
+  visibility: Visibility.default("public"),
   status: VideoStatus,
   failureReason: z.string().nullable(),
   durationSeconds: z.number().nullable(),
@@ -36,5 +45,7 @@ export const Video = z.object({
   }),
   createdAt: z.string(),
   readyAt: z.string().nullable(),
+  /** Views, likes, dislikes and comments; absent when the engagement store could not be read. */
+  stats: VideoStats.optional(),
 });
 export type Video = z.infer<typeof Video>;

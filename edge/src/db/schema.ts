@@ -1,6 +1,7 @@
-import { type Rendition, VideoStatus } from "@streamlet/shared";
+import { type Rendition, VideoStatus, Visibility } from "@streamlet/shared";
 import { sql } from "drizzle-orm";
 import {
+  type AnyPgColumn,
   bigint,
   check,
   doublePrecision,
@@ -8,6 +9,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uuid,
@@ -54,6 +56,7 @@ export const refreshTokens = pgTable(
 );
 
 const statusList = sql.raw(VideoStatus.options.map((status) => `'${status}'`).join(", "));
+const visibilityList = sql.raw(Visibility.options.map((visibility) => `'${visibility}'`).join(", "));
 
 export const videos = pgTable(
   "videos",
@@ -64,6 +67,9 @@ export const videos = pgTable(
       .references(() => users.id),
     title: text("title").notNull(),
     description: text("description"),
+    visibility: text("visibility", { enum: Visibility.options as [Visibility, ...Visibility[]] })
+      .notNull()
+      .default("public"),
     status: text("status", { enum: VideoStatus.options as [VideoStatus, ...VideoStatus[]] })
       .notNull()
       .default("awaiting_upload"),
@@ -79,11 +85,118 @@ export const videos = pgTable(
   },
   (t) => [
     check("videos_status_valid", sql`${t.status} in (${statusList})`),
-    index("videos_owner_id_idx").on(t.ownerId),
-    // The public list: ready videos, newest first, keyset-paginated on (created_at, id).
-    index("videos_ready_list_idx").on(t.createdAt.desc(), t.id.desc()).where(sql`${t.status} = 'ready'`),
+    check("videos_visibility_valid", sql`${t.visibility} in (${visibilityList})`),
+    // An owner's videos (GET /v1/me/videos, channel pages), newest first, keyset-paginated on (created_at, id).
+    index("videos_owner_created_idx").on(t.ownerId, t.createdAt.desc(), t.id.desc()),
+    // The public list: public ready videos, newest first, keyset-paginated on (created_at, id).
+    index("videos_ready_list_idx")
+      .on(t.createdAt.desc(), t.id.desc())
+      .where(sql`${t.status} = 'ready' and ${t.visibility} = 'public'`),
   ],
 );
 
 export type UserRow = typeof users.$inferSelect;
 export type VideoRow = typeof videos.$inferSelect;
+
+/** One channel per user (owner_id unique); its handle is its address, unique and lower case. */
+export const channels = pgTable(
+  "channels",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    ownerId: uuid("owner_id")
+      .notNull()
+      .unique("channels_owner_id_unique")
+      .references(() => users.id, { onDelete: "cascade" }),
+    handle: text("handle").notNull().unique("channels_handle_unique"),
+    name: text("name").notNull(),
+    description: text("description"),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    updatedAt: timestamptz("updated_at").notNull().defaultNow(),
+  },
+  (t) => [check("channels_handle_valid", sql`${t.handle} ~ '^[a-z0-9_]{3,30}$'`)],
+);
+
+/** A user's subscription to a channel; gone with either. */
+export const subscriptions = pgTable(
+  "subscriptions",
+  {
+    channelId: uuid("channel_id")
+      .notNull()
+      .references(() => channels.id, { onDelete: "cascade" }),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+  },
+  (t) => [
+    // Channel first: counting a channel's subscribers reads one index range.
+    primaryKey({ name: "subscriptions_pkey", columns: [t.channelId, t.userId] }),
+    // A user's subscriptions, newest first, keyset-paginated on (created_at, channel_id).
+    index("subscriptions_user_created_idx").on(t.userId, t.createdAt.desc(), t.channelId.desc()),
+  ],
+);
+
+export type ChannelRow = typeof channels.$inferSelect;
+
+// Engagement (the default EngagementStore; edge/src/engagement/postgres-store.ts). Rows go with their video
+// or user (on delete cascade).
+
+/** One reaction per user and video; switching rewrites `value`, undoing deletes the row. */
+export const reactions = pgTable(
+  "reactions",
+  {
+    videoId: uuid("video_id")
+      .notNull()
+      .references(() => videos.id, { onDelete: "cascade" }),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    value: text("value", { enum: ["like", "dislike"] }).notNull(),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    updatedAt: timestamptz("updated_at").notNull().defaultNow(),
+  },
+  (t) => [
+    // The unique user+video pair; video first, so counting a video's reactions reads one index range.
+    primaryKey({ name: "reactions_pkey", columns: [t.videoId, t.userId] }),
+    check("reactions_value_valid", sql`${t.value} in ('like', 'dislike')`),
+  ],
+);
+
+/** Views per video, incremented in batches by each video's ViewCounter Durable Object. */
+export const videoViewCounts = pgTable("video_view_counts", {
+  videoId: uuid("video_id")
+    .primaryKey()
+    .references(() => videos.id, { onDelete: "cascade" }),
+  views: bigint("views", { mode: "number" }).notNull().default(0),
+  updatedAt: timestamptz("updated_at").notNull().defaultNow(),
+});
+
+/** Comments and their replies (one level: a reply's parent is always a top-level comment). */
+export const comments = pgTable(
+  "comments",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    videoId: uuid("video_id")
+      .notNull()
+      .references(() => videos.id, { onDelete: "cascade" }),
+    authorId: uuid("author_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** Deleting a comment deletes its replies with it. */
+    parentId: uuid("parent_id").references((): AnyPgColumn => comments.id, { onDelete: "cascade" }),
+    body: text("body").notNull(),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+  },
+  (t) => [
+    check("comments_body_length", sql`char_length(${t.body}) between 1 and 2000`),
+    // A video's comments, newest first, keyset-paginated on (created_at, id); also counts them.
+    index("comments_video_created_idx").on(t.videoId, t.createdAt.desc(), t.id.desc()),
+    // A comment's replies, newest first; also counts them.
+    index("comments_parent_created_idx")
+      .on(t.parentId, t.createdAt.desc(), t.id.desc())
+      .where(sql`${t.parentId} is not null`),
+  ],
+);
+
+export type ReactionRow = typeof reactions.$inferSelect;
+export type CommentRow = typeof comments.$inferSelect;

@@ -10,8 +10,15 @@ import { Storage } from "../storage.ts";
 import { isUuid } from "../videos/serialize.ts";
 import { parseAssetPath } from "./asset.ts";
 import { assetHeaders, respondFromFull } from "./respond.ts";
+import { verifyPlaybackToken } from "./token.ts";
 
 const fileNotFound = () => new HttpError(404, "not_found", "file not found");
+
+/** Internal header: the visibility a cached asset's video had; read on a cache hit, never sent out. */
+const VISIBILITY_HEADER = "x-streamlet-visibility";
+// `t/<token>/<asset>`: the signed form private videos need (the token in the path, so relative URIs in
+// the playlists keep it).
+const TOKEN_PREFIX = /^t\/([^/]{1,80})\/(.+)$/;
 
 /** /v1/play: HLS playlists, segments and posters of ready videos, through the edge cache. */
 export const playRoutes = new OpenAPIHono<AppEnv>();
@@ -24,7 +31,9 @@ playRoutes.openAPIRegistry.registerPath({
     "HLS delivery (also HEAD): master.m3u8, <rung>/index.m3u8, <rung>/init.mp4, <rung>/seg_N.m4s, poster.jpg",
   description:
     "`asset` may contain one folder (e.g. `720p/seg_00001.m4s`). Supports single byte ranges (206/416), " +
-    "If-None-Match (304) and CORS. Served from the edge cache when present.",
+    "If-None-Match (304) and CORS. Served from the edge cache when present. Private videos are served " +
+    "only below `/v1/play/{id}/t/{token}/{asset}` with the token from the owner's GET /v1/videos/{id} " +
+    "(404 without a valid one); public and unlisted videos answer both forms.",
   request: {
     params: z.object({
       id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid" }),
@@ -46,26 +55,42 @@ playRoutes.openAPIRegistry.registerPath({
 
 // Hono answers HEAD through GET routes and drops the body.
 playRoutes.get("/:id/*", async (c) => {
-  const id = c.req.param("id");
-  if (!isUuid(id)) throw fileNotFound();
+  const rawId = c.req.param("id");
+  if (!isUuid(rawId)) throw fileNotFound();
+  const id = rawId.toLowerCase();
   const url = new URL(c.req.url);
-  const marker = `/${id}/`;
-  const asset = parseAssetPath(url.pathname.slice(url.pathname.indexOf(marker) + marker.length));
+  const marker = `/${rawId}/`;
+  let rest = url.pathname.slice(url.pathname.indexOf(marker) + marker.length);
+  const signed = TOKEN_PREFIX.exec(rest);
+  const token = signed?.[1] ?? null;
+  if (signed?.[2]) rest = signed[2];
+  const asset = parseAssetPath(rest);
   if (!asset) throw fileNotFound();
+  const secret = c.var.config.jwtSecret;
+  const mayPlay = async (visibility: string | null) =>
+    visibility !== "private" || (token !== null && (await verifyPlaybackToken(token, id, secret)));
 
-  // Cache key: the normalized URL only; no query string, no Range or conditional headers, so the cache
-  // always holds (and returns) the complete 200 and Range is applied by respondFromFull.
-  const cacheKey = new Request(`${url.origin}${url.pathname}`, { method: "GET" });
+  // Cache key: one per asset, without the token, query string, Range or conditional headers, so the
+  // cache always holds (and returns) the complete 200 and Range is applied by respondFromFull. The
+  // entry remembers the video's visibility, so a hit for a private video still needs a valid token.
+  const cacheKey = new Request(`${url.origin}/v1/play/${id}/${asset.path}`, { method: "GET" });
   const cache = caches.default;
   const cached = await cache.match(cacheKey);
-  if (cached) return respondFromFull(c.req.raw, cached);
+  if (cached) {
+    const visibility = cached.headers.get(VISIBILITY_HEADER);
+    if (!(await mayPlay(visibility))) {
+      await cached.body?.cancel();
+      throw fileNotFound();
+    }
+    return respondFromFull(c.req.raw, forClient(cached, visibility));
+  }
 
   const [row] = await c.var.db
-    .select({ status: videos.status })
+    .select({ status: videos.status, visibility: videos.visibility })
     .from(videos)
     .where(eq(videos.id, id))
     .limit(1);
-  if (row?.status !== "ready") throw fileNotFound();
+  if (row?.status !== "ready" || !(await mayPlay(row.visibility))) throw fileNotFound();
 
   const key = `${videoKeys(id).outputPrefix}${asset.path}`;
   const object = await new Storage(c.var.config.s3).get(key);
@@ -74,13 +99,32 @@ playRoutes.get("/:id/*", async (c) => {
     throw fileNotFound();
   }
   const headers = assetHeaders(asset.contentType, asset.cacheControl, object.headers);
-  if (object.body === null) return respondFromFull(c.req.raw, new Response(null, { headers }));
-  const [forCache, forClient] = object.body.tee();
+  headers.set(VISIBILITY_HEADER, row.visibility);
+  if (object.body === null) {
+    return respondFromFull(c.req.raw, forClient(new Response(null, { headers }), row.visibility));
+  }
+  const [cacheBody, clientBody] = object.body.tee();
   waitUntil(
     c,
     cache
-      .put(cacheKey, new Response(forCache, { status: 200, headers }))
+      .put(cacheKey, new Response(cacheBody, { status: 200, headers }))
       .catch((error: unknown) => console.error(`play: cache.put ${key} failed:`, error)),
   );
-  return respondFromFull(c.req.raw, new Response(forClient, { status: 200, headers }));
+  return respondFromFull(
+    c.req.raw,
+    forClient(new Response(clientBody, { status: 200, headers }), row.visibility),
+  );
 });
+
+/**
+ * The response as a client gets it: without the internal visibility header, and for a private video
+ * `Cache-Control: private`, so no shared cache keeps a copy under the signed URL.
+ */
+function forClient(response: Response, visibility: string | null): Response {
+  const headers = new Headers(response.headers);
+  headers.delete(VISIBILITY_HEADER);
+  if (visibility === "private") {
+    headers.set("cache-control", (headers.get("cache-control") ?? "").replace(/^public\b/, "private"));
+  }
+  return new Response(response.body, { status: response.status, headers });
+}

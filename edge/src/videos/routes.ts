@@ -1,9 +1,20 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { CreateVideoBody, EVENTS_PROTOCOL, ListVideosQuery, videoKeys } from "@streamlet/shared";
+import {
+  CreateVideoBody,
+  EVENTS_PROTOCOL,
+  ListVideosQuery,
+  UpdateVideoBody,
+  videoKeys,
+} from "@streamlet/shared";
 import { and, desc, eq, sql } from "drizzle-orm";
+import type { Context } from "hono";
 import { bearerToken, requireUser } from "../auth/require-user.ts";
 import { signProgressToken } from "../auth/tokens.ts";
+import type { Config } from "../config.ts";
 import { videos } from "../db/schema.ts";
+import { canRead } from "../engagement/access.ts";
+import { optionalUser } from "../engagement/optional-user.ts";
+import { statsForRead } from "../engagement/stats.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
 import { waitUntil } from "../middleware.ts";
@@ -17,6 +28,8 @@ import {
   VideoListSchema,
   VideoSchema,
 } from "../openapi.ts";
+import { purgeCachedAssets, videoPrefixes } from "../play/purge.ts";
+import { playbackTokenFor } from "../play/token.ts";
 import { connectToProgress } from "../progress/connect.ts";
 import { fallbackEvent } from "../progress/fallback.ts";
 import { bearerFromProtocols, offeredProtocols } from "../progress/protocols.ts";
@@ -24,6 +37,8 @@ import { requireWebSocket } from "../progress/require-web-socket.ts";
 import { Storage } from "../storage.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { baseUrlOf, isUuid, toVideo } from "./serialize.ts";
+
+const NO_STATS = { views: 0, likes: 0, dislikes: 0, comments: 0 };
 
 const IdParam = z.object({
   id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid" }),
@@ -67,9 +82,53 @@ const getVideo = createRoute({
   method: "get",
   path: "/{id}",
   tags: ["videos"],
-  summary: "Get a video",
+  summary: "Get a video (a private one only for its owner, with signed playback URLs)",
+  description:
+    "Anonymous callers may omit Authorization. A private video's owner gets playback URLs below " +
+    "`/v1/play/<id>/t/<token>/` (valid for 6 hours); everyone else gets 404 for it.",
+  security: [{}, ...userSecurity],
+  middleware: [optionalUser()] as const,
   request: { params: IdParam },
-  responses: { 200: json(VideoSchema, "The video"), ...errors({ 404: "No such video" }) },
+  responses: {
+    200: json(VideoSchema, "The video"),
+    ...errors({ 401: "An access token was sent but is invalid or expired", 404: "No such video" }),
+  },
+});
+
+const updateVideo = createRoute({
+  method: "patch",
+  path: "/{id}",
+  tags: ["videos"],
+  summary: "Change your video's title, description or visibility",
+  security: userSecurity,
+  middleware: [requireUser()] as const,
+  request: { params: IdParam, body: jsonBody(UpdateVideoBody) },
+  responses: {
+    200: json(VideoSchema, "The updated video"),
+    ...errors({
+      400: "Invalid body (unknown fields, or none of title, description, visibility)",
+      401: "Not signed in",
+      404: "No such video, or not yours",
+      415: "Body is not JSON",
+    }),
+  },
+});
+
+const deleteVideo = createRoute({
+  method: "delete",
+  path: "/{id}",
+  tags: ["videos"],
+  summary: "Delete your video: its row, engagement, queued job, stored files and cached copies",
+  description:
+    "A transcode already running cannot be stopped from here: it finishes, finds no video and its " +
+    "output may stay in storage.",
+  security: userSecurity,
+  middleware: [requireUser()] as const,
+  request: { params: IdParam },
+  responses: {
+    204: { description: "Deleted" },
+    ...errors({ 401: "Not signed in", 404: "No such video, or not yours", 503: "queue_unavailable" }),
+  },
 });
 
 const subscribeEvents = createRoute({
@@ -118,7 +177,7 @@ const listVideos = createRoute({
   method: "get",
   path: "/",
   tags: ["videos"],
-  summary: "List ready videos, newest first",
+  summary: "List public ready videos, newest first",
   request: { query: ListVideosQuery },
   responses: {
     200: json(VideoListSchema, "A page of ready videos"),
@@ -126,18 +185,36 @@ const listVideos = createRoute({
   },
 });
 
+/** A route context with extra variables (callerId, userId), as the helpers typed for AppEnv take it. */
+const asApp = (c: Context) => c as unknown as Context<AppEnv>;
+
+/** Lists a video's stored assets and drops their cached copies; failures are logged, never thrown. */
+async function purgeVideoCache(s3: Config["s3"], origins: string[], id: string): Promise<void> {
+  try {
+    const keys = await new Storage(s3).listKeys(videoKeys(id).outputPrefix);
+    await purgeCachedAssets(origins, id, keys);
+  } catch (error) {
+    console.error(`purging cached assets of ${id} failed:`, error);
+  }
+}
+
 /** The subscriber's access token: `Authorization: Bearer` (non-browser clients) or the bearer subprotocol. */
 function subscriberToken(authorization: string | undefined, protocols: string | undefined): string | null {
   return bearerToken(authorization) ?? bearerFromProtocols(offeredProtocols(protocols));
 }
 
-/** /v1/videos: create, confirm upload, read, list, live progress. */
+/** /v1/videos: create, confirm upload, read, change, delete, list, live progress. */
 export const videoRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createVideo, async (c) => {
     const body = c.req.valid("json");
     const [row] = await c.var.db
       .insert(videos)
-      .values({ ownerId: c.var.userId, title: body.title, description: body.description ?? null })
+      .values({
+        ownerId: c.var.userId,
+        title: body.title,
+        description: body.description ?? null,
+        visibility: body.visibility ?? "public",
+      })
       .returning();
     if (!row) throw new Error("insert into videos returned no row");
     const upload = await new Storage(c.var.config.s3).presignPut(videoKeys(row.id).source);
@@ -200,8 +277,76 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const { id } = c.req.valid("param");
     if (!isUuid(id)) throw notFound();
     const [row] = await c.var.db.select().from(videos).where(eq(videos.id, id)).limit(1);
+    if (!row || !canRead(row, c.var.callerId)) throw notFound();
+    // Nothing can be counted before a video is ready: zeros without asking the store.
+    const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
+    const token = await playbackTokenFor(row, c.var.config.jwtSecret);
+    return c.json(toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url), stats, token), 200);
+  })
+  .openapi(updateVideo, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!isUuid(id)) throw notFound();
+    const body = c.req.valid("json");
+    const { db, config } = c.var;
+    const [before] = await db
+      .select({ visibility: videos.visibility })
+      .from(videos)
+      .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
+      .limit(1);
+    if (!before) throw notFound();
+    const [row] = await db
+      .update(videos)
+      .set({
+        ...(body.title !== undefined ? { title: body.title } : {}),
+        ...(body.description !== undefined ? { description: body.description } : {}),
+        ...(body.visibility !== undefined ? { visibility: body.visibility } : {}),
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
+      .returning();
     if (!row) throw notFound();
-    return c.json(toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url)), 200);
+    const baseUrl = baseUrlOf(config.publicBaseUrl, c.req.url);
+    if (row.status === "ready" && row.visibility !== before.visibility) {
+      // Cached assets carry the visibility they were cached under: drop them so the new one applies.
+      waitUntil(c, purgeVideoCache(config.s3, [baseUrl, new URL(c.req.url).origin], id));
+    }
+    const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
+    return c.json(toVideo(row, baseUrl, stats, await playbackTokenFor(row, config.jwtSecret)), 200);
+  })
+  .openapi(deleteVideo, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!isUuid(id)) throw notFound();
+    const { db, config } = c.var;
+    const [row] = await db
+      .select()
+      .from(videos)
+      .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
+      .limit(1);
+    if (!row) throw notFound();
+    // The job first (a waiting one must never start), then the files, then the row: a failure part way
+    // answers an error while the row still exists, so the owner's retry finishes the job.
+    if (row.status === "queued" || row.status === "processing") {
+      const { removeTranscodeJob } = await import("../queue.ts");
+      const outcome = await removeTranscodeJob(config.redisUrl, id);
+      if (outcome === "active") {
+        console.warn(`delete: transcode of ${id} is running; its late output may stay in storage`);
+      }
+    }
+    const storage = new Storage(config.s3);
+    const keys = (await Promise.all(videoPrefixes(id).map((prefix) => storage.listKeys(prefix)))).flat();
+    for (let i = 0; i < keys.length; i += 10) {
+      await Promise.all(keys.slice(i, i + 10).map((key) => storage.delete(key)));
+    }
+    // Reactions, view counts and comments go with the row (on delete cascade).
+    await db.delete(videos).where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)));
+    const origins = [baseUrlOf(config.publicBaseUrl, c.req.url), new URL(c.req.url).origin];
+    waitUntil(
+      c,
+      purgeCachedAssets(origins, id, keys).catch((error: unknown) =>
+        console.error(`delete: purging cached assets of ${id} failed:`, error),
+      ),
+    );
+    return c.body(null, 204);
   })
   .openapi(subscribeEvents, async (c) => {
     const { id } = c.req.valid("param");
@@ -232,6 +377,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       .where(
         and(
           eq(videos.status, "ready"),
+          eq(videos.visibility, "public"),
           cursor
             ? sql`(${videos.createdAt}, ${videos.id}) < (${cursor.createdAt.toISOString()}::timestamptz, ${cursor.id}::uuid)`
             : undefined,
@@ -242,9 +388,13 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
+    const stats = await statsForRead(
+      c,
+      page.map((row) => row.id),
+    );
     return c.json(
       {
-        videos: page.map((row) => toVideo(row, baseUrl)),
+        videos: page.map((row) => toVideo(row, baseUrl, stats.get(row.id))),
         nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
       },
       200,

@@ -1,13 +1,19 @@
-import type { Video } from "@streamlet/shared";
+import type { Video, VideoStats } from "@streamlet/shared";
 import type { VideoRow } from "../db/schema.ts";
 
-/** The API shape of a video row; playback URLs only once it is ready, absolute against `baseUrl`. */
-export function toVideo(row: VideoRow, baseUrl: string): Video {
+/**
+ * The API shape of a video row; playback URLs only once it is ready, absolute against `baseUrl` (below
+ * `/t/<playbackToken>/` when one is given: a private video's owner); `stats` (views, likes, dislikes,
+ * comments) when the caller has them.
+ */
+export function toVideo(row: VideoRow, baseUrl: string, stats?: VideoStats, playbackToken?: string): Video {
   const ready = row.status === "ready";
+  const play = `${baseUrl}/v1/play/${row.id}${playbackToken ? `/t/${playbackToken}` : ""}`;
   return {
     id: row.id,
     title: row.title,
     description: row.description,
+    visibility: row.visibility,
     status: row.status,
     failureReason: row.failureReason,
     durationSeconds: row.durationSeconds,
@@ -15,11 +21,12 @@ export function toVideo(row: VideoRow, baseUrl: string): Video {
     sourceHeight: row.sourceHeight,
     renditions: row.renditions,
     playback: {
-      hls: ready ? `${baseUrl}/v1/play/${row.id}/master.m3u8` : null,
-      poster: ready ? `${baseUrl}/v1/play/${row.id}/poster.jpg` : null,
+      hls: ready ? `${play}/master.m3u8` : null,
+      poster: ready ? `${play}/poster.jpg` : null,
     },
     createdAt: row.createdAt.toISOString(),
     readyAt: row.readyAt?.toISOString() ?? null,
+    ...(stats ? { stats } : {}),
   };
 }
 

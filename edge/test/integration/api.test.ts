@@ -138,6 +138,97 @@ describe("auth", () => {
     expectError(await req("POST", "/v1/auth/signup", opts), 400);
   });
 
+  // These send their own client address (wrangler dev keeps a CF-Connecting-IP the client sent), so
+  // they do not spend 127.0.0.1's sign-up allowance that the rest of the suite relies on.
+  const fromOwnAddress = () => {
+    const ip = `198.51.100.${1 + Math.floor(Math.random() * 254)}`;
+    return async (path: string, body?: unknown, token?: string) => {
+      const headers: Record<string, string> = { "content-type": "application/json", "cf-connecting-ip": ip };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const res = await fetch(`${edge}/v1/auth${path}`, {
+        method: "POST",
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null };
+    };
+  };
+
+  it("rotates refresh tokens, and a replayed one revokes the whole sign-in", async () => {
+    const post = fromOwnAddress();
+    const created = await post("/signup", { email: email(), password });
+    expect(created.status).toBe(201);
+    const rotated = await post("/refresh", { refreshToken: created.json.refreshToken });
+    expect(rotated.status).toBe(200);
+    expect(rotated.json.refreshToken).not.toBe(created.json.refreshToken);
+    expect(rotated.json.user).toEqual(created.json.user);
+    // The new access token works.
+    const video = await req("POST", "/v1/videos", {
+      body: { title: "after refresh" },
+      token: rotated.json.accessToken,
+    });
+    expect(video.status).toBe(201);
+
+    expectError(await post("/refresh", { refreshToken: created.json.refreshToken }), 401, "token_reused");
+    expectError(await post("/refresh", { refreshToken: rotated.json.refreshToken }), 401, "token_reused");
+    expectError(await post("/refresh", { refreshToken: "never-issued" }), 401, "invalid_token");
+    expectError(await post("/refresh", {}), 400, "invalid_request");
+  });
+
+  it("logs out one sign-in (204, idempotent, same answer for unknown tokens) or all of them", async () => {
+    const post = fromOwnAddress();
+    const address = email();
+    const first = await post("/signup", { email: address, password });
+    const second = await post("/login", { email: address, password });
+    const third = await post("/login", { email: address, password });
+    expect([first.status, second.status, third.status]).toEqual([201, 200, 200]);
+
+    expect((await post("/logout", { refreshToken: first.json.refreshToken })).status).toBe(204);
+    expect((await post("/logout", { refreshToken: first.json.refreshToken })).status).toBe(204);
+    expect((await post("/logout", { refreshToken: "never-issued" })).status).toBe(204);
+    expectError(await post("/refresh", { refreshToken: first.json.refreshToken }), 401, "token_reused");
+    const still = await post("/refresh", { refreshToken: second.json.refreshToken });
+    expect(still.status).toBe(200);
+
+    expectError(await post("/logout-all"), 401, "unauthorized");
+    expect((await post("/logout-all", undefined, third.json.accessToken)).status).toBe(204);
+    for (const refreshToken of [still.json.refreshToken, third.json.refreshToken]) {
+      expectError(await post("/refresh", { refreshToken }), 401, "token_reused");
+    }
+  });
+
+  it("refuses weak passwords with 400 weak_password saying why", async () => {
+    const post = fromOwnAddress();
+    const address = email();
+    const cases: Array<[string, RegExp]> = [
+      [address, /email address/],
+      [address.split("@")[0] ?? "", /before the @/],
+      ["qwertyuiop123", /most commonly used/],
+    ];
+    for (const [weak, why] of cases) {
+      const res = await post("/signup", { email: address, password: weak });
+      expectError(res, 400, "weak_password");
+      expect(res.json.error.message).toMatch(why);
+    }
+  });
+
+  it.skipIf(vars.RATE_LIMITS === "off")(
+    "locks an account after 10 failed logins with 429 rate_limited and Retry-After (default limit)",
+    async () => {
+      const post = fromOwnAddress();
+      const ghost = email();
+      for (let i = 0; i < 10; i++) {
+        expectError(await post("/login", { email: ghost, password }), 401, "invalid_credentials");
+      }
+      const locked = await post("/login", { email: ghost, password });
+      expectError(locked, 429, "rate_limited");
+      const retryAfter = Number(locked.headers.get("retry-after"));
+      expect(retryAfter).toBeGreaterThan(800);
+      expect(retryAfter).toBeLessThanOrEqual(900);
+    },
+  );
+
   it("refuses missing, garbage and tampered bearer tokens", async () => {
     const { accessToken } = await signup();
     const tampered = `${accessToken.slice(0, -4)}AAAA`;

@@ -62,6 +62,13 @@ export async function setup(project: TestProject) {
       JWT_SECRET: randomBytes(32).toString("base64url"),
       TRANSCODER_SECRET: randomBytes(32).toString("base64url"),
       PUBLIC_BASE_URL: "",
+      // Low, so edge/test/workers/auth.test.ts trips each limit in a few requests (each of its tests sends
+      // its own CF-Connecting-IP). Requests without that header all count as one client ("local"): other
+      // files that call /v1/auth/* more often than this should send their own address too.
+      RATE_LIMIT_SIGNUP: "10/1h",
+      RATE_LIMIT_LOGIN: "10/15m",
+      RATE_LIMIT_LOGIN_FAILURES: "3/15m",
+      RATE_LIMIT_REFRESH: "10/15m",
     });
   } catch (error) {
     await teardown();

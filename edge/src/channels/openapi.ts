@@ -1,0 +1,6 @@
+// Loaded first, so the clones below get .openapi() (see edge/src/openapi.ts on named schemas).
+import "@hono/zod-openapi";
+import { Channel, ChannelList } from "@streamlet/shared";
+
+export const ChannelSchema = Channel.clone().openapi("Channel");
+export const ChannelListSchema = ChannelList.clone().openapi("ChannelList");

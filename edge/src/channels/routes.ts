@@ -1,0 +1,259 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { CreateChannelBody, ListVideosQuery, UpdateChannelBody } from "@streamlet/shared";
+import { and, desc, eq, or, sql } from "drizzle-orm";
+import { requireUser } from "../auth/require-user.ts";
+import type { Db } from "../db/client.ts";
+import { channels, subscriptions, videos } from "../db/schema.ts";
+import { statsForRead } from "../engagement/stats.ts";
+import type { AppEnv } from "../env.ts";
+import { HttpError, notFound } from "../errors.ts";
+import { errors, json, jsonBody, userSecurity, VideoListSchema } from "../openapi.ts";
+import { decodeCursor, encodeCursor } from "../videos/cursor.ts";
+import { baseUrlOf, toVideo } from "../videos/serialize.ts";
+import { ChannelSchema } from "./openapi.ts";
+import { normalHandle, subscriberCounts, toChannel } from "./serialize.ts";
+
+const HandleParam = z.object({
+  handle: z.string().openapi({ param: { name: "handle", in: "path" }, example: "cooking_daily" }),
+});
+
+const createChannel = createRoute({
+  method: "post",
+  path: "/",
+  tags: ["channels"],
+  summary: "Create your channel (one per user)",
+  security: userSecurity,
+  middleware: [requireUser()] as const,
+  request: { body: jsonBody(CreateChannelBody) },
+  responses: {
+    201: json(ChannelSchema, "Created"),
+    ...errors({
+      400: "Invalid body",
+      401: "Not signed in",
+      409: "channel_exists: you already have a channel; handle_taken: another channel has this handle",
+      415: "Body is not JSON",
+    }),
+  },
+});
+
+const getChannel = createRoute({
+  method: "get",
+  path: "/{handle}",
+  tags: ["channels"],
+  summary: "Get a channel with its subscriber count",
+  request: { params: HandleParam },
+  responses: { 200: json(ChannelSchema, "The channel"), ...errors({ 404: "No such channel" }) },
+});
+
+const updateChannel = createRoute({
+  method: "patch",
+  path: "/{handle}",
+  tags: ["channels"],
+  summary: "Change your channel's name or description",
+  security: userSecurity,
+  middleware: [requireUser()] as const,
+  request: { params: HandleParam, body: jsonBody(UpdateChannelBody) },
+  responses: {
+    200: json(ChannelSchema, "The updated channel"),
+    ...errors({
+      400: "Invalid body",
+      401: "Not signed in",
+      404: "No such channel, or not yours",
+      415: "Body is not JSON",
+    }),
+  },
+});
+
+const deleteChannel = createRoute({
+  method: "delete",
+  path: "/{handle}",
+  tags: ["channels"],
+  summary: "Delete your channel and its subscriptions (your videos stay)",
+  security: userSecurity,
+  middleware: [requireUser()] as const,
+  request: { params: HandleParam },
+  responses: {
+    204: { description: "Deleted" },
+    ...errors({ 401: "Not signed in", 404: "No such channel, or not yours" }),
+  },
+});
+
+const subscribe = createRoute({
+  method: "put",
+  path: "/{handle}/subscription",
+  tags: ["channels"],
+  summary: "Subscribe to a channel (idempotent)",
+  security: userSecurity,
+  middleware: [requireUser()] as const,
+  request: { params: HandleParam },
+  responses: {
+    200: json(ChannelSchema, "Subscribed; the channel with its new subscriber count"),
+    ...errors({
+      400: "own_channel: you cannot subscribe to your own",
+      401: "Not signed in",
+      404: "No such channel",
+    }),
+  },
+});
+
+const unsubscribe = createRoute({
+  method: "delete",
+  path: "/{handle}/subscription",
+  tags: ["channels"],
+  summary: "Unsubscribe from a channel (idempotent)",
+  security: userSecurity,
+  middleware: [requireUser()] as const,
+  request: { params: HandleParam },
+  responses: {
+    204: { description: "Not subscribed (any more)" },
+    ...errors({ 401: "Not signed in", 404: "No such channel" }),
+  },
+});
+
+const channelVideos = createRoute({
+  method: "get",
+  path: "/{handle}/videos",
+  tags: ["channels"],
+  summary: "The channel owner's public ready videos, newest first",
+  request: { params: HandleParam, query: ListVideosQuery },
+  responses: {
+    200: json(VideoListSchema, "A page of videos"),
+    ...errors({ 400: "invalid_request or invalid_cursor", 404: "No such channel" }),
+  },
+});
+
+async function channelByHandle(db: Db, handle: string) {
+  const normal = normalHandle(handle);
+  if (normal === null) return null;
+  const [row] = await db.select().from(channels).where(eq(channels.handle, normal)).limit(1);
+  return row ?? null;
+}
+
+/** The caller's own channel by handle; 404 for a missing channel and for someone else's alike. */
+async function ownChannel(db: Db, handle: string, userId: string) {
+  const row = await channelByHandle(db, handle);
+  if (!row || row.ownerId !== userId) throw notFound("channel");
+  return row;
+}
+
+async function withCount(db: Db, row: typeof channels.$inferSelect) {
+  return toChannel(row, (await subscriberCounts(db, [row.id])).get(row.id) ?? 0);
+}
+
+/** /v1/channels: one channel per user, subscriptions, and a channel's public videos. */
+export const channelRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(createChannel, async (c) => {
+    const body = c.req.valid("json");
+    const { db } = c.var;
+    const conflict = async () => {
+      const [existing] = await db
+        .select({ ownerId: channels.ownerId })
+        .from(channels)
+        .where(or(eq(channels.ownerId, c.var.userId), eq(channels.handle, body.handle)));
+      if (!existing) return null;
+      return existing.ownerId === c.var.userId
+        ? new HttpError(409, "channel_exists", "you already have a channel")
+        : new HttpError(409, "handle_taken", `the handle ${body.handle} is taken`);
+    };
+    const before = await conflict();
+    if (before) throw before;
+    const [row] = await db
+      .insert(channels)
+      .values({
+        ownerId: c.var.userId,
+        handle: body.handle,
+        name: body.name,
+        description: body.description ?? null,
+      })
+      .onConflictDoNothing()
+      .returning();
+    // Lost a race with another insert: say which constraint it hit.
+    if (!row) throw (await conflict()) ?? new HttpError(409, "handle_taken", "the handle is taken");
+    return c.json(toChannel(row, 0), 201);
+  })
+  .openapi(getChannel, async (c) => {
+    const row = await channelByHandle(c.var.db, c.req.valid("param").handle);
+    if (!row) throw notFound("channel");
+    return c.json(await withCount(c.var.db, row), 200);
+  })
+  .openapi(updateChannel, async (c) => {
+    const { db } = c.var;
+    const current = await ownChannel(db, c.req.valid("param").handle, c.var.userId);
+    const body = c.req.valid("json");
+    const [row] = await db
+      .update(channels)
+      .set({
+        ...(body.name !== undefined ? { name: body.name } : {}),
+        ...(body.description !== undefined ? { description: body.description } : {}),
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(channels.id, current.id), eq(channels.ownerId, c.var.userId)))
+      .returning();
+    if (!row) throw notFound("channel");
+    return c.json(await withCount(db, row), 200);
+  })
+  .openapi(deleteChannel, async (c) => {
+    const { db } = c.var;
+    const current = await ownChannel(db, c.req.valid("param").handle, c.var.userId);
+    // Subscriptions go with it (on delete cascade).
+    await db.delete(channels).where(and(eq(channels.id, current.id), eq(channels.ownerId, c.var.userId)));
+    return c.body(null, 204);
+  })
+  .openapi(subscribe, async (c) => {
+    const { db } = c.var;
+    const row = await channelByHandle(db, c.req.valid("param").handle);
+    if (!row) throw notFound("channel");
+    if (row.ownerId === c.var.userId) {
+      throw new HttpError(400, "own_channel", "you cannot subscribe to your own channel");
+    }
+    await db.insert(subscriptions).values({ channelId: row.id, userId: c.var.userId }).onConflictDoNothing();
+    return c.json(await withCount(db, row), 200);
+  })
+  .openapi(unsubscribe, async (c) => {
+    const { db } = c.var;
+    const row = await channelByHandle(db, c.req.valid("param").handle);
+    if (!row) throw notFound("channel");
+    await db
+      .delete(subscriptions)
+      .where(and(eq(subscriptions.channelId, row.id), eq(subscriptions.userId, c.var.userId)));
+    return c.body(null, 204);
+  })
+  .openapi(channelVideos, async (c) => {
+    const { db } = c.var;
+    const channel = await channelByHandle(db, c.req.valid("param").handle);
+    if (!channel) throw notFound("channel");
+    const { limit, cursor: cursorText } = c.req.valid("query");
+    const cursor = cursorText === undefined ? null : decodeCursor(cursorText);
+    if (cursorText !== undefined && cursor === null) {
+      throw new HttpError(400, "invalid_cursor", "cursor is not one this API returned");
+    }
+    const rows = await db
+      .select()
+      .from(videos)
+      .where(
+        and(
+          eq(videos.ownerId, channel.ownerId),
+          eq(videos.status, "ready"),
+          eq(videos.visibility, "public"),
+          cursor
+            ? sql`(${videos.createdAt}, ${videos.id}) < (${cursor.createdAt.toISOString()}::timestamptz, ${cursor.id}::uuid)`
+            : undefined,
+        ),
+      )
+      .orderBy(desc(videos.createdAt), desc(videos.id))
+      .limit(limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
+    const stats = await statsForRead(
+      c,
+      page.map((row) => row.id),
+    );
+    return c.json(
+      {
+        videos: page.map((row) => toVideo(row, baseUrl, stats.get(row.id))),
+        nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+      },
+      200,
+    );
+  });

@@ -1,0 +1,163 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { CommentBody, ListCommentsQuery } from "@streamlet/shared";
+import { requireUser } from "../auth/require-user.ts";
+import { readableVideo, videoById } from "../engagement/access.ts";
+import { withEngagementStore } from "../engagement/open-store.ts";
+import { CommentListSchema, CommentSchema } from "../engagement/openapi.ts";
+import { optionalUser } from "../engagement/optional-user.ts";
+import type { CommentRecord, EngagementStore, Page } from "../engagement/store.ts";
+import type { AppEnv } from "../env.ts";
+import { HttpError, notFound } from "../errors.ts";
+import { errors, json, jsonBody, userSecurity } from "../openapi.ts";
+import { decodeCursor, encodeCursor } from "../videos/cursor.ts";
+import { isUuid } from "../videos/serialize.ts";
+import { toComment } from "./serialize.ts";
+
+const VideoIdParam = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid", description: "Video id" }),
+});
+const CommentIdParam = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid", description: "Comment id" }),
+});
+
+const createComment = createRoute({
+  method: "post",
+  path: "/videos/{id}/comments",
+  tags: ["comments"],
+  summary: "Comment on a ready video, or reply to one of its top-level comments",
+  description:
+    "`body` is 1-2000 characters after trimming. `parentId` makes it a reply; replies cannot be replied to.",
+  security: userSecurity,
+  middleware: [requireUser(), withEngagementStore()] as const,
+  request: { params: VideoIdParam, body: jsonBody(CommentBody) },
+  responses: {
+    201: json(CommentSchema, "The new comment"),
+    ...errors({
+      400:
+        "invalid_json / invalid_request (body), invalid_parent (no such comment on this video), " +
+        "reply_depth (the parent is itself a reply)",
+      401: "Not signed in",
+      404: "No such video, not ready yet, or not readable by you",
+      415: "Body is not JSON",
+    }),
+  },
+});
+
+const listComments = createRoute({
+  method: "get",
+  path: "/videos/{id}/comments",
+  tags: ["comments"],
+  summary: "A video's top-level comments, newest first, each with its replyCount",
+  middleware: [optionalUser(), withEngagementStore()] as const,
+  request: { params: VideoIdParam, query: ListCommentsQuery },
+  responses: {
+    200: json(CommentListSchema, "A page of comments"),
+    ...errors({
+      400: "invalid_request (limit) or invalid_cursor",
+      401: "An invalid or expired access token",
+      404: "No such video, not ready yet, or not readable",
+    }),
+  },
+});
+
+const listReplies = createRoute({
+  method: "get",
+  path: "/comments/{id}/replies",
+  tags: ["comments"],
+  summary: "A comment's replies, newest first",
+  middleware: [optionalUser(), withEngagementStore()] as const,
+  request: { params: CommentIdParam, query: ListCommentsQuery },
+  responses: {
+    200: json(CommentListSchema, "A page of replies (always empty for a reply)"),
+    ...errors({
+      400: "invalid_request (limit) or invalid_cursor",
+      401: "An invalid or expired access token",
+      404: "No such comment, or its video is not readable",
+    }),
+  },
+});
+
+const deleteComment = createRoute({
+  method: "delete",
+  path: "/comments/{id}",
+  tags: ["comments"],
+  summary: "Delete a comment (yours, or any on your video); its replies are deleted with it",
+  security: userSecurity,
+  middleware: [requireUser(), withEngagementStore()] as const,
+  request: { params: CommentIdParam },
+  responses: {
+    204: { description: "Deleted, with its replies" },
+    ...errors({ 401: "Not signed in", 404: "No such comment, or neither yours nor on your video" }),
+  },
+});
+
+/** The comment with this id, or a 404 alike for a malformed id and a missing comment. */
+async function commentOr404(store: EngagementStore, id: string): Promise<CommentRecord> {
+  const comment = isUuid(id) ? await store.getComment(id.toLowerCase()) : null;
+  if (comment === null) throw notFound("comment");
+  return comment;
+}
+
+function cursorOf(text: string | undefined) {
+  if (text === undefined) return null;
+  const cursor = decodeCursor(text);
+  if (cursor === null) throw new HttpError(400, "invalid_cursor", "cursor is not one this API returned");
+  return cursor;
+}
+
+function toList(page: Page<CommentRecord>) {
+  return { comments: page.items.map(toComment), nextCursor: page.next ? encodeCursor(page.next) : null };
+}
+
+/** /v1/videos/:id/comments and /v1/comments/:id (mounted at /v1). */
+export const commentRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(createComment, async (c) => {
+    const { userId } = c.var;
+    const video = await readableVideo(c.var.db, c.req.valid("param").id, userId);
+    const { body, parentId } = c.req.valid("json");
+    if (parentId !== undefined && !isUuid(parentId)) {
+      throw new HttpError(400, "invalid_parent", "parentId is not a comment on this video");
+    }
+    const store = await c.var.engagement();
+    const result = await store.createComment({
+      videoId: video.id,
+      authorId: userId,
+      body,
+      parentId: parentId?.toLowerCase() ?? null,
+    });
+    if (!result.ok) {
+      throw result.reason === "reply_depth"
+        ? new HttpError(400, "reply_depth", "replies cannot be replied to; reply to the top-level comment")
+        : new HttpError(400, "invalid_parent", "parentId is not a comment on this video");
+    }
+    return c.json(toComment(result.comment), 201);
+  })
+  .openapi(listComments, async (c) => {
+    const video = await readableVideo(c.var.db, c.req.valid("param").id, c.var.callerId);
+    const { limit, cursor } = c.req.valid("query");
+    const page = await (await c.var.engagement()).listComments(video.id, { limit, cursor: cursorOf(cursor) });
+    return c.json(toList(page), 200);
+  })
+  .openapi(listReplies, async (c) => {
+    const { limit, cursor: cursorText } = c.req.valid("query");
+    const cursor = cursorOf(cursorText);
+    const store = await c.var.engagement();
+    const comment = await commentOr404(store, c.req.valid("param").id);
+    // The thread is as readable as its video; the same 404 as for a missing comment otherwise.
+    await readableVideo(c.var.db, comment.videoId, c.var.callerId).catch((error: unknown) => {
+      throw error instanceof HttpError && error.status === 404 ? notFound("comment") : error;
+    });
+    return c.json(toList(await store.listReplies(comment.id, { limit, cursor })), 200);
+  })
+  .openapi(deleteComment, async (c) => {
+    const { userId } = c.var;
+    const store = await c.var.engagement();
+    const comment = await commentOr404(store, c.req.valid("param").id);
+    if (comment.authorId !== userId) {
+      // Not the author: only the video's owner may delete it, and nobody else learns it exists.
+      const video = await videoById(c.var.db, comment.videoId);
+      if (video?.ownerId !== userId) throw notFound("comment");
+    }
+    if (!(await store.deleteComment(comment.id))) throw notFound("comment");
+    return c.body(null, 204);
+  });

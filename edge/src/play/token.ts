@@ -1,0 +1,76 @@
+import { fromBase64Url, toBase64Url } from "../lib/bytes.ts";
+
+/** Seconds a playback token stays valid: long enough to watch a long video after loading the page. */
+export const PLAYBACK_TOKEN_SECONDS = 6 * 60 * 60;
+
+// A key of its own, derived from JWT_SECRET, so a playback signature can never pass as any other token.
+const KEY_LABEL = "streamlet playback token v1";
+const TOKEN = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
+const keys = new Map<string, Promise<CryptoKey>>();
+
+/** The HMAC key for playback tokens, derived once per secret: HMAC-SHA256(JWT_SECRET, label). */
+function playbackKey(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
+  if (!key) {
+    key = (async () => {
+      const encoder = new TextEncoder();
+      const root = await crypto.subtle.importKey(
+        "raw",
+        encoder.encode(secret),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign"],
+      );
+      const derived = await crypto.subtle.sign("HMAC", root, encoder.encode(KEY_LABEL));
+      return crypto.subtle.importKey("raw", derived, { name: "HMAC", hash: "SHA-256" }, false, [
+        "sign",
+        "verify",
+      ]);
+    })();
+    keys.set(secret, key);
+  }
+  return key;
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/**
+ * A token (`<exp>.<base64url HMAC of "<videoId>.<exp>">`) that unlocks a private video's delivery URLs;
+ * it rides in the path, so every relative URI of the playlists inherits it.
+ */
+export async function signPlaybackToken(
+  videoId: string,
+  secret: string,
+  exp = nowSeconds() + PLAYBACK_TOKEN_SECONDS,
+): Promise<string> {
+  const message = new TextEncoder().encode(`${videoId.toLowerCase()}.${exp}`);
+  const signature = await crypto.subtle.sign("HMAC", await playbackKey(secret), message);
+  return `${exp}.${toBase64Url(new Uint8Array(signature))}`;
+}
+
+/** True only for a well-formed, unexpired token signed for this video (compared in constant time). */
+export async function verifyPlaybackToken(
+  token: string,
+  videoId: string,
+  secret: string,
+  now = nowSeconds(),
+): Promise<boolean> {
+  const match = TOKEN.exec(token);
+  if (!match?.[1] || !match[2]) return false;
+  const exp = Number(match[1]);
+  if (exp <= now) return false;
+  const signature = fromBase64Url(match[2]);
+  if (signature?.byteLength !== 32) return false;
+  const message = new TextEncoder().encode(`${videoId.toLowerCase()}.${exp}`);
+  // crypto.subtle.verify compares the MACs in constant time.
+  return crypto.subtle.verify("HMAC", await playbackKey(secret), signature, message);
+}
+
+/** The token for a video's playback URLs: only a ready private video needs one (its owner gets it). */
+export async function playbackTokenFor(
+  row: { id: string; status: string; visibility: string },
+  secret: string,
+): Promise<string | undefined> {
+  if (row.status !== "ready" || row.visibility !== "private") return undefined;
+  return signPlaybackToken(row.id, secret);
+}

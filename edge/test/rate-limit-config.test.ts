@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, DEFAULT_RATE_LIMITS, loadConfig } from "../src/config.ts";
+import { testEnv } from "./helpers.ts";
+
+describe("rate limit config", () => {
+  it("has sane defaults", () => {
+    expect(loadConfig({ ...testEnv }).rateLimits).toEqual({
+      signup: { limit: 30, windowSeconds: 3600 },
+      login: { limit: 20, windowSeconds: 900 },
+      loginFailures: { limit: 10, windowSeconds: 900 },
+      refresh: { limit: 60, windowSeconds: 900 },
+    });
+    expect(loadConfig({ ...testEnv }).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
+  });
+
+  it("reads each limit from its var, empty meaning the default and off meaning none", () => {
+    const config = loadConfig({
+      ...testEnv,
+      RATE_LIMIT_SIGNUP: "5/1h",
+      RATE_LIMIT_LOGIN: "",
+      RATE_LIMIT_LOGIN_FAILURES: "off",
+      RATE_LIMIT_REFRESH: "100/60",
+    });
+    expect(config.rateLimits).toEqual({
+      signup: { limit: 5, windowSeconds: 3600 },
+      login: DEFAULT_RATE_LIMITS.login,
+      loginFailures: null,
+      refresh: { limit: 100, windowSeconds: 60 },
+    });
+  });
+
+  it("turns every limit off with RATE_LIMITS=off", () => {
+    const config = loadConfig({ ...testEnv, RATE_LIMITS: "off", RATE_LIMIT_SIGNUP: "5/1h" });
+    expect(Object.values(config.rateLimits)).toEqual([null, null, null, null]);
+    expect(loadConfig({ ...testEnv, RATE_LIMITS: "on" }).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
+  });
+
+  it("fails fast, naming the var, on a malformed limit", () => {
+    expect(() => loadConfig({ ...testEnv, RATE_LIMIT_LOGIN: "lots" })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...testEnv, RATE_LIMIT_LOGIN: "lots" })).toThrow(
+      /RATE_LIMIT_LOGIN: must look like/,
+    );
+    expect(() => loadConfig({ ...testEnv, RATE_LIMITS: "maybe" })).toThrow(
+      /RATE_LIMITS: must be "on" or "off"/,
+    );
+  });
+});

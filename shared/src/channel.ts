@@ -1,0 +1,43 @@
+import { z } from "zod";
+
+/** A channel's handle: its address in URLs (/v1/channels/<handle>); lower case, compared lower case. */
+export const ChannelHandle = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.string().regex(/^[a-z0-9_]{3,30}$/, { message: "must be 3-30 letters, digits or underscores" }));
+
+const ChannelName = z.string().trim().min(1).max(100);
+const ChannelDescription = z.string().max(5000);
+
+export const CreateChannelBody = z
+  .object({ handle: ChannelHandle, name: ChannelName, description: ChannelDescription.optional() })
+  .strict();
+export type CreateChannelBody = z.infer<typeof CreateChannelBody>;
+
+/** PATCH /v1/channels/:handle: name and/or description (null clears it); the handle never changes. */
+export const UpdateChannelBody = z
+  .object({ name: ChannelName.optional(), description: ChannelDescription.nullable().optional() })
+  .strict()
+  .refine((body) => body.name !== undefined || body.description !== undefined, {
+    message: "give at least one of name, description",
+  });
+export type UpdateChannelBody = z.infer<typeof UpdateChannelBody>;
+
+export const Channel = z.object({
+  id: z.string(),
+  handle: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  ownerId: z.string(),
+  subscriberCount: z.number().int().nonnegative(),
+  createdAt: z.string(),
+});
+export type Channel = z.infer<typeof Channel>;
+
+export const ChannelList = z.object({
+  channels: z.array(Channel),
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: z.string().nullable(),
+});
+export type ChannelList = z.infer<typeof ChannelList>;
