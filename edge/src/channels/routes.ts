@@ -8,7 +8,7 @@ import { statsForRead } from "../engagement/stats.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
 import { errors, json, jsonBody, userSecurity, VideoListSchema } from "../openapi.ts";
-import { decodeCursor, encodeCursor } from "../videos/cursor.ts";
+import { afterCursor, pageOf, parseCursorParam } from "../videos/cursor.ts";
 import { baseUrlOf, toVideo } from "../videos/serialize.ts";
 import { ChannelSchema } from "./openapi.ts";
 import { normalHandle, subscriberCounts, toChannel } from "./serialize.ts";
@@ -223,10 +223,7 @@ export const channelRoutes = new OpenAPIHono<AppEnv>()
     const channel = await channelByHandle(db, c.req.valid("param").handle);
     if (!channel) throw notFound("channel");
     const { limit, cursor: cursorText } = c.req.valid("query");
-    const cursor = cursorText === undefined ? null : decodeCursor(cursorText);
-    if (cursorText !== undefined && cursor === null) {
-      throw new HttpError(400, "invalid_cursor", "cursor is not one this API returned");
-    }
+    const cursor = parseCursorParam(cursorText);
     const rows = await db
       .select()
       .from(videos)
@@ -235,15 +232,12 @@ export const channelRoutes = new OpenAPIHono<AppEnv>()
           eq(videos.ownerId, channel.ownerId),
           eq(videos.status, "ready"),
           eq(videos.visibility, "public"),
-          cursor
-            ? sql`(${videos.createdAt}, ${videos.id}) < (${cursor.createdAt.toISOString()}::timestamptz, ${cursor.id}::uuid)`
-            : undefined,
+          afterCursor(videos.createdAt, videos.id, cursor),
         ),
       )
       .orderBy(desc(videos.createdAt), desc(videos.id))
       .limit(limit + 1);
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
+    const { page, nextCursor } = pageOf(rows, limit, (row) => row);
     const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
     const stats = await statsForRead(
       c,
@@ -252,7 +246,7 @@ export const channelRoutes = new OpenAPIHono<AppEnv>()
     return c.json(
       {
         videos: page.map((row) => toVideo(row, baseUrl, stats.get(row.id))),
-        nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+        nextCursor,
       },
       200,
     );

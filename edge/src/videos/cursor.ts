@@ -1,3 +1,5 @@
+import { type AnyColumn, type SQL, sql } from "drizzle-orm";
+import { HttpError } from "../errors.ts";
 import { fromBase64Url, toBase64Url } from "../lib/bytes.ts";
 import { isUuid } from "./serialize.ts";
 
@@ -26,4 +28,25 @@ export function decodeCursor(text: string): Cursor | null {
   const createdAt = new Date(match[1]);
   if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== match[1]) return null;
   return { createdAt, id: match[2] };
+}
+
+/** The `cursor` query parameter: absent is the first page; anything else we did not issue is a 400. */
+export function parseCursorParam(text: string | undefined): Cursor | null {
+  if (text === undefined) return null;
+  const cursor = decodeCursor(text);
+  if (!cursor) throw new HttpError(400, "invalid_cursor", "cursor is not one this API returned");
+  return cursor;
+}
+
+/** Keyset condition for newest-first pages: the rows after `cursor` in (createdAt desc, id desc) order. */
+export function afterCursor(createdAt: AnyColumn, id: AnyColumn, cursor: Cursor | null): SQL | undefined {
+  if (!cursor) return undefined;
+  return sql`(${createdAt}, ${id}) < (${cursor.createdAt.toISOString()}::timestamptz, ${cursor.id}::uuid)`;
+}
+
+/** Splits the `limit + 1` rows of a keyset query into this page and the next page's cursor. */
+export function pageOf<T>(rows: T[], limit: number, cursorOf: (row: T) => Cursor) {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { page, nextCursor: rows.length > limit && last ? encodeCursor(cursorOf(last)) : null };
 }

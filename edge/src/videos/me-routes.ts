@@ -1,15 +1,14 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { ListVideosQuery } from "@streamlet/shared";
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import { requireUser } from "../auth/require-user.ts";
 import { ChannelListSchema } from "../channels/openapi.ts";
 import { subscriberCounts, toChannel } from "../channels/serialize.ts";
 import { channels, subscriptions, videos } from "../db/schema.ts";
 import type { AppEnv } from "../env.ts";
-import { HttpError } from "../errors.ts";
 import { errors, json, userSecurity, VideoListSchema } from "../openapi.ts";
 import { playbackTokenFor } from "../play/token.ts";
-import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { afterCursor, pageOf, parseCursorParam } from "./cursor.ts";
 import { baseUrlOf, toVideo } from "./serialize.ts";
 
 const listMyVideos = createRoute({
@@ -44,10 +43,7 @@ const listMySubscriptions = createRoute({
 export const meRoutes = new OpenAPIHono<AppEnv>()
   .openapi(listMySubscriptions, async (c) => {
     const { limit, cursor: cursorText } = c.req.valid("query");
-    const cursor = cursorText === undefined ? null : decodeCursor(cursorText);
-    if (cursorText !== undefined && cursor === null) {
-      throw new HttpError(400, "invalid_cursor", "cursor is not one this API returned");
-    }
+    const cursor = parseCursorParam(cursorText);
     const rows = await c.var.db
       .select({ channel: channels, subscribedAt: subscriptions.createdAt })
       .from(subscriptions)
@@ -55,15 +51,15 @@ export const meRoutes = new OpenAPIHono<AppEnv>()
       .where(
         and(
           eq(subscriptions.userId, c.var.userId),
-          cursor
-            ? sql`(${subscriptions.createdAt}, ${subscriptions.channelId}) < (${cursor.createdAt.toISOString()}::timestamptz, ${cursor.id}::uuid)`
-            : undefined,
+          afterCursor(subscriptions.createdAt, subscriptions.channelId, cursor),
         ),
       )
       .orderBy(desc(subscriptions.createdAt), desc(subscriptions.channelId))
       .limit(limit + 1);
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
+    const { page, nextCursor } = pageOf(rows, limit, (row) => ({
+      createdAt: row.subscribedAt,
+      id: row.channel.id,
+    }));
     const counts = await subscriberCounts(
       c.var.db,
       page.map((row) => row.channel.id),
@@ -71,39 +67,25 @@ export const meRoutes = new OpenAPIHono<AppEnv>()
     return c.json(
       {
         channels: page.map((row) => toChannel(row.channel, counts.get(row.channel.id) ?? 0)),
-        nextCursor:
-          rows.length > limit && last
-            ? encodeCursor({ createdAt: last.subscribedAt, id: last.channel.id })
-            : null,
+        nextCursor,
       },
       200,
     );
   })
   .openapi(listMyVideos, async (c) => {
     const { limit, cursor: cursorText } = c.req.valid("query");
-    const cursor = cursorText === undefined ? null : decodeCursor(cursorText);
-    if (cursorText !== undefined && cursor === null) {
-      throw new HttpError(400, "invalid_cursor", "cursor is not one this API returned");
-    }
+    const cursor = parseCursorParam(cursorText);
     const rows = await c.var.db
       .select()
       .from(videos)
-      .where(
-        and(
-          eq(videos.ownerId, c.var.userId),
-          cursor
-            ? sql`(${videos.createdAt}, ${videos.id}) < (${cursor.createdAt.toISOString()}::timestamptz, ${cursor.id}::uuid)`
-            : undefined,
-        ),
-      )
+      .where(and(eq(videos.ownerId, c.var.userId), afterCursor(videos.createdAt, videos.id, cursor)))
       .orderBy(desc(videos.createdAt), desc(videos.id))
       .limit(limit + 1);
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
+    const { page, nextCursor } = pageOf(rows, limit, (row) => row);
     const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
     const secret = c.var.config.jwtSecret;
     const list = await Promise.all(
       page.map(async (row) => toVideo(row, baseUrl, undefined, await playbackTokenFor(row, secret))),
     );
-    return c.json({ videos: list, nextCursor: rows.length > limit && last ? encodeCursor(last) : null }, 200);
+    return c.json({ videos: list, nextCursor }, 200);
   });

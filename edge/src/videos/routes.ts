@@ -35,7 +35,7 @@ import { fallbackEvent } from "../progress/fallback.ts";
 import { bearerFromProtocols, offeredProtocols } from "../progress/protocols.ts";
 import { requireWebSocket } from "../progress/require-web-socket.ts";
 import { Storage } from "../storage.ts";
-import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { afterCursor, pageOf, parseCursorParam } from "./cursor.ts";
 import { baseUrlOf, isUuid, toVideo } from "./serialize.ts";
 
 const NO_STATS = { views: 0, likes: 0, dislikes: 0, comments: 0 };
@@ -367,10 +367,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(listVideos, async (c) => {
     const { limit, cursor: cursorText } = c.req.valid("query");
-    const cursor = cursorText === undefined ? null : decodeCursor(cursorText);
-    if (cursorText !== undefined && cursor === null) {
-      throw new HttpError(400, "invalid_cursor", "cursor is not one this API returned");
-    }
+    const cursor = parseCursorParam(cursorText);
     const rows = await c.var.db
       .select()
       .from(videos)
@@ -378,15 +375,12 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
         and(
           eq(videos.status, "ready"),
           eq(videos.visibility, "public"),
-          cursor
-            ? sql`(${videos.createdAt}, ${videos.id}) < (${cursor.createdAt.toISOString()}::timestamptz, ${cursor.id}::uuid)`
-            : undefined,
+          afterCursor(videos.createdAt, videos.id, cursor),
         ),
       )
       .orderBy(desc(videos.createdAt), desc(videos.id))
       .limit(limit + 1);
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
+    const { page, nextCursor } = pageOf(rows, limit, (row) => row);
     const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
     const stats = await statsForRead(
       c,
@@ -395,7 +389,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     return c.json(
       {
         videos: page.map((row) => toVideo(row, baseUrl, stats.get(row.id))),
-        nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+        nextCursor,
       },
       200,
     );
