@@ -1,5 +1,6 @@
 import { openAsBlob } from "node:fs";
-import type { AuthTokens, CreateVideoResponse, Video } from "@streamlet/shared";
+import type { CreateVideoResponse, Video } from "@streamlet/shared";
+import { createApiClient } from "@streamlet/shared/api-client";
 import {
   type SubscribeOptions,
   subscribeToProgress,
@@ -18,24 +19,23 @@ export class ApiError extends Error {
   }
 }
 
-/** A small client for the edge API, used exactly as a browser would: JSON bodies, bearer tokens. */
+/** Unwraps an openapi-fetch result: the parsed body, or an ApiError with the status and the error body. */
+async function ok<T>(result: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await result;
+  if (!response.ok) throw new ApiError(response.status, error ?? null);
+  return data as T;
+}
+
+/**
+ * A small client for the edge API, used exactly as a browser would: the typed client frontends use
+ * (@streamlet/shared/api-client), JSON bodies, bearer tokens.
+ */
 export function apiClient(baseUrl: string) {
   let token: string | undefined;
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = {};
-    if (body !== undefined) headers["content-type"] = "application/json";
-    if (token) headers.authorization = `Bearer ${token}`;
-    const res = await fetch(`${baseUrl}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    const parsed = text ? JSON.parse(text) : null;
-    if (!res.ok) throw new ApiError(res.status, parsed);
-    return parsed as T;
-  }
+  const api = createApiClient({ baseUrl, getToken: () => token });
   return {
+    /** The typed client underneath (every route in the OpenAPI document), with this client's token. */
+    api,
     useToken(t: string | undefined) {
       token = t;
     },
@@ -45,14 +45,14 @@ export function apiClient(baseUrl: string) {
       return token;
     },
     async signup(email: string, password: string) {
-      const auth = await call<AuthTokens>("POST", "/v1/auth/signup", { email, password });
+      const auth = await ok(api.POST("/v1/auth/signup", { body: { email, password } }));
       token = auth.accessToken;
       return auth;
     },
     createVideo: (title: string, description?: string) =>
-      call<CreateVideoResponse>("POST", "/v1/videos", { title, description }),
-    markUploaded: (id: string) => call<{ video: Video }>("POST", `/v1/videos/${id}/uploaded`),
-    getVideo: (id: string) => call<Video>("GET", `/v1/videos/${id}`),
+      ok(api.POST("/v1/videos", { body: { title, description } })),
+    markUploaded: (id: string) => ok(api.POST("/v1/videos/{id}/uploaded", { params: { path: { id } } })),
+    getVideo: (id: string) => ok(api.GET("/v1/videos/{id}", { params: { path: { id } } })),
   };
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { createApiClient } from "@streamlet/shared/api-client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { apiClient, uploadFile, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
@@ -111,8 +112,11 @@ describe("upload → transcode → playback through the edge", () => {
     expect(probe.streams.some((s) => s.codec_type === "audio")).toBe(true);
 
     // The ready video is listed publicly.
-    const list = (await (await fetch(`${edge}/v1/videos?limit=100`)).json()) as { videos: { id: string }[] };
-    expect(list.videos.map((v) => v.id)).toContain(video.id);
+    const list = await createApiClient({ baseUrl: edge }).GET("/v1/videos", {
+      params: { query: { limit: 100 } },
+    });
+    expect(list.response.status).toBe(200);
+    expect(list.data?.videos.map((v) => v.id)).toContain(video.id);
   });
 
   it("fails a garbage file with a readable reason and keeps serving the next job", async () => {
