@@ -50,6 +50,10 @@ playRoutes.openAPIRegistry.registerPath({
       content: { "application/json": { schema: ErrorSchema } },
     },
     416: { description: "Range not satisfiable", content: { "application/json": { schema: ErrorSchema } } },
+    503: {
+      description: "Storage unavailable (storage_unavailable); retry",
+      content: { "application/json": { schema: ErrorSchema } },
+    },
   },
 });
 
@@ -93,7 +97,11 @@ playRoutes.get("/:id/*", async (c) => {
   if (row?.status !== "ready" || !(await mayPlay(row.visibility))) throw fileNotFound();
 
   const key = `${videoKeys(id).outputPrefix}${asset.path}`;
-  const object = await new Storage(c.var.config.s3).get(key);
+  const object = await new Storage(c.var.config.s3).get(key).catch((error: unknown) => {
+    // Storage down or unreachable: the viewer may retry, and this must not read as our own fault.
+    console.error(`play: reading ${key} failed (request ${c.var.requestId}):`, error);
+    throw new HttpError(503, "storage_unavailable", "video storage is unavailable; try again");
+  });
   if (!object) {
     console.error(`play: ${key} is missing in storage for ready video ${id} (request ${c.var.requestId})`);
     throw fileNotFound();
