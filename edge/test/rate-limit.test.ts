@@ -5,7 +5,11 @@ import { envelope, HttpError } from "../src/errors.ts";
 import { type Limiter, type RateLimitOptions, rateLimit } from "../src/rate-limit/middleware.ts";
 import { type RateRule, slide } from "../src/rate-limit/window.ts";
 
-/** Counters in memory, on a clock the test moves. */
+/**
+ * Counters in memory, on a clock the test moves. A stand-in on purpose: these unit tests check the
+ * middleware's decisions over time windows without waiting in real time; the real RateLimiter Durable
+ * Object is exercised through the Worker in edge/test/workers/auth.test.ts.
+ */
 function fakeLimiter() {
   const logs = new Map<string, number[]>();
   const clock = { now: 1_000_000 };

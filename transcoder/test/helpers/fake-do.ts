@@ -1,3 +1,10 @@
+/**
+ * A real WebSocket server (the `ws` package) that plays the edge's VideoProgress Durable Object for the
+ * transcoder's unit tests. It exists because these tests must make the far side misbehave on demand
+ * (drop the connection mid-stream, delay or withhold acks, refuse the upgrade, fail a Postgres write),
+ * which the real DO cannot be told to do; the real DO is exercised end to end in
+ * edge/test/integration/progress.test.ts and inside workerd in edge/test/workers/progress.test.ts.
+ */
 import type { IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type ProgressEvent, parseClientMessage } from "@streamlet/shared";
