@@ -1,15 +1,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { CreateChannelBody, ListVideosQuery, UpdateChannelBody } from "@streamlet/shared";
-import { and, desc, eq, or, sql } from "drizzle-orm";
+import { and, eq, or, sql } from "drizzle-orm";
 import { requireUser } from "../auth/require-user.ts";
 import type { Db } from "../db/client.ts";
-import { channels, subscriptions, videos } from "../db/schema.ts";
-import { statsForRead } from "../engagement/stats.ts";
+import { channels, subscriptions } from "../db/schema.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
 import { errors, json, jsonBody, userSecurity, VideoListSchema } from "../openapi.ts";
-import { afterCursor, pageOf, parseCursorParam } from "../videos/cursor.ts";
-import { baseUrlOf, toVideo } from "../videos/serialize.ts";
+import { publicVideoPage } from "../videos/public-page.ts";
 import { ChannelSchema } from "./openapi.ts";
 import { normalHandle, subscriberCounts, toChannel } from "./serialize.ts";
 
@@ -222,32 +220,5 @@ export const channelRoutes = new OpenAPIHono<AppEnv>()
     const { db } = c.var;
     const channel = await channelByHandle(db, c.req.valid("param").handle);
     if (!channel) throw notFound("channel");
-    const { limit, cursor: cursorText } = c.req.valid("query");
-    const cursor = parseCursorParam(cursorText);
-    const rows = await db
-      .select()
-      .from(videos)
-      .where(
-        and(
-          eq(videos.ownerId, channel.ownerId),
-          eq(videos.status, "ready"),
-          eq(videos.visibility, "public"),
-          afterCursor(videos.createdAt, videos.id, cursor),
-        ),
-      )
-      .orderBy(desc(videos.createdAt), desc(videos.id))
-      .limit(limit + 1);
-    const { page, nextCursor } = pageOf(rows, limit, (row) => row);
-    const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
-    const stats = await statsForRead(
-      c,
-      page.map((row) => row.id),
-    );
-    return c.json(
-      {
-        videos: page.map((row) => toVideo(row, baseUrl, stats.get(row.id))),
-        nextCursor,
-      },
-      200,
-    );
+    return c.json(await publicVideoPage(c, c.req.valid("query"), channel.ownerId), 200);
   });

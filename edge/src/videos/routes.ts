@@ -6,7 +6,7 @@ import {
   UpdateVideoBody,
   videoKeys,
 } from "@streamlet/shared";
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { bearerToken, requireUser } from "../auth/require-user.ts";
 import { signProgressToken } from "../auth/tokens.ts";
@@ -35,7 +35,7 @@ import { fallbackEvent } from "../progress/fallback.ts";
 import { bearerFromProtocols, offeredProtocols } from "../progress/protocols.ts";
 import { requireWebSocket } from "../progress/require-web-socket.ts";
 import { Storage } from "../storage.ts";
-import { afterCursor, pageOf, parseCursorParam } from "./cursor.ts";
+import { publicVideoPage } from "./public-page.ts";
 import { baseUrlOf, isUuid, toVideo } from "./serialize.ts";
 
 const NO_STATS = { views: 0, likes: 0, dislikes: 0, comments: 0 };
@@ -365,32 +365,4 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       fallback: fallbackEvent(row),
     });
   })
-  .openapi(listVideos, async (c) => {
-    const { limit, cursor: cursorText } = c.req.valid("query");
-    const cursor = parseCursorParam(cursorText);
-    const rows = await c.var.db
-      .select()
-      .from(videos)
-      .where(
-        and(
-          eq(videos.status, "ready"),
-          eq(videos.visibility, "public"),
-          afterCursor(videos.createdAt, videos.id, cursor),
-        ),
-      )
-      .orderBy(desc(videos.createdAt), desc(videos.id))
-      .limit(limit + 1);
-    const { page, nextCursor } = pageOf(rows, limit, (row) => row);
-    const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
-    const stats = await statsForRead(
-      c,
-      page.map((row) => row.id),
-    );
-    return c.json(
-      {
-        videos: page.map((row) => toVideo(row, baseUrl, stats.get(row.id))),
-        nextCursor,
-      },
-      200,
-    );
-  });
+  .openapi(listVideos, async (c) => c.json(await publicVideoPage(c, c.req.valid("query")), 200));
