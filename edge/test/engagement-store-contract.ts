@@ -324,4 +324,34 @@ export function runEngagementStoreContract(makeStore: () => Promise<StoreFixture
     expect(Object.fromEntries(await store.commentCount([video, quiet]))).toEqual({ [video]: 3, [quiet]: 0 });
     expect((await store.commentCount([])).size).toBe(0);
   });
+
+  it("deletes everything of one video (reactions, views, comments and replies) and nothing of another", async () => {
+    const { store } = f;
+    const owner = await f.newUser();
+    const fan = await f.newUser();
+    const [doomed, kept] = [await f.newVideo(owner), await f.newVideo(owner)];
+    for (const video of [doomed, kept]) {
+      await store.setReaction(video, fan, "like");
+      await store.setReaction(video, owner, "dislike");
+      await store.addViews([{ videoId: video, count: 7 }]);
+      const top = await store.createComment({ videoId: video, authorId: fan, body: "top", parentId: null });
+      if (!top.ok) throw new Error("not created");
+      await store.createComment({ videoId: video, authorId: owner, body: "re", parentId: top.comment.id });
+    }
+    const doomedComments = (await store.listComments(doomed, { limit: 10, cursor: null })).items;
+
+    await store.deleteVideo(doomed);
+
+    expect(Object.fromEntries(await store.reactionCounts([doomed, kept]))).toEqual({
+      [doomed]: { likes: 0, dislikes: 0 },
+      [kept]: { likes: 1, dislikes: 1 },
+    });
+    expect(await store.mine(doomed, fan)).toBeNull();
+    expect(Object.fromEntries(await store.viewCount([doomed, kept]))).toEqual({ [doomed]: 0, [kept]: 7 });
+    expect(Object.fromEntries(await store.commentCount([doomed, kept]))).toEqual({ [doomed]: 0, [kept]: 2 });
+    for (const comment of doomedComments) expect(await store.getComment(comment.id)).toBeNull();
+    expect((await store.listComments(doomed, { limit: 10, cursor: null })).items).toEqual([]);
+    // Idempotent: deleting again (a retried DELETE) is fine.
+    await store.deleteVideo(doomed);
+  });
 }

@@ -244,6 +244,14 @@ export class MongoEngagementStore implements EngagementStore {
     for (const row of rows) counts.set(row._id, row.n);
     return counts;
   }
+
+  async deleteVideo(videoId: string): Promise<void> {
+    // No foreign keys to cascade: every collection is cleared by hand (idempotent, so a retried
+    // DELETE finishes what a failed one started).
+    await this.#reactions.deleteMany({ videoId });
+    await this.#views.deleteOne({ _id: videoId });
+    await this.#comments.deleteMany({ videoId });
+  }
 }
 
 /** Documents strictly after the cursor in (createdAt desc, _id desc) order. */

@@ -186,6 +186,16 @@ export class PostgresEngagementStore implements EngagementStore {
     for (const row of rows) counts.set(row.videoId, row.comments);
     return counts;
   }
+
+  async deleteVideo(videoId: string): Promise<void> {
+    // Deleting the videos row cascades to the same rows; explicit here so the contract holds for the
+    // store alone (the DELETE route calls it before removing the row).
+    await this.db.transaction(async (tx) => {
+      await tx.delete(reactions).where(eq(reactions.videoId, videoId));
+      await tx.delete(videoViewCounts).where(eq(videoViewCounts.videoId, videoId));
+      await tx.delete(comments).where(eq(comments.videoId, videoId));
+    });
+  }
 }
 
 /** Rows strictly after the cursor in (created_at desc, id desc) order. */

@@ -70,6 +70,9 @@ export interface EngagementStore {
   deleteComment(id: string): Promise<boolean>;
   /** Every comment of each video, replies included. */
   commentCount(videoIds: readonly string[]): Promise<Map<string, number>>;
+
+  /** Removes everything kept for a deleted video: reactions, its view count, comments and replies. */
+  deleteVideo(videoId: string): Promise<void>;
 }
 
 /** A page from `limit + 1` newest-first rows: the first `limit`, and a cursor when there were more. */

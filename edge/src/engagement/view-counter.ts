@@ -38,6 +38,15 @@ export class ViewCounter extends DurableObject<Env> {
     });
   }
 
+  /** The video was deleted: drops pending views and forgets every viewer (RPC from the Worker's DELETE). */
+  forget(): Promise<void> {
+    return this.#guard("forget", async () => {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      this.#log = undefined;
+    });
+  }
+
   /** Flushes pending views to the store, forgets expired viewers, and schedules what comes next. */
   override alarm(): Promise<void> {
     return this.#guard("alarm", async () => {
