@@ -53,11 +53,19 @@ const ConfigSchema = z
     MONGODB_DB: optional(
       z.string().regex(/^[^/\\. "$]{1,63}$/, { message: "must be a MongoDB database name" }),
     ),
+    // Global cache purge through Cloudflare's API (caches.default is per data centre): both or neither.
+    CLOUDFLARE_ZONE_ID: optional(z.string().regex(/^[0-9a-f]{32}$/, { message: "must be a 32-hex zone id" })),
+    CLOUDFLARE_PURGE_TOKEN: optional(z.string().min(20, { message: "must be an API token" })),
+    CLOUDFLARE_API_BASE: optional(WithoutTrailingSlash),
     RATE_LIMITS: optional(z.enum(["on", "off"], { message: 'must be "on" or "off"' })),
     RATE_LIMIT_SIGNUP: optional(RateRuleVar),
     RATE_LIMIT_LOGIN: optional(RateRuleVar),
     RATE_LIMIT_LOGIN_FAILURES: optional(RateRuleVar),
     RATE_LIMIT_REFRESH: optional(RateRuleVar),
+  })
+  .refine((env) => !env.CLOUDFLARE_ZONE_ID === !env.CLOUDFLARE_PURGE_TOKEN, {
+    message: "set both CLOUDFLARE_ZONE_ID and CLOUDFLARE_PURGE_TOKEN, or neither",
+    path: ["CLOUDFLARE_PURGE_TOKEN"],
   })
   .transform((env) => ({
     databaseUrl: env.DATABASE_URL,
@@ -76,6 +84,15 @@ const ConfigSchema = z
     publicBaseUrl: env.PUBLIC_BASE_URL ?? null,
     /** The engagement store in MongoDB, or null for Postgres (the default). */
     mongodb: env.MONGODB_URL ? { url: env.MONGODB_URL, db: env.MONGODB_DB ?? "streamlet" } : null,
+    /** Zone-wide purge of a video's cached assets in every data centre; null: this data centre only. */
+    cachePurge:
+      env.CLOUDFLARE_ZONE_ID && env.CLOUDFLARE_PURGE_TOKEN
+        ? {
+            zoneId: env.CLOUDFLARE_ZONE_ID,
+            token: env.CLOUDFLARE_PURGE_TOKEN,
+            apiBase: env.CLOUDFLARE_API_BASE ?? "https://api.cloudflare.com/client/v4",
+          }
+        : null,
     /** Each limit, or null where it is off. */
     rateLimits: rateLimits(env),
   }));

@@ -1,10 +1,12 @@
 import { videoKeys } from "@streamlet/shared";
+import type { Config } from "../config.ts";
 import { parseAssetPath } from "./asset.ts";
+import { videoCacheTag } from "./cache-tag.ts";
 
 /**
  * Drops a video's assets from this data centre's edge cache: one entry per asset and origin (the cache
  * key never holds the playback token), derived from the video's stored keys. caches.default is per
- * data centre, so copies cached elsewhere live until their TTL (or a zone purge) ends them.
+ * data centre; purgeEverywhere reaches the others.
  */
 export async function purgeCachedAssets(
   origins: readonly string[],
@@ -22,6 +24,68 @@ export async function purgeCachedAssets(
   );
   await Promise.all(urls.map((url) => cache.delete(new Request(url, { method: "GET" }))));
   return urls.length;
+}
+
+/** Waits between tries of the purge API (rate limited or failing): then gives up and logs. */
+const PURGE_BACKOFF_MS = [1000, 4000] as const;
+
+export class CachePurgeError extends Error {
+  override name = "CachePurgeError";
+}
+
+/**
+ * Purges every cached asset of a video in every data centre: one call to Cloudflare's purge API by
+ * Cache-Tag (assets are stored with it, see play/routes.ts), retried on 429/5xx and network errors.
+ * Throws CachePurgeError when it could not; the caller logs it (the local purge already happened).
+ */
+export async function purgeEverywhere(
+  purge: NonNullable<Config["cachePurge"]>,
+  videoId: string,
+  options: { fetch?: typeof fetch; backoffMs?: readonly number[] } = {},
+): Promise<void> {
+  const doFetch = options.fetch ?? fetch;
+  const backoff = options.backoffMs ?? PURGE_BACKOFF_MS;
+  const url = `${purge.apiBase}/zones/${purge.zoneId}/purge_cache`;
+  let last = "";
+  for (let attempt = 0; attempt <= backoff.length; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, backoff[attempt - 1]));
+    let res: Response;
+    try {
+      res = await doFetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${purge.token}`, "content-type": "application/json" },
+        body: JSON.stringify({ tags: [videoCacheTag(videoId)] }),
+      });
+    } catch (error) {
+      last = `network error: ${error instanceof Error ? error.message : String(error)}`;
+      continue;
+    }
+    const body = (await res.json().catch(() => null)) as { success?: boolean; errors?: unknown } | null;
+    if (res.ok && body?.success === true) return;
+    last = `HTTP ${res.status}: ${JSON.stringify(body?.errors ?? body).slice(0, 300)}`;
+    // Bad token, wrong zone, no permission: trying again will not help.
+    if (res.status !== 429 && res.status < 500) break;
+  }
+  throw new CachePurgeError(`purging the cached copies of video ${videoId} everywhere failed (${last})`);
+}
+
+/**
+ * A video's cached copies go: here at once, and in every other data centre through the purge API when
+ * it is configured. Never throws: failures are logged (the copies then live until their TTL).
+ */
+export async function purgeVideoCache(
+  config: Pick<Config, "cachePurge">,
+  origins: readonly string[],
+  videoId: string,
+  keys: readonly string[],
+): Promise<void> {
+  const local = purgeCachedAssets(origins, videoId, keys).catch((error: unknown) =>
+    console.error(`purging this data centre's cached copies of ${videoId} failed:`, error),
+  );
+  const global = config.cachePurge
+    ? purgeEverywhere(config.cachePurge, videoId).catch((error: unknown) => console.error(String(error)))
+    : Promise.resolve();
+  await Promise.all([local, global]);
 }
 
 /** Every stored key of a video: its source and everything under its output prefix. */

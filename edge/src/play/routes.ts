@@ -9,6 +9,7 @@ import { ErrorSchema } from "../openapi.ts";
 import { Storage } from "../storage.ts";
 import { isUuid } from "../videos/serialize.ts";
 import { parseAssetPath } from "./asset.ts";
+import { videoCacheTag } from "./cache-tag.ts";
 import { assetHeaders, respondFromFull } from "./respond.ts";
 import { verifyPlaybackToken } from "./token.ts";
 
@@ -108,6 +109,8 @@ playRoutes.get("/:id/*", async (c) => {
   }
   const headers = assetHeaders(asset.contentType, asset.cacheControl, object.headers);
   headers.set(VISIBILITY_HEADER, row.visibility);
+  // Lets one purge-by-tag call drop every asset of the video in every data centre (purge.ts).
+  headers.set("cache-tag", videoCacheTag(id));
   if (object.body === null) {
     return respondFromFull(c.req.raw, forClient(new Response(null, { headers }), row.visibility));
   }
@@ -125,12 +128,13 @@ playRoutes.get("/:id/*", async (c) => {
 });
 
 /**
- * The response as a client gets it: without the internal visibility header, and for a private video
+ * The response as a client gets it: without the internal visibility and cache-tag headers, and for a private video
  * `Cache-Control: private`, so no shared cache keeps a copy under the signed URL.
  */
 function forClient(response: Response, visibility: string | null): Response {
   const headers = new Headers(response.headers);
   headers.delete(VISIBILITY_HEADER);
+  headers.delete("cache-tag");
   if (visibility === "private") {
     headers.set("cache-control", (headers.get("cache-control") ?? "").replace(/^public\b/, "private"));
   }
