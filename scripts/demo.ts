@@ -191,7 +191,9 @@ try {
       view.note(
         e.kind === "server"
           ? `progress socket: ${e.code}: ${e.message}`
-          : `progress socket: ${e.message}${e.willRetry ? " (reconnecting)" : ""}`,
+          : e.kind === "deleted"
+            ? `progress socket: ${e.message}`
+            : `progress socket: ${e.message}${e.willRetry ? " (reconnecting)" : ""}`,
       ),
   });
   await uploadFile(created.upload, file);

@@ -54,9 +54,9 @@ export async function enqueueTranscode(
 
 /**
  * Removes a video's transcode job if it is still waiting (or delayed for a retry), so a deleted video is
- * never transcoded. An active job is locked by its worker and cannot be killed from here: "active" is
- * answered and the job runs on; its terminal event then finds no row (the progress object acks and logs
- * that), and whatever it uploads afterwards under videos/<id>/ stays in storage.
+ * never transcoded. An active job is locked by its worker and cannot be removed from here: "active" is
+ * answered, and the caller stops it through the video's progress object instead (VideoProgress.cancel:
+ * the transcoder hears "video deleted", kills ffmpeg and removes what it uploaded).
  */
 export async function removeTranscodeJob(
   redisUrl: string,

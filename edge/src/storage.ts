@@ -1,3 +1,4 @@
+import { parseListObjects } from "@streamlet/shared";
 import { AwsClient } from "aws4fetch";
 import type { Config } from "./config.ts";
 
@@ -93,20 +94,6 @@ export class Storage {
     const path = key.split("/").map(encodeURIComponent).join("/");
     return `${endpoint}/${encodeURIComponent(this.#s3.bucket)}/${path}`;
   }
-}
-
-const XML_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
-
-function xmlText(text: string): string {
-  return text.replace(/&(amp|lt|gt|quot|apos);/g, (_, name: string) => XML_ENTITIES[name] ?? "");
-}
-
-/** The keys of a ListObjectsV2 response body and its continuation token (null on the last page). */
-export function parseListObjects(xml: string): { keys: string[]; next: string | null } {
-  const keys = [...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map((match) => xmlText(match[1] ?? ""));
-  const truncated = /<IsTruncated>\s*true\s*<\/IsTruncated>/.test(xml);
-  const token = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml)?.[1];
-  return { keys, next: truncated && token ? xmlText(token) : null };
 }
 
 function amzDate(date: Date) {

@@ -1,6 +1,7 @@
+import { parseListObjects } from "@streamlet/shared";
 import { AwsClient } from "aws4fetch";
 import { describe, expect, it } from "vitest";
-import { parseListObjects, Storage, UPLOAD_URL_SECONDS } from "../src/storage.ts";
+import { Storage, UPLOAD_URL_SECONDS } from "../src/storage.ts";
 
 // s3rver does not verify signatures, so the presigned URLs are checked here against SigV4 itself.
 

@@ -6,4 +6,5 @@ export * from "./errors.ts";
 export * from "./job.ts";
 export * from "./ladder.ts";
 export * from "./progress.ts";
+export * from "./s3-list.ts";
 export * from "./video.ts";

@@ -17,7 +17,12 @@ export type ProgressClientError =
   /** An `{type:"error"}` frame from the edge. */
   | { kind: "server"; code: string; message: string }
   /** The connection failed or dropped (an upgrade the edge refused looks the same to a browser). */
-  | { kind: "socket"; message: string; willRetry: boolean };
+  | { kind: "socket"; message: string; willRetry: boolean }
+  /** The video was deleted (close code 4410): the subscription ends, nothing more will come. */
+  | { kind: "deleted"; message: string };
+
+/** Close code the edge ends every progress socket of a video with when the video is deleted. */
+export const CLOSE_VIDEO_DELETED = 4410;
 
 export interface SubscribeOptions {
   /** The edge's base URL, http(s)://…; the socket goes to its ws(s) twin. */
@@ -113,6 +118,11 @@ export function subscribeToProgress(options: SubscribeOptions): Subscription {
   socket.addEventListener("open", () => {
     failures = 0;
   });
+  socket.addEventListener("close", (e: CloseEvent) => {
+    if (closed || e.code !== CLOSE_VIDEO_DELETED) return;
+    close();
+    options.onError?.({ kind: "deleted", message: e.reason || "the video was deleted" });
+  });
   socket.addEventListener("error", (e: Event) => {
     if (closed) return;
     const message = (e as Event & { message?: string }).message || "WebSocket error";
@@ -146,7 +156,10 @@ export interface WaitOptions extends Omit<SubscribeOptions, "onEvent" | "closeAf
   timeoutMs?: number;
 }
 
-/** Resolves with the video's ready or failed event, however late the caller joins; rejects on timeout. */
+/**
+ * Resolves with the video's ready or failed event, however late the caller joins; rejects on timeout
+ * and when the video is deleted.
+ */
 export function waitForTerminalEvent(options: WaitOptions): Promise<TerminalEvent> {
   return new Promise<TerminalEvent>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -166,6 +179,8 @@ export function waitForTerminalEvent(options: WaitOptions): Promise<TerminalEven
         options.onError?.(error);
         if (error.kind === "socket" && !error.willRetry) {
           finish(() => reject(new Error(`progress socket gave up: ${error.message}`)));
+        } else if (error.kind === "deleted") {
+          finish(() => reject(new Error(`the video was deleted: ${error.message}`)));
         }
       },
     });

@@ -1,3 +1,5 @@
+import { UnrecoverableError } from "bullmq";
+
 /**
  * Errors the processor classifies. Bad media is permanent (no retry, reason shown to the uploader);
  * everything else is assumed transient and retried by BullMQ.
@@ -38,6 +40,14 @@ export class EdgeRejectedError extends Error {
   ) {
     super(`edge rejected the transcoder with HTTP ${status}: ${detail.slice(0, 500)}`);
   }
+}
+
+/**
+ * The video was deleted while its job ran (the edge said so on the progress socket, or refused it with
+ * 410): the job stops, removes its output and ends without retries. An UnrecoverableError for BullMQ.
+ */
+export class JobCancelledError extends UnrecoverableError {
+  override name = "JobCancelledError";
 }
 
 /** Turns anything thrown into a one-line message for logs and failure reasons. */

@@ -3,7 +3,13 @@ import { join } from "node:path";
 import { DEFAULT_LADDER, TranscodeJob } from "@streamlet/shared";
 import { type Job, UnrecoverableError } from "bullmq";
 import type { EncoderSpec } from "./encoder.ts";
-import { BadMediaError, EdgeRejectedError, errorMessage, StorageNotFoundError } from "./errors.ts";
+import {
+  BadMediaError,
+  EdgeRejectedError,
+  errorMessage,
+  type JobCancelledError,
+  StorageNotFoundError,
+} from "./errors.ts";
 import { AUDIO_NAME, buildLadderArgs } from "./ffmpeg-args.ts";
 import { normalizeInitSegment } from "./hls-layout.ts";
 import { measureVariant, parseAvcInit } from "./hls-measure.ts";
@@ -66,7 +72,7 @@ export function isLastAttempt(job: Pick<Job, "attemptsMade" | "opts">): boolean 
 
 /** Bad media and other permanent failures become UnrecoverableError; anything else stays retryable. */
 export function classifyError(err: unknown): unknown {
-  if (err instanceof UnrecoverableError) return err;
+  if (err instanceof UnrecoverableError) return err; // JobCancelledError included
   if (err instanceof BadMediaError) return new UnrecoverableError(err.message);
   if (err instanceof StorageNotFoundError) {
     return new UnrecoverableError(
@@ -84,15 +90,30 @@ export function failureReason(err: unknown): string {
   return reason.slice(0, MAX_REASON);
 }
 
+/** Removes what a cancelled job uploaded; logged, never thrown (the job ends cancelled either way). */
+async function removeOutput(storage: Storage, prefix: string, log: Logger): Promise<void> {
+  try {
+    const removed = await storage.deletePrefix(prefix);
+    log.info("removed the cancelled job's output", { prefix, objects: removed });
+  } catch (err) {
+    log.error("could not remove the cancelled job's output", { prefix, ...errorFields(err) });
+  }
+}
+
 /**
  * One transcode job, start to end: validate, download, probe, plan, encode, verify, poster, upload
  * (master last), publish ready, publishing progress to the video's DO throughout. The temp folder and
  * the progress socket go in every case.
+ *
+ * Stopping: when `signal` aborts (shutdown hand-back, lost lock) ffmpeg is killed, uploads stop and
+ * `signal.reason` is rethrown untouched, with no "failed" event: the video is not at fault and the job
+ * runs again. When the edge says the video was deleted, the job stops the same way, removes everything
+ * it uploaded and ends with a JobCancelledError (no retry).
  */
 export async function processJob(
   job: TranscodeJobLike,
   deps: ProcessDeps,
-  signal?: AbortSignal,
+  shutdown?: AbortSignal,
 ): Promise<TranscodeResult> {
   const parsed = TranscodeJob.safeParse(job.data);
   if (!parsed.success) {
@@ -106,6 +127,7 @@ export async function processJob(
   const attempt = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
   const log = deps.log.child({ jobId: job.id, videoId: data.videoId });
   const publisher = deps.openProgress({ videoId: data.videoId, token: data.progressToken, attempt });
+  const signal = shutdown ? AbortSignal.any([shutdown, publisher.cancelled]) : publisher.cancelled;
   const stage = (name: string, fields?: Record<string, unknown>) => {
     signal?.throwIfAborted();
     // Refused for good (the video is gone, bad credentials): the outcome could never be recorded.
@@ -239,6 +261,16 @@ export async function processJob(
     log.info("stage", { stage: "done", files: files + 1, durationSeconds, encodeSeconds });
     return { durationSeconds, renditions };
   } catch (err) {
+    if (publisher.cancelled.aborted) {
+      const cancelled = publisher.cancelled.reason as JobCancelledError;
+      log.warn("job cancelled", { reason: cancelled.message, during: errorMessage(err) });
+      await removeOutput(deps.storage, data.output.prefix, log);
+      throw cancelled;
+    }
+    if (shutdown?.aborted) {
+      log.warn("job interrupted; it will run again", { reason: errorMessage(shutdown.reason) });
+      throw shutdown.reason ?? err;
+    }
     const final = classifyError(err);
     const permanent = final instanceof UnrecoverableError;
     log.error("job failed", { ...errorFields(err), permanent, lastAttempt: isLastAttempt(job) });

@@ -7,7 +7,7 @@ import {
 } from "@streamlet/shared";
 import { WebSocket as ReconnectingWebSocket } from "partysocket";
 import WS from "ws";
-import { EdgeRejectedError, errorMessage } from "./errors.ts";
+import { EdgeRejectedError, errorMessage, JobCancelledError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -57,7 +57,15 @@ export interface ProgressPublisher {
   readonly unacked: number;
   /** Set once the edge refused the socket for good (4xx): the job cannot report, so it should stop. */
   readonly refusal: Error | null;
+  /**
+   * Aborted (with a JobCancelledError) when the edge says the video was deleted: an `error` frame
+   * `video_deleted`, close code 4410, or 410 to the upgrade. The job should stop and remove its output.
+   */
+  readonly cancelled: AbortSignal;
 }
+
+/** Close code the video's DO uses when the video is deleted (HTTP 410 in the application range). */
+export const CLOSE_VIDEO_DELETED = 4410;
 
 /** No ack for a terminal event in time: transient, so BullMQ retries (the DO dedups by seq). */
 export class ProgressAckTimeoutError extends Error {
@@ -107,6 +115,7 @@ export function createProgressPublisher(options: PublisherOptions): ProgressPubl
   let refused: Error | null = null;
   let lastServerError = "";
   let waiter: { seq: number; resolve: () => void; reject: (err: Error) => void } | null = null;
+  const cancellation = new AbortController();
 
   const socket = new ReconnectingWebSocket(publisherUrl(options.edgeUrl, options.videoId), undefined, {
     WebSocket: withHeaders({ Authorization: `Bearer ${options.secret}`, "X-Progress-Token": options.token }),
@@ -124,6 +133,7 @@ export function createProgressPublisher(options: PublisherOptions): ProgressPubl
   socket.addEventListener("close", (e: Event) => {
     if (closed) return;
     const { code, reason } = e as Event & { code?: number; reason?: string };
+    if (code === CLOSE_VIDEO_DELETED) return cancel(`the edge closed the progress socket: ${reason || code}`);
     log.warn("progress socket closed (reconnecting)", { code, reason, unacked: unacked.size });
   });
   socket.addEventListener("message", (e: MessageEvent) => {
@@ -138,6 +148,7 @@ export function createProgressPublisher(options: PublisherOptions): ProgressPubl
         settle(null);
       }
     } else if (msg.type === "error") {
+      if (msg.code === "video_deleted") return cancel(msg.message);
       lastServerError = `${msg.code}: ${msg.message}`;
       log.warn("progress socket error message", { code: msg.code, message: msg.message });
       // The DO could not write the outcome to Postgres and asks for it again; it dedups by seq.
@@ -153,6 +164,7 @@ export function createProgressPublisher(options: PublisherOptions): ProgressPubl
   socket.addEventListener("error", (e: Event) => {
     const message = (e as Event & { message?: string }).message ?? "socket error";
     const status = permanentRefusal(message);
+    if (status === 410) return cancel(`the edge answered the progress socket with 410: ${message}`);
     if (status !== null && !closed) {
       refused = new EdgeRejectedError(status, `the edge refused the progress socket: ${message}`);
       log.error("progress socket refused", { status });
@@ -162,6 +174,17 @@ export function createProgressPublisher(options: PublisherOptions): ProgressPubl
     }
     if (!closed) log.warn("progress socket error (reconnecting)", { error: message });
   });
+
+  /** The video is gone: stop reporting, fail a pending finish(), and tell the job through `cancelled`. */
+  function cancel(detail: string) {
+    if (cancellation.signal.aborted) return;
+    const err = new JobCancelledError("the video was deleted while it was being processed");
+    log.warn("video deleted: cancelling the job", { detail });
+    refused = err;
+    cancellation.abort(err);
+    if (!closed) shutdown();
+    settle(err);
+  }
 
   function settle(err: Error | null) {
     if (!waiter) return;
@@ -275,6 +298,8 @@ export function createProgressPublisher(options: PublisherOptions): ProgressPubl
     get refusal() {
       return refused;
     },
+
+    cancelled: cancellation.signal,
   };
 }
 

@@ -3,6 +3,7 @@ import { readFile, stat } from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
+import { parseListObjects } from "@streamlet/shared";
 import { AwsClient } from "aws4fetch";
 import { StorageError, StorageNotFoundError } from "./errors.ts";
 import { withRetry } from "./retry.ts";
@@ -38,6 +39,8 @@ export interface Storage {
   putFile(key: string, filePath: string, contentType: string, signal?: AbortSignal): Promise<void>;
   /** Uploads a small in-memory body (playlists). */
   putBody(key: string, body: string | Uint8Array, contentType: string, signal?: AbortSignal): Promise<void>;
+  /** Deletes every object under `prefix` (a cancelled job's output); returns how many there were. */
+  deletePrefix(prefix: string): Promise<number>;
 }
 
 /** Builds the path-style object URL, which every S3-compatible store (s3rver, MinIO, B2) accepts. */
@@ -148,6 +151,34 @@ export function createStorage(config: StorageConfig, options: StorageOptions = {
         contentType,
         signal,
       );
+    },
+
+    async deletePrefix(prefix) {
+      if (!prefix.endsWith("/"))
+        throw new Error(`deletePrefix needs a folder prefix ending in "/": ${prefix}`);
+      let deleted = 0;
+      let continuation: string | null = null;
+      do {
+        const list = new URL(`${config.endpoint.replace(/\/+$/, "")}/${encodeURIComponent(config.bucket)}`);
+        list.searchParams.set("list-type", "2");
+        list.searchParams.set("prefix", prefix);
+        if (continuation !== null) list.searchParams.set("continuation-token", continuation);
+        const page = await retry(async () => {
+          const res = await client.fetch(list.toString(), { method: "GET" });
+          if (!res.ok) throw await failure(res, "LIST", prefix);
+          return parseListObjects(await res.text());
+        });
+        for (const key of page.keys) {
+          await retry(async () => {
+            const res = await client.fetch(url(key), { method: "DELETE" });
+            await res.body?.cancel();
+            if (!res.ok && res.status !== 404) throw await failure(res, "DELETE", key);
+          });
+          deleted += 1;
+        }
+        continuation = page.next;
+      } while (continuation !== null);
+      return deleted;
     },
 
     async putBody(key, body, contentType, signal) {

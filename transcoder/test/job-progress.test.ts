@@ -15,6 +15,7 @@ function harness() {
     close: () => {},
     unacked: 0,
     refusal: null,
+    cancelled: new AbortController().signal,
   };
   return {
     progress: createJobProgress(

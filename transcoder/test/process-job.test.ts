@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { ProgressEvent, SEQ_EPOCH } from "@streamlet/shared";
 import { UnrecoverableError } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JobCancelledError } from "../src/errors.ts";
 import { createLogger } from "../src/log.ts";
 import { BAD_MEDIA } from "../src/probe.ts";
 import {
@@ -23,7 +24,7 @@ import {
   type TerminalUpdate,
 } from "../src/progress-publisher.ts";
 import { createStorage } from "../src/storage.ts";
-import { startFakeDo } from "./helpers/fake-do.ts";
+import { startFakeDo, waitUntil } from "./helpers/fake-do.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
 const run = promisify(execFile);
@@ -59,16 +60,25 @@ afterAll(async () => {
 
 type Recorded = ProgressUpdate & { finished?: true };
 
-/** A publisher that records every event (no throttle) and answers finish() as told. */
-function recorder(finish: (update: TerminalUpdate) => Promise<void> = async () => {}) {
+/**
+ * A publisher that records every event (no throttle) and answers finish() as told. `onPublish` may
+ * cancel the job as the edge does when the video is deleted (the real socket path is tested below).
+ */
+function recorder(
+  finish: (update: TerminalUpdate) => Promise<void> = async () => {},
+  onPublish?: (update: ProgressUpdate, cancel: () => void) => void,
+) {
   const events: Recorded[] = [];
   const channels: { videoId: string; token: string; attempt: number }[] = [];
   let closed = 0;
   const openProgress: OpenProgress = (channel) => {
     channels.push(channel);
+    const cancellation = new AbortController();
+    const cancel = () => cancellation.abort(new JobCancelledError("the video was deleted"));
     const publisher: ProgressPublisher = {
       publish: (update) => {
         events.push(structuredClone(update));
+        onPublish?.(update, cancel);
       },
       finish: (update) => {
         events.push({ ...update, finished: true });
@@ -79,14 +89,19 @@ function recorder(finish: (update: TerminalUpdate) => Promise<void> = async () =
       },
       unacked: 0,
       refusal: null,
+      cancelled: cancellation.signal,
     };
     return publisher;
   };
   return { openProgress, events, channels, closedCount: () => closed };
 }
 
-function harness(overrides: Partial<ProcessDeps> = {}, finish?: (update: TerminalUpdate) => Promise<void>) {
-  const rec = recorder(finish);
+function harness(
+  overrides: Partial<ProcessDeps> = {},
+  finish?: (update: TerminalUpdate) => Promise<void>,
+  onPublish?: (update: ProgressUpdate, cancel: () => void) => void,
+) {
+  const rec = recorder(finish, onPublish);
   const logs: string[] = [];
   const deps: ProcessDeps = {
     storage: createStorage(s3.config, { baseDelayMs: 5 }),
@@ -321,6 +336,71 @@ describe("processJob", () => {
       await fake.close();
     }
   });
+
+  it("a video deleted while its output uploads: the job stops, removes what it uploaded and ends cancelled", async () => {
+    await upload("sources/vid_del", clip);
+    let uploadedBeforeCancel = 0;
+    const { deps, events } = harness({}, undefined, (update, cancel) => {
+      // Cancel once some files are in storage, as a DELETE arriving mid-upload would.
+      if (update.type === "uploading" && update.files >= 3 && uploadedBeforeCancel === 0) {
+        uploadedBeforeCancel = s3.puts.filter((k) => k.startsWith("videos/vid_del/")).length;
+        cancel();
+      }
+    });
+    const err = await processJob(job("vid_del", 2), deps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JobCancelledError);
+    expect(err).toBeInstanceOf(UnrecoverableError); // BullMQ does not retry it
+    expect(uploadedBeforeCancel).toBeGreaterThan(0);
+    expect(await s3.list("videos/vid_del/")).toEqual([]);
+    expect(s3.puts).not.toContain("videos/vid_del/master.m3u8");
+    // Even on the last attempt: no "failed" (nobody is left to tell, and the video did nothing wrong).
+    expect(events.some((e) => e.type === "failed" || e.type === "ready")).toBe(false);
+    expect(await readdir(workDir)).toEqual([]);
+  }, 60_000);
+
+  it("a shutdown abort mid-encode kills ffmpeg and rethrows its reason, with no failed event", async () => {
+    await upload("sources/vid_stop", clip);
+    const shutdown = new AbortController();
+    const handBack = new Error("handing the job back");
+    const { deps, events } = harness({}, undefined, (update) => {
+      if (update.type === "transcoding" && update.percent > 0) shutdown.abort(handBack);
+    });
+    const err = await processJob(job("vid_stop", 2), deps, shutdown.signal).catch((e: unknown) => e);
+    expect(err).toBe(handBack);
+    expect(events.some((e) => e.type === "failed")).toBe(false);
+    expect(s3.puts.some((k) => k.startsWith("videos/vid_stop/"))).toBe(false);
+    expect(await readdir(workDir)).toEqual([]);
+    const { stdout } = await run("pgrep", ["-f", "vid_stop"]).catch(() => ({ stdout: "" }));
+    expect(stdout.trim()).toBe(""); // no ffmpeg left behind
+  }, 60_000);
+
+  it("the edge closes the socket with 4410 (video deleted) mid-encode: cancelled through the real publisher", async () => {
+    const secret = "0123456789abcdef";
+    const fake = await startFakeDo({ secret, token: "token-vid_del2", videoId: "vid_del2" });
+    try {
+      await upload("sources/vid_del2", clip);
+      const { deps } = harness({
+        openProgress: (channel) =>
+          createProgressPublisher({
+            ...channel,
+            edgeUrl: fake.url,
+            secret,
+            minIntervalMs: 0,
+            log: createLogger({}, () => {}),
+          }),
+      });
+      const running = processJob(job("vid_del2"), deps).catch((e: unknown) => e);
+      await waitUntil(() => fake.received.some((r) => r.event.type === "transcoding"), 30_000, "transcoding");
+      fake.deleteVideo();
+      const err = await running;
+      expect(err).toBeInstanceOf(JobCancelledError);
+      expect(await s3.list("videos/vid_del2/")).toEqual([]);
+      expect(fake.received.some((r) => r.event.type === "failed" || r.event.type === "ready")).toBe(false);
+      expect(await readdir(workDir)).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  }, 60_000);
 
   it("through a real socket: seqs carry the attempt, and the job resolves only after ready is acked", async () => {
     const secret = "0123456789abcdef";

@@ -1,6 +1,6 @@
 import { SEQ_EPOCH } from "@streamlet/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { EdgeRejectedError } from "../src/errors.ts";
+import { EdgeRejectedError, JobCancelledError } from "../src/errors.ts";
 import { createLogger } from "../src/log.ts";
 import {
   createProgressPublisher,
@@ -237,6 +237,30 @@ describe("progress publisher against a fake DO", () => {
     expect((err as EdgeRejectedError).status).toBe(403);
     expect(Date.now() - started).toBeLessThan(5000);
     await expect(p.finish(ready)).rejects.toBeInstanceOf(EdgeRejectedError);
+  });
+
+  it("410 to the upgrade (the video was deleted) cancels the job instead of failing it", async () => {
+    fake.behaviour.refuse = 410;
+    const p = publisher({ ackTimeoutMs: 30_000 });
+    p.publish({ type: "probing" });
+    const err = await p.finish(ready).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JobCancelledError);
+    expect(p.cancelled.aborted).toBe(true);
+    expect(p.cancelled.reason).toBe(err);
+  });
+
+  it("a video_deleted message and close 4410 on an open socket cancel the job and stop reconnecting", async () => {
+    const p = publisher({ ackTimeoutMs: 30_000 });
+    p.publish({ type: "probing" });
+    await waitUntil(() => fake.received.length === 1, 5000, "the first event");
+    const pending = p.finish(ready).catch((e: unknown) => e);
+    fake.deleteVideo();
+    expect(await pending).toBeInstanceOf(JobCancelledError);
+    expect(p.cancelled.aborted).toBe(true);
+    const connections = fake.connections();
+    await new Promise((r) => setTimeout(r, 800));
+    expect(fake.connections()).toBe(connections);
+    expect(fake.openSockets()).toBe(0);
   });
 
   it("wrong credentials are refused by the DO (401)", async () => {

@@ -20,6 +20,11 @@ import {
 
 /** Close code and reason publishers get once the job's terminal event is stored: nothing more will come. */
 export const CLOSE_JOB_ENDED = { code: 1000, reason: "job ended" } as const;
+/**
+ * Close code and reason every socket gets when the video is deleted; a publisher that sees it stops its
+ * job and removes what it uploaded (code 4410: HTTP 410 Gone in the application range).
+ */
+export const CLOSE_VIDEO_DELETED = { code: 4410, reason: "video deleted" } as const;
 
 const PING = JSON.stringify({ type: "ping" });
 const PONG = JSON.stringify({ type: "pong" } satisfies ServerMessage);
@@ -47,6 +52,38 @@ export class VideoProgress extends DurableObject<Env> {
     } catch (error) {
       console.error("VideoProgress.constructor: setWebSocketAutoResponse failed:", error);
     }
+  }
+
+  /**
+   * The video was deleted (RPC from the Worker's DELETE, after the row is gone): tells the publisher so
+   * its transcode stops, closes every socket and forgets the channel. Later publishers are refused by the
+   * Worker (no row), and a terminal event that still arrives finds no row and is answered the same way.
+   */
+  async cancel(): Promise<{ publishers: number; subscribers: number }> {
+    return this.#guard(
+      "cancel",
+      async () => {
+        const publishers = this.#tellDeleted();
+        const subscribers = this.ctx.getWebSockets("subscriber");
+        for (const ws of subscribers) close(ws, CLOSE_VIDEO_DELETED.code, CLOSE_VIDEO_DELETED.reason);
+        // Let writes in flight finish first, so none of them recreates the state just forgotten.
+        await Promise.all([this.#publishing, this.#marking]);
+        await this.ctx.storage.deleteAll();
+        this.#log = undefined;
+        return { publishers, subscribers: subscribers.length };
+      },
+      () => ({ publishers: 0, subscribers: 0 }),
+    );
+  }
+
+  /** Sends `video_deleted` to every publisher and closes it with CLOSE_VIDEO_DELETED; returns how many. */
+  #tellDeleted(): number {
+    const publishers = this.ctx.getWebSockets("publisher");
+    for (const ws of publishers) {
+      send(ws, { type: "error", code: "video_deleted", message: "the video was deleted; stop the job" });
+      close(ws, CLOSE_VIDEO_DELETED.code, CLOSE_VIDEO_DELETED.reason);
+    }
+    return publishers.length;
   }
 
   /** The Worker's handoff of an authenticated WebSocket upgrade. */
@@ -209,14 +246,20 @@ export class VideoProgress extends DurableObject<Env> {
       const message = `could not record ${event.type} #${event.seq}; send it again`;
       return send(ws, { type: "error", code: "persist_failed", message });
     }
+    if (result.outcome === "missing") {
+      // Deleted while the job ran: nothing to record, and the transcoder must remove what it uploaded.
+      console.warn(`VideoProgress [${this.#label()}]: ${event.type} #${event.seq}: the video row is gone`);
+      log.endWithout(event.seq);
+      this.#tellDeleted();
+      return;
+    }
     let stored: ProgressEvent | null = event;
-    if (result.outcome === "rejected" || result.outcome === "missing") {
-      const why = result.outcome === "missing" ? "the video row is gone" : result.message;
+    if (result.outcome === "rejected") {
       console.warn(
-        `VideoProgress [${this.#label()}]: ${event.type} #${event.seq} not applied (${why}); acked`,
+        `VideoProgress [${this.#label()}]: ${event.type} #${event.seq} not applied (${result.message}); acked`,
       );
       // Subscribers are told what Postgres holds, never the outcome it refused.
-      const truth = result.outcome === "rejected" ? fallbackEvent(result.row) : null;
+      const truth = fallbackEvent(result.row);
       stored =
         truth?.type === "ready" || truth?.type === "failed"
           ? { ...truth, seq: event.seq, at: Date.now() }
@@ -238,9 +281,11 @@ export class VideoProgress extends DurableObject<Env> {
   async #markProcessing(log: EventLog, videoId: string): Promise<void> {
     try {
       const result = await withDatabase(loadConfig(this.env), (db) => persistProcessing(db, videoId));
-      if (result.outcome === "missing")
-        console.warn(`VideoProgress [${this.#label()}]: no video row to mark`);
       log.markProcessing();
+      if (result.outcome === "missing") {
+        console.warn(`VideoProgress [${this.#label()}]: no video row to mark: the video was deleted`);
+        this.#tellDeleted();
+      }
     } catch (error) {
       console.error(`VideoProgress [${this.#label()}]: moving the video to processing failed:`, error);
     }

@@ -13,6 +13,7 @@ import { signProgressToken } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
 import { videos } from "../db/schema.ts";
 import { canRead } from "../engagement/access.ts";
+import { withOpenedStore } from "../engagement/open-store.ts";
 import { optionalUser } from "../engagement/optional-user.ts";
 import { statsForRead } from "../engagement/stats.ts";
 import type { AppEnv } from "../env.ts";
@@ -28,7 +29,7 @@ import {
   VideoListSchema,
   VideoSchema,
 } from "../openapi.ts";
-import { purgeCachedAssets, videoPrefixes } from "../play/purge.ts";
+import { purgeVideoCache, videoPrefixes } from "../play/purge.ts";
 import { playbackTokenFor } from "../play/token.ts";
 import { connectToProgress } from "../progress/connect.ts";
 import { fallbackEvent } from "../progress/fallback.ts";
@@ -118,7 +119,8 @@ const deleteVideo = createRoute({
   method: "delete",
   path: "/{id}",
   tags: ["videos"],
-  summary: "Delete your video: its row, engagement, queued job, stored files and cached copies",
+  summary:
+    "Delete your video: its row, engagement, stored files and cached copies; a queued job is removed and a running one stopped",
   description:
     "A transcode already running cannot be stopped from here: it finishes, finds no video and its " +
     "output may stay in storage.",
@@ -188,11 +190,11 @@ const listVideos = createRoute({
 /** A route context with extra variables (callerId, userId), as the helpers typed for AppEnv take it. */
 const asApp = (c: Context) => c as unknown as Context<AppEnv>;
 
-/** Lists a video's stored assets and drops their cached copies; failures are logged, never thrown. */
-async function purgeVideoCache(s3: Config["s3"], origins: string[], id: string): Promise<void> {
+/** Lists a video's stored assets and drops their cached copies everywhere; failures are logged, never thrown. */
+async function purgeStoredVideo(config: Config, origins: string[], id: string): Promise<void> {
   try {
-    const keys = await new Storage(s3).listKeys(videoKeys(id).outputPrefix);
-    await purgeCachedAssets(origins, id, keys);
+    const keys = await new Storage(config.s3).listKeys(videoKeys(id).outputPrefix);
+    await purgeVideoCache(config, origins, id, keys);
   } catch (error) {
     console.error(`purging cached assets of ${id} failed:`, error);
   }
@@ -308,7 +310,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const baseUrl = baseUrlOf(config.publicBaseUrl, c.req.url);
     if (row.status === "ready" && row.visibility !== before.visibility) {
       // Cached assets carry the visibility they were cached under: drop them so the new one applies.
-      waitUntil(c, purgeVideoCache(config.s3, [baseUrl, new URL(c.req.url).origin], id));
+      waitUntil(c, purgeStoredVideo(config, [baseUrl, new URL(c.req.url).origin], id));
     }
     const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
     return c.json(toVideo(row, baseUrl, stats, await playbackTokenFor(row, config.jwtSecret)), 200);
@@ -323,29 +325,31 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
       .limit(1);
     if (!row) throw notFound();
-    // The job first (a waiting one must never start), then the files, then the row: a failure part way
-    // answers an error while the row still exists, so the owner's retry finishes the job.
+    // The job first (a waiting one must never start), then the files, engagement and the row: a failure
+    // part way answers an error while the row still exists, so the owner's retry finishes the job.
     if (row.status === "queued" || row.status === "processing") {
       const { removeTranscodeJob } = await import("../queue.ts");
-      const outcome = await removeTranscodeJob(config.redisUrl, id);
-      if (outcome === "active") {
-        console.warn(`delete: transcode of ${id} is running; its late output may stay in storage`);
-      }
+      await removeTranscodeJob(config.redisUrl, id);
     }
     const storage = new Storage(config.s3);
     const keys = (await Promise.all(videoPrefixes(id).map((prefix) => storage.listKeys(prefix)))).flat();
     for (let i = 0; i < keys.length; i += 10) {
       await Promise.all(keys.slice(i, i + 10).map((key) => storage.delete(key)));
     }
-    // Reactions, view counts and comments go with the row (on delete cascade).
+    // Postgres would cascade with the row; MongoDB has no foreign keys, so the store is told.
+    await withOpenedStore(asApp(c), (store) => store.deleteVideo(id));
     await db.delete(videos).where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)));
+    // A running transcode hears "video deleted" on its progress socket, stops and removes what it
+    // uploaded (and a reconnect is answered 410); pending views of the video are dropped.
+    const progress = c.env.VIDEO_PROGRESS;
+    const counter = c.env.VIEW_COUNTER;
+    const [cancelled] = await Promise.all([
+      progress.get(progress.idFromName(id)).cancel(),
+      counter.get(counter.idFromName(id)).forget(),
+    ]);
+    if (cancelled.publishers > 0) console.info(`delete: told the running transcode of ${id} to stop`);
     const origins = [baseUrlOf(config.publicBaseUrl, c.req.url), new URL(c.req.url).origin];
-    waitUntil(
-      c,
-      purgeCachedAssets(origins, id, keys).catch((error: unknown) =>
-        console.error(`delete: purging cached assets of ${id} failed:`, error),
-      ),
-    );
+    waitUntil(c, purgeVideoCache(config, origins, id, keys));
     return c.body(null, 204);
   })
   .openapi(subscribeEvents, async (c) => {

@@ -1,6 +1,10 @@
 import { abortAllDurableObjects } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { EVENTS_PROTOCOL, MAX_MESSAGE_BYTES } from "@streamlet/shared";
+import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { signProgressToken } from "../../src/auth/tokens.ts";
+import { videos } from "../../src/db/schema.ts";
 import { MAX_EVENTS } from "../../src/progress/event-log.ts";
 import {
   accept,
@@ -17,7 +21,14 @@ import {
   transcoding,
   videoRow,
   waitForStatus,
+  withDb,
 } from "./helpers.ts";
+
+/** What DELETE /v1/videos/:id does to the progress channel once the row is gone. */
+async function deleteVideo(id: string) {
+  await withDb((db) => db.delete(videos).where(eq(videos.id, id)));
+  return env.VIDEO_PROGRESS.get(env.VIDEO_PROGRESS.idFromName(id)).cancel();
+}
 
 describe("live progress through the video's Durable Object", () => {
   it("fans a published event out to every subscriber and acknowledges it to the publisher", async () => {
@@ -327,5 +338,47 @@ describe("live progress through the video's Durable Object", () => {
     expect(await retry.next()).toEqual({ type: "ack", seq: outcome.seq });
     expect((await videoRow(video.id)).updatedAt.getTime()).toBe(before.updatedAt.getTime());
     for (const client of [resumed, retry]) client.close();
+  });
+
+  it("a deleted video: the running publisher is told and closed with 4410, subscribers closed, reconnects refused with 410", async () => {
+    const owner = await newUser();
+    const video = await newVideo(owner.id);
+    const watcher = await subscribe(video.id, owner.token);
+    await watcher.next();
+    const transcoder = await publisher(video.id);
+    transcoder.publish(transcoding(1, 40));
+    expect(await transcoder.next()).toEqual({ type: "ack", seq: seq(1) });
+    await watcher.next();
+    await waitForStatus(video.id, "processing"); // the object's own write is done: cancel() does the telling
+
+    expect(await deleteVideo(video.id)).toEqual({ publishers: 1, subscribers: 1 });
+    expect(await transcoder.next()).toMatchObject({ type: "error", code: "video_deleted" });
+    expect(await transcoder.closed).toEqual({ code: 4410, reason: "video deleted" });
+    expect(await watcher.closed).toEqual({ code: 4410, reason: "video deleted" });
+
+    // The transcoder reconnecting (to re-send what was unacked) gets 410, which it reads as "cancelled".
+    const again = await edgeFetch(`/v1/internal/videos/${video.id}/progress`, {
+      headers: {
+        Upgrade: "websocket",
+        Authorization: `Bearer ${env.TRANSCODER_SECRET}`,
+        "X-Progress-Token": await signProgressToken(video.id, env.JWT_SECRET),
+      },
+    });
+    expect(again.status).toBe(410);
+    expect(await again.json()).toMatchObject({ error: { code: "video_deleted" } });
+  });
+
+  it("a terminal event for a video deleted behind the object's back is answered video_deleted and 4410", async () => {
+    const owner = await newUser();
+    const video = await newVideo(owner.id);
+    const transcoder = await publisher(video.id);
+    transcoder.publish(downloading(1));
+    expect(await transcoder.next()).toEqual({ type: "ack", seq: seq(1) });
+    await waitForStatus(video.id, "processing");
+    // The row goes without cancel() (a DELETE that failed half way, say): the outcome has nowhere to go.
+    await withDb((db) => db.delete(videos).where(eq(videos.id, video.id)));
+    transcoder.publish(ready(2));
+    expect(await transcoder.next()).toMatchObject({ type: "error", code: "video_deleted" });
+    expect(await transcoder.closed).toEqual({ code: 4410, reason: "video deleted" });
   });
 });

@@ -109,6 +109,14 @@ export async function startFakeDo(expected: { secret: string; token: string; vid
     },
     openSockets: () => sockets.size,
     connections: () => connections,
+    /** Plays VideoProgress.cancel(): `video_deleted` to every publisher, close 4410, then 410 to upgrades. */
+    deleteVideo: () => {
+      behaviour.refuse = 410;
+      for (const ws of sockets) {
+        ws.send(JSON.stringify({ type: "error", code: "video_deleted", message: "the video was deleted" }));
+        ws.close(4410, "video deleted");
+      }
+    },
     /** Drops every live connection abruptly, as a DO eviction or a network cut would. */
     dropAll: () => {
       for (const ws of sockets) ws.terminate();

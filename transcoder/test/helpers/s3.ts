@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseListObjects } from "@streamlet/shared";
 import type { StorageConfig } from "../../src/storage.ts";
 
 interface S3rverInstance {
@@ -19,6 +20,8 @@ export interface TestS3 {
   /** Keys in the order their PUTs completed. */
   puts: string[];
   get(key: string): Promise<Response>;
+  /** Keys under a prefix, as ListObjectsV2 answers them now. */
+  list(prefix: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -44,6 +47,10 @@ export async function startS3(bucket = "streamlet-test"): Promise<TestS3> {
     config: { endpoint, bucket, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
     puts,
     get: (key) => fetch(`${endpoint}/${bucket}/${key}`),
+    async list(prefix) {
+      const res = await fetch(`${endpoint}/${bucket}?list-type=2&prefix=${encodeURIComponent(prefix)}`);
+      return parseListObjects(await res.text()).keys;
+    },
     async close() {
       await server.close();
       await rm(directory, { recursive: true, force: true });
