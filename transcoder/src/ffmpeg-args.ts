@@ -1,8 +1,8 @@
 import { SEGMENT_SECONDS } from "@streamlet/shared";
-import { createEncoder, type EncoderSpec } from "./encoder.ts";
+import { createEncoder, type EncoderSpec, type SourceFacts } from "./encoder.ts";
 import type { PlannedRung } from "./ladder.ts";
 import type { MediaFacts } from "./probe.ts";
-import { formatRational, type Rational } from "./rational.ts";
+import type { Rational } from "./rational.ts";
 
 /** Name of the audio-only variant folder. */
 export const AUDIO_NAME = "audio";
@@ -35,7 +35,8 @@ export interface LadderArgsInput {
   input: string;
   /** Folder that receives one sub-folder per variant. */
   outDir: string;
-  facts: Pick<MediaFacts, "hasAudio">;
+  /** hasAudio shapes the outputs; rotation, codec and pixel format pick the GPU encoder's decode path. */
+  facts: Pick<MediaFacts, "hasAudio"> & SourceFacts;
   /** Tallest first; the order of output video streams v:0..v:N-1. */
   rungs: PlannedRung[];
   /** Constant output frame rate. */
@@ -44,9 +45,14 @@ export interface LadderArgsInput {
 }
 
 /** The filter graph: one decode, a constant frame rate, then split into one scaled branch per rung. */
-export function buildFilterGraph(rungs: PlannedRung[], fps: Rational, encoder: EncoderSpec): string {
+export function buildFilterGraph(
+  rungs: PlannedRung[],
+  fps: Rational,
+  encoder: EncoderSpec,
+  source?: SourceFacts,
+): string {
   const enc = createEncoder(encoder);
-  const head = `[0:v:0]fps=${formatRational(fps)}`;
+  const head = `[0:v:0]${enc.headFilter(fps, source)}`;
   if (rungs.length === 1) {
     const only = rungs[0] as PlannedRung;
     return `${head},${enc.scaleFilter(only.width, only.height)}[v0]`;
@@ -78,11 +84,11 @@ export function buildLadderArgs({ input, outDir, facts, rungs, fps, encoder }: L
     "-hide_banner",
     "-nostdin",
     "-y",
-    ...enc.inputArgs(),
+    ...enc.inputArgs(facts),
     "-i",
     input,
     "-filter_complex",
-    buildFilterGraph(rungs, fps, encoder),
+    buildFilterGraph(rungs, fps, encoder, facts),
     ...video,
     ...audio,
     // Strip source metadata (phone GPS tags, encoder names) and chapters from what we publish.
