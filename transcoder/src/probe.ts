@@ -21,6 +21,8 @@ export interface MediaFacts {
   hasAudio: boolean;
   /** ffprobe's codec_name of the video stream, e.g. "h264", "hevc", "vp9". */
   videoCodec: string;
+  /** ffprobe's pix_fmt of the video stream, e.g. "yuv420p", "yuv422p10le" (decides GPU decoding). */
+  pixelFormat: string;
   /** ffprobe's format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2". */
   formatName: string;
 }
@@ -40,6 +42,7 @@ export const BAD_MEDIA = {
 const ProbeStream = z.looseObject({
   codec_type: z.string().optional(),
   codec_name: z.string().optional(),
+  pix_fmt: z.string().optional(),
   width: z.number().optional(),
   height: z.number().optional(),
   sample_aspect_ratio: z.string().optional(),
@@ -131,6 +134,7 @@ export function parseProbe(json: unknown): ParsedProbe {
     durationSeconds: positive(format?.duration) ?? positive(video.duration),
     hasAudio: streams.some((s) => s.codec_type === "audio"),
     videoCodec: video.codec_name ?? "unknown",
+    pixelFormat: video.pix_fmt ?? "unknown",
     formatName,
   };
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { DEFAULT_LADDER, TranscodeJob } from "@streamlet/shared";
 import { type Job, UnrecoverableError } from "bullmq";
 import type { EncoderSpec } from "./encoder.ts";
+import { type FallBackDecision, shouldFallBack } from "./encoder-probe.ts";
 import {
   BadMediaError,
   EdgeRejectedError,
@@ -23,11 +24,12 @@ import {
   toRenditions,
   writeMasterPlaylist,
 } from "./master-playlist.ts";
+import type { SessionBudget } from "./nvenc-budget.ts";
 import { makePoster, POSTER_NAME } from "./poster.ts";
 import { probeFile } from "./probe.ts";
 import type { ProgressPublisher } from "./progress-publisher.ts";
 import { toNumber } from "./rational.ts";
-import { runFfmpeg } from "./run-ffmpeg.ts";
+import { FfmpegError, type FfmpegStats, runFfmpeg } from "./run-ffmpeg.ts";
 import { watchSegments } from "./segment-watch.ts";
 import type { Storage } from "./storage.ts";
 import { contentTypeFor, uploadFolder } from "./upload.ts";
@@ -46,7 +48,21 @@ export interface ProcessDeps {
   workDir: string;
   ffmpegPath: string;
   ffprobePath: string;
+  /** The encoder this process runs with (decided at start-up by the encoder probe). */
   encoder: EncoderSpec;
+  /**
+   * Where a job goes when its NVENC encode fails for a GPU reason (session limit, driver gone): the
+   * ladder is encoded again with this one (x264) in the same attempt, instead of failing the video.
+   */
+  fallbackEncoder?: EncoderSpec;
+  /** Told about such a failure, so the worker can re-probe before its next job. */
+  onNvencFailure?: (decision: FallBackDecision) => void;
+  /** NVENC sessions of this process: an NVENC encode holds one per rung while it runs. */
+  sessions?: SessionBudget;
+  /** Live encode figures (ffmpeg's fps and speed = realtime factor), for metrics. */
+  onEncodeStats?: (stats: FfmpegStats) => void;
+  /** The finished encode: which encoder did it, and how fast (seconds of video per wall second). */
+  onEncoded?: (result: { encoder: EncoderSpec["kind"]; realtimeFactor: number; seconds: number }) => void;
   /** How often to count each rung's finished segments while ffmpeg runs. */
   segmentPollMs?: number;
 }
@@ -168,30 +184,68 @@ export async function processJob(
       progress.rungSegments,
       deps.segmentPollMs,
     );
-    try {
-      await runFfmpeg(
-        buildLadderArgs({
-          input: source,
-          outDir,
-          facts,
-          rungs: plan.rungs,
-          fps: plan.fps,
-          encoder: deps.encoder,
-        }),
-        {
+    const encode = async (encoder: EncoderSpec) => {
+      const args = buildLadderArgs({
+        input: source,
+        outDir,
+        facts,
+        rungs: plan.rungs,
+        fps: plan.fps,
+        encoder,
+      });
+      const run = () =>
+        runFfmpeg(args, {
           ffmpegPath: deps.ffmpegPath,
           signal,
           durationSeconds: facts.durationSeconds,
-          onStats: progress.ffmpegStats,
-        },
-      );
+          onStats: (stats) => {
+            progress.ffmpegStats(stats);
+            deps.onEncodeStats?.(stats);
+          },
+        });
+      // One NVENC session per rung, held for the whole encode (the session budget's unit).
+      if (encoder.kind === "nvenc" && deps.sessions) return deps.sessions.run(plan.rungs.length, run, signal);
+      return run();
+    };
+    let encoder = deps.encoder;
+    try {
+      try {
+        await encode(encoder);
+      } catch (err) {
+        const decision =
+          encoder.kind === "nvenc" && err instanceof FfmpegError && !signal.aborted
+            ? shouldFallBack(err.stderrTail)
+            : null;
+        if (!decision || !deps.fallbackEncoder) throw err;
+        // The GPU's fault, not the video's: this job is encoded again on the CPU, now.
+        log.warn("NVENC failed mid-job; encoding this job with the fallback encoder", {
+          kind: decision.failure.kind,
+          error: decision.failure.message,
+          hint: decision.failure.hint,
+          fallback: deps.fallbackEncoder.kind,
+        });
+        deps.onNvencFailure?.(decision);
+        await rm(outDir, { recursive: true, force: true });
+        await mkdir(outDir);
+        encoder = deps.fallbackEncoder;
+        await encode(encoder);
+      }
     } finally {
       watcher.stop();
     }
     const encodeSeconds = (Date.now() - started) / 1000;
     progress.transcoded();
+    deps.onEncoded?.({
+      encoder: encoder.kind,
+      realtimeFactor: facts.durationSeconds / encodeSeconds,
+      seconds: encodeSeconds,
+    });
 
-    stage("verify", { encodeSeconds, realtimeFactor: facts.durationSeconds / encodeSeconds });
+    stage("verify", {
+      encoder: encoder.kind,
+      encodeSeconds,
+      realtimeFactor: facts.durationSeconds / encodeSeconds,
+    });
     const names = [...plan.rungs.map((r) => r.name), ...(facts.hasAudio ? [AUDIO_NAME] : [])];
     for (const name of names) await normalizeInitSegment(join(outDir, name));
     const fps = toNumber(plan.fps);

@@ -14,6 +14,7 @@ const landscape = {
       codec_name: "h264",
       profile: "High",
       codec_type: "video",
+      pix_fmt: "yuv420p",
       width: 1920,
       height: 1080,
       sample_aspect_ratio: "1:1",
@@ -43,7 +44,7 @@ const video = (overrides: Record<string, unknown>) => ({
 });
 
 describe("parseProbe", () => {
-  it("reads size, rate, duration, audio and codec", () => {
+  it("reads size, rate, duration, audio, codec and pixel format", () => {
     expect(parseProbe(landscape)).toEqual({
       width: 1920,
       height: 1080,
@@ -54,6 +55,7 @@ describe("parseProbe", () => {
       durationSeconds: 12.012,
       hasAudio: true,
       videoCodec: "h264",
+      pixelFormat: "yuv420p",
       formatName: "mov,mp4,m4a,3gp,3g2,mj2",
     });
   });
