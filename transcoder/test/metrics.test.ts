@@ -1,0 +1,249 @@
+import { randomBytes } from "node:crypto";
+import { Queue } from "bullmq";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMetrics, escapeLabelValue, formatValue, REALTIME_FACTOR_BUCKETS } from "../src/metrics.ts";
+import { createQueueDepth, type JobCountSource } from "../src/queue-depth.ts";
+import { hasRedisServer, startRedis } from "./helpers/redis.ts";
+
+/** A small exposition-format 0.0.4 reader: enough to check the rules Prometheus enforces on a scrape. */
+function parse(text: string) {
+  const types = new Map<string, string>();
+  const helps = new Set<string>();
+  const samples: { name: string; labels: Record<string, string>; value: string }[] = [];
+  expect(text.endsWith("\n")).toBe(true);
+  for (const line of text.slice(0, -1).split("\n")) {
+    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (meta) {
+      const [, kind, name, rest] = meta as unknown as [string, string, string, string];
+      if (kind === "TYPE") {
+        expect(types.has(name), `duplicate TYPE ${name}`).toBe(false);
+        expect(["counter", "gauge", "histogram", "summary", "untyped"]).toContain(rest);
+        types.set(name, rest);
+      } else helps.add(name);
+      continue;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    expect(m, `bad sample line: ${line}`).not.toBeNull();
+    const [, name, rawLabels = "", value] = m as unknown as [string, string, string | undefined, string];
+    const labels: Record<string, string> = {};
+    const labelRe = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)/y;
+    let pos = 0;
+    while (pos < rawLabels.length) {
+      labelRe.lastIndex = pos;
+      const l = labelRe.exec(rawLabels);
+      expect(l, `bad labels: ${rawLabels}`).not.toBeNull();
+      const [whole, k, v] = l as unknown as [string, string, string];
+      labels[k] = v.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
+      pos += whole.length;
+    }
+    expect(value).toMatch(/^(NaN|[+-]Inf|-?\d+(\.\d+)?(e[+-]?\d+)?)$/);
+    const family = name.replace(/_(bucket|sum|count)$/, "");
+    const type = types.get(name) ?? types.get(family);
+    expect(type, `sample ${name} before its TYPE`).toBeDefined();
+    expect(helps.has(name) || helps.has(family)).toBe(true);
+    if (type === "counter") expect(name).toMatch(/_total$/);
+    samples.push({ name, labels, value });
+  }
+  return { types, samples };
+}
+
+const value = (s: ReturnType<typeof parse>["samples"], name: string, labels: Record<string, string> = {}) =>
+  s.find((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v))?.value;
+
+describe("metrics registry", () => {
+  it("renders every family with HELP and TYPE, counters at zero before any job", async () => {
+    const { types, samples } = parse(await createMetrics({ startTimeSeconds: 1700000000.7 }).render());
+    expect(types.get("streamlet_transcoder_jobs_total")).toBe("counter");
+    expect(types.get("streamlet_transcoder_encode_realtime_factor")).toBe("histogram");
+    for (const outcome of ["completed", "failed", "cancelled", "handed_back"]) {
+      expect(value(samples, "streamlet_transcoder_jobs_total", { outcome })).toBe("0");
+    }
+    expect(value(samples, "process_start_time_seconds")).toBe("1700000000");
+    expect(value(samples, "streamlet_transcoder_up")).toBe("1");
+    expect(value(samples, "streamlet_transcoder_jobs_in_progress")).toBe("0");
+    for (const name of [
+      "streamlet_transcoder_job_encode_fps",
+      "streamlet_transcoder_job_realtime_factor",
+      "streamlet_transcoder_encoder_info",
+      "streamlet_transcoder_nvenc_sessions_in_use",
+      "streamlet_transcoder_nvenc_session_limit",
+      "streamlet_transcoder_queue_depth",
+    ]) {
+      expect(types.has(name), name).toBe(true);
+    }
+  });
+
+  it("tracks a job from start to end: per-job gauges appear, then go, and the outcome is counted", async () => {
+    const m = createMetrics();
+    m.jobStarted("42", "vid_a");
+    m.jobStats("42", { fps: 120.5, realtimeFactor: 4.02 });
+    m.jobStats("unknown", { fps: 1 }); // a job never started is ignored, not invented
+    let s = parse(await m.render()).samples;
+    expect(m.jobsInProgress).toBe(1);
+    expect(value(s, "streamlet_transcoder_job_encode_fps", { job_id: "42", video_id: "vid_a" })).toBe(
+      "120.5",
+    );
+    expect(value(s, "streamlet_transcoder_job_realtime_factor", { job_id: "42" })).toBe("4.02");
+    expect(s.some((x) => x.labels.job_id === "unknown")).toBe(false);
+    expect(value(s, "streamlet_transcoder_jobs_in_progress")).toBe("1");
+
+    m.jobEnded("42", "completed", { encoder: "x264", realtimeFactor: 3 });
+    s = parse(await m.render()).samples;
+    expect(s.some((x) => x.labels.job_id === "42")).toBe(false);
+    expect(value(s, "streamlet_transcoder_jobs_total", { outcome: "completed" })).toBe("1");
+    expect(value(s, "streamlet_transcoder_jobs_in_progress")).toBe("0");
+  });
+
+  it("keeps a cumulative realtime-factor histogram per encoder", async () => {
+    const m = createMetrics();
+    for (const [id, rtf] of [
+      ["1", 0.3],
+      ["2", 3],
+      ["3", 100],
+    ] as const) {
+      m.jobStarted(id, `vid_${id}`);
+      m.jobEnded(id, "completed", { encoder: "nvenc", realtimeFactor: rtf });
+    }
+    m.jobStarted("4", "vid_4");
+    m.jobEnded("4", "failed", { encoder: "nvenc" }); // no factor: counted, not observed
+    const s = parse(await m.render()).samples;
+    const buckets = s.filter((x) => x.name === "streamlet_transcoder_encode_realtime_factor_bucket");
+    expect(buckets.map((b) => b.labels.le)).toEqual([...REALTIME_FACTOR_BUCKETS.map(String), "+Inf"]);
+    const counts = buckets.map((b) => Number(b.value));
+    expect(counts).toEqual([...counts].sort((a, b) => a - b)); // cumulative
+    expect(value(s, "streamlet_transcoder_encode_realtime_factor_bucket", { le: "0.5" })).toBe("1");
+    expect(value(s, "streamlet_transcoder_encode_realtime_factor_bucket", { le: "4" })).toBe("2");
+    expect(value(s, "streamlet_transcoder_encode_realtime_factor_bucket", { le: "+Inf" })).toBe("3");
+    expect(value(s, "streamlet_transcoder_encode_realtime_factor_count", { encoder: "nvenc" })).toBe("3");
+    expect(value(s, "streamlet_transcoder_encode_realtime_factor_sum", { encoder: "nvenc" })).toBe("103.3");
+    expect(value(s, "streamlet_transcoder_jobs_total", { outcome: "failed" })).toBe("1");
+  });
+
+  it("shows the encoder choice, NVENC sessions and queue depth", async () => {
+    const m = createMetrics({
+      queueDepth: async () => ({ waiting: 5, active: 2, delayed: 1, failed: 0 }),
+      up: () => false,
+    });
+    m.setEncoder("x264", "no_nvenc_device");
+    m.setEncoder("nvenc", "probe_ok"); // the latest choice replaces the earlier one
+    m.setSessions(3, 8);
+    const s = parse(await m.render()).samples;
+    const info = s.filter((x) => x.name === "streamlet_transcoder_encoder_info");
+    expect(info).toEqual([
+      {
+        name: "streamlet_transcoder_encoder_info",
+        labels: { encoder: "nvenc", reason: "probe_ok" },
+        value: "1",
+      },
+    ]);
+    expect(value(s, "streamlet_transcoder_nvenc_sessions_in_use")).toBe("3");
+    expect(value(s, "streamlet_transcoder_nvenc_session_limit")).toBe("8");
+    expect(value(s, "streamlet_transcoder_queue_depth", { state: "waiting" })).toBe("5");
+    expect(value(s, "streamlet_transcoder_queue_depth", { state: "delayed" })).toBe("1");
+    expect(value(s, "streamlet_transcoder_up")).toBe("0");
+  });
+
+  it("leaves queue depth out rather than failing the scrape when Redis does not answer", async () => {
+    const m = createMetrics({ queueDepth: () => Promise.reject(new Error("down")) });
+    const s = parse(await m.render()).samples;
+    expect(s.some((x) => x.name === "streamlet_transcoder_queue_depth")).toBe(false);
+  });
+
+  it("escapes label values (backslash, quote, newline) and formats special floats", async () => {
+    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
+    expect([Infinity, -Infinity, NaN, 1.5].map(formatValue)).toEqual(["+Inf", "-Inf", "NaN", "1.5"]);
+    const m = createMetrics();
+    m.setEncoder("x264", 'Cannot load "libcuda.so.1"\nC:\\x');
+    m.jobStarted("j", 'vid"\\');
+    m.jobStats("j", { fps: Number.NaN, realtimeFactor: 2 }); // NaN is ignored, not exported
+    const s = parse(await m.render()).samples;
+    expect(value(s, "streamlet_transcoder_encoder_info")).toBe("1");
+    expect(s.find((x) => x.name === "streamlet_transcoder_encoder_info")?.labels.reason).toBe(
+      'Cannot load "libcuda.so.1"\nC:\\x',
+    );
+    expect(s.find((x) => x.name === "streamlet_transcoder_job_realtime_factor")?.labels.video_id).toBe(
+      'vid"\\',
+    );
+    expect(s.some((x) => x.name === "streamlet_transcoder_job_encode_fps")).toBe(false);
+  });
+});
+
+describe("queue depth", () => {
+  const counts = { waiting: 4, active: 1, delayed: 0, failed: 2, completed: 99 };
+
+  it("asks for the four states, keeps only those, and caches within the window", async () => {
+    let calls = 0;
+    let asked: string[] = [];
+    let t = 0;
+    const source: JobCountSource = {
+      getJobCounts: async (...states) => {
+        calls++;
+        asked = states;
+        return counts;
+      },
+    };
+    const depth = createQueueDepth(source, { cacheMs: 2000, now: () => t });
+    expect(await depth()).toEqual({ waiting: 4, active: 1, delayed: 0, failed: 2 });
+    expect(asked).toEqual(["waiting", "active", "delayed", "failed"]);
+    t = 1999;
+    await depth();
+    expect(calls).toBe(1);
+    t = 2000;
+    await depth();
+    expect(calls).toBe(2);
+  });
+
+  it("answers null after the timeout and keeps only one Redis call outstanding", async () => {
+    let calls = 0;
+    let release: (v: Record<string, number>) => void = () => {};
+    const source: JobCountSource = {
+      getJobCounts: () => {
+        calls++;
+        return new Promise((resolve) => {
+          release = resolve;
+        });
+      },
+    };
+    const depth = createQueueDepth(source, { timeoutMs: 20 });
+    expect(await depth()).toBeNull();
+    expect(await depth()).toBeNull();
+    expect(calls).toBe(1);
+    release(counts);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(await depth()).toEqual({ waiting: 4, active: 1, delayed: 0, failed: 2 });
+    expect(calls).toBe(1);
+  });
+
+  it("answers null, not a rejection, when Redis errors", async () => {
+    const depth = createQueueDepth({ getJobCounts: () => Promise.reject(new Error("ECONNREFUSED")) });
+    expect(await depth()).toBeNull();
+  });
+});
+
+describe.skipIf(!hasRedisServer)("queue depth from a real BullMQ queue", () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let queue: Queue;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    queue = new Queue(`metrics-test-${randomBytes(4).toString("hex")}`, { connection: { url: redis.url } });
+  }, 30_000);
+
+  afterAll(async () => {
+    await queue?.obliterate({ force: true }).catch(() => {});
+    await queue?.close();
+    await redis?.stop();
+  });
+
+  it("renders waiting and delayed jobs as the queue reports them", async () => {
+    await queue.add("t", { n: 1 });
+    await queue.add("t", { n: 2 });
+    await queue.add("t", { n: 3 }, { delay: 60_000 });
+    const m = createMetrics({ queueDepth: createQueueDepth(queue) });
+    const s = parse(await m.render()).samples;
+    expect(value(s, "streamlet_transcoder_queue_depth", { state: "waiting" })).toBe("2");
+    expect(value(s, "streamlet_transcoder_queue_depth", { state: "delayed" })).toBe("1");
+    expect(value(s, "streamlet_transcoder_queue_depth", { state: "active" })).toBe("0");
+    expect(value(s, "streamlet_transcoder_queue_depth", { state: "failed" })).toBe("0");
+  });
+});
