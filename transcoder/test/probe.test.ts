@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { noise } from "../../scripts/stack/noise.ts";
 import { BadMediaError } from "../src/errors.ts";
 import { BAD_MEDIA, classifyProbeFailure, parseProbe, probeFile } from "../src/probe.ts";
 
@@ -190,7 +191,7 @@ describe("probeFile on real files", () => {
 
   it("random bytes are not a video FFmpeg can read", async () => {
     const file = join(dir, "random");
-    await writeFile(file, randomBytes(256 * 1024));
+    await writeFile(file, noise(256 * 1024));
     await expect(probeFile(file, tools)).rejects.toThrow(new BadMediaError(BAD_MEDIA.unreadable));
   });
 
@@ -205,7 +206,7 @@ describe("probeFile on real files", () => {
 
   it("a missing ffprobe is a plain error, not bad media", async () => {
     const file = join(dir, "random2");
-    await writeFile(file, randomBytes(1024));
+    await writeFile(file, noise(1024, "short"));
     const err = await probeFile(file, { ...tools, ffprobePath: "/nonexistent/ffprobe" }).catch(
       (e: unknown) => e,
     );

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { ProgressEvent, SEQ_EPOCH } from "@streamlet/shared";
 import { UnrecoverableError } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { noise } from "../../scripts/stack/noise.ts";
 import { JobCancelledError } from "../src/errors.ts";
 import { createLogger } from "../src/log.ts";
 import { SessionBudget } from "../src/nvenc-budget.ts";
@@ -60,17 +61,6 @@ afterAll(async () => {
 });
 
 type Recorded = ProgressUpdate & { finished?: true };
-
-/** Deterministic pseudo-random bytes (SHA-256 in counter mode). */
-function noise(length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0, block = 0; i < length; block++) {
-    const digest = createHash("sha256").update(`streamlet-noise-${block}`).digest();
-    out.set(digest.subarray(0, Math.min(digest.length, length - i)), i);
-    i += digest.length;
-  }
-  return out;
-}
 
 /**
  * A publisher that records every event (no throttle) and answers finish() as told. `onPublish` may
@@ -254,7 +244,6 @@ describe("processJob", () => {
 
   it.each([
     ["an empty file", new Uint8Array(0), BAD_MEDIA.empty],
-    // Fixed noise: truly random bytes are now and then taken for some odd format (a flaky reason).
     ["random bytes", noise(300 * 1024), BAD_MEDIA.unreadable],
   ])("rejects %s as unrecoverable and publishes the reason", async (_label, body, reason) => {
     const id = `vid_bad_${randomBytes(4).toString("hex")}`;

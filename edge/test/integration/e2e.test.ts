@@ -6,6 +6,7 @@ import { createApiClient } from "@streamlet/shared/api-client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { apiClient, uploadFile, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
+import { noise } from "../../../scripts/stack/noise.ts";
 import { run } from "../../../scripts/stack/proc.ts";
 
 const edge = inject("edgeUrl");
@@ -122,7 +123,7 @@ describe("upload → transcode → playback through the edge", () => {
   it("fails a garbage file with a readable reason and keeps serving the next job", async () => {
     const api = await newUser();
     const garbage = path.join(dir, "garbage.mp4");
-    writeFileSync(garbage, randomBytes(256 * 1024));
+    writeFileSync(garbage, noise(256 * 1024));
     const failed = await uploadAndWait(api, garbage);
     expect(failed.status).toBe("failed");
     expect(failed.failureReason).toMatch(/not a video|could not be read|invalid/i);
