@@ -8,6 +8,10 @@ export interface Managed {
   /** Resolves when the process has exited. */
   exited: Promise<number | null>;
   stop(): Promise<void>;
+  /** Sends a signal to the main process only (e.g. SIGTERM to test a graceful shutdown). */
+  signal(signal: NodeJS.Signals): void;
+  /** SIGKILLs the whole process group at once (a crashed node: no handlers run, children die too). */
+  kill(): Promise<void>;
 }
 
 export interface SpawnOptions {
@@ -19,6 +23,13 @@ export interface SpawnOptions {
   onLine?: (line: string) => void;
   /** Signal that asks the process to stop cleanly (postgres wants SIGINT for a fast shutdown). */
   stopSignal?: NodeJS.Signals;
+  /**
+   * Send the stop signal to the main process only, not its group (the transcoder: a SIGTERM reaching
+   * ffmpeg directly would fail the job instead of letting the transcoder drain or hand it back).
+   */
+  stopLeaderOnly?: boolean;
+  /** How long stop() waits before SIGKILLing the group (default 10 s). */
+  stopTimeoutMs?: number;
 }
 
 /** Spawns a long-running child in its own process group, so stop() also ends its children. */
@@ -54,14 +65,29 @@ export function spawnManaged(name: string, cmd: string, args: string[], opts: Sp
   });
   async function stop() {
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    signalGroup(child.pid, opts.stopSignal ?? "SIGTERM");
-    const done = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+    if (opts.stopLeaderOnly) signalLeader(opts.stopSignal ?? "SIGTERM");
+    else signalGroup(child.pid, opts.stopSignal ?? "SIGTERM");
+    const timeoutMs = opts.stopTimeoutMs ?? 10_000;
+    const done = await Promise.race([exited.then(() => true), sleep(timeoutMs).then(() => false)]);
     if (!done) {
       signalGroup(child.pid, "SIGKILL");
       await exited;
     }
   }
-  return { name, child, exited, stop };
+  function signalLeader(signal: NodeJS.Signals) {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+  async function kill() {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    signalGroup(child.pid, "SIGKILL");
+    await exited;
+  }
+  return { name, child, exited, stop, signal: signalLeader, kill };
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals) {

@@ -190,18 +190,30 @@ export async function startEdge(opts: {
 }
 
 /** Starts one transcoder process and waits for its "ready" log line. */
-export async function startTranscoder(opts: { env: Record<string, string>; name?: string; log?: Log }) {
+export async function startTranscoder(opts: {
+  env: Record<string, string>;
+  name?: string;
+  log?: Log;
+  /** Called with every output line (JSON log lines), e.g. to wait for a job stage in a test. */
+  onLine?: (line: string) => void;
+}) {
   const name = opts.name ?? "transcoder";
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => {
     markReady = resolve;
   });
-  const proc: Managed = spawnManaged(name, bin("tsx"), [path.join(ROOT, "transcoder", "src", "main.ts")], {
+  // node --import tsx, not the tsx CLI: the pid is the transcoder itself, so a SIGTERM reaches its
+  // handler directly rather than through a relaying wrapper process.
+  const main = path.join(ROOT, "transcoder", "src", "main.ts");
+  const proc: Managed = spawnManaged(name, process.execPath, ["--import", "tsx", main], {
     env: { ...process.env, ...opts.env },
     cwd: ROOT,
     log: opts.log?.(name),
+    // Only the transcoder gets the SIGTERM: it drains and hands jobs back; its ffmpeg must not be hit.
+    stopLeaderOnly: true,
     onLine: (line) => {
       if (/"msg":"ready"/.test(line)) markReady();
+      opts.onLine?.(line);
     },
   });
   const timeout = new Promise<never>((_, reject) =>

@@ -13,8 +13,31 @@ const X264_PRESETS = [
   "veryslow",
 ] as const;
 
-const ACK_TIMEOUT_MESSAGE =
-  "PROGRESS_ACK_TIMEOUT_MS must be a whole number of milliseconds from 1000 to 600000";
+const ENCODERS = ["auto", "nvenc", "x264"] as const;
+
+/** A whole number of milliseconds within [min, max], with one message for every way it can be wrong. */
+const millis = (name: string, min: number, max: number, fallback: number, note = "") => {
+  const message = `${name} must be a whole number of milliseconds from ${min} to ${max}${note}`;
+  return z.coerce
+    .number({ message })
+    .int({ message })
+    .min(min, { message })
+    .max(max, { message })
+    .default(fallback);
+};
+
+/** A whole number within [min, max], with one message for every way it can be wrong. */
+const wholeNumber = (name: string, min: number, max: number, fallback: number) => {
+  const message = `${name} must be a whole number from ${min} to ${max}`;
+  return z.coerce
+    .number({ message })
+    .int({ message })
+    .min(min, { message })
+    .max(max, { message })
+    .default(fallback);
+};
+
+const HOUR_MS = 60 * 60 * 1000;
 
 const httpUrl = (name: string) =>
   z
@@ -30,28 +53,31 @@ const EnvSchema = z.object({
   S3_SECRET_ACCESS_KEY: z.string().min(1),
   EDGE_URL: httpUrl("EDGE_URL"),
   TRANSCODER_SECRET: z.string().min(16, { message: "TRANSCODER_SECRET must be at least 16 characters" }),
-  TRANSCODER_CONCURRENCY: z.coerce
-    .number({ message: "TRANSCODER_CONCURRENCY must be a whole number from 1 to 32" })
-    .int({ message: "TRANSCODER_CONCURRENCY must be a whole number from 1 to 32" })
-    .min(1, { message: "TRANSCODER_CONCURRENCY must be a whole number from 1 to 32" })
-    .max(32, { message: "TRANSCODER_CONCURRENCY must be a whole number from 1 to 32" })
-    .default(1),
-  PROGRESS_ACK_TIMEOUT_MS: z.coerce
-    .number({ message: ACK_TIMEOUT_MESSAGE })
-    .int({ message: ACK_TIMEOUT_MESSAGE })
-    .min(1000, { message: ACK_TIMEOUT_MESSAGE })
-    .max(600_000, { message: ACK_TIMEOUT_MESSAGE })
-    .default(60_000),
+  TRANSCODER_CONCURRENCY: wholeNumber("TRANSCODER_CONCURRENCY", 1, 32, 1),
+  PROGRESS_ACK_TIMEOUT_MS: millis("PROGRESS_ACK_TIMEOUT_MS", 1000, 600_000, 60_000),
   X264_PRESET: z.enum(X264_PRESETS).default("veryfast"),
   WORK_DIR: z.string().min(1).default(os.tmpdir()),
   FFMPEG_PATH: z.string().min(1).default("ffmpeg"),
   FFPROBE_PATH: z.string().min(1).default("ffprobe"),
-  ENCODER: z
-    .enum(["auto", "x264"], { message: 'ENCODER must be "auto" or "x264" (NVENC is not supported yet)' })
-    .default("auto"),
+  ENCODER: z.enum(ENCODERS, { message: 'ENCODER must be "auto", "nvenc" or "x264"' }).default("auto"),
+  NVENC_SESSION_LIMIT: wholeNumber("NVENC_SESSION_LIMIT", 1, 64, 8),
+  OPS_PORT: wholeNumber("OPS_PORT", 0, 65_535, 9464),
+  OPS_HOST: z.string().min(1).default("0.0.0.0"),
+  LOCK_DURATION_MS: millis("LOCK_DURATION_MS", 1000, HOUR_MS, 5 * 60 * 1000),
+  STALLED_INTERVAL_MS: millis("STALLED_INTERVAL_MS", 500, HOUR_MS, 30_000),
+  MAX_STALLED_COUNT: wholeNumber("MAX_STALLED_COUNT", 0, 100, 2),
+  SHUTDOWN_GRACE_MS: millis(
+    "SHUTDOWN_GRACE_MS",
+    0,
+    24 * HOUR_MS,
+    5 * 60 * 1000,
+    " (0 hands jobs back at once)",
+  ),
 });
 
 export type X264Preset = (typeof X264_PRESETS)[number];
+/** The encoder an operator asks for; "auto" is resolved by the start-up probe, not here. */
+export type WantedEncoder = (typeof ENCODERS)[number];
 
 export interface Config {
   readonly redisUrl: string;
@@ -72,8 +98,20 @@ export interface Config {
   readonly workDir: string;
   readonly ffmpegPath: string;
   readonly ffprobePath: string;
-  /** Resolved encoder: "auto" maps to x264 until the NVENC path exists. */
-  readonly encoder: "x264";
+  /** The encoder asked for (ENCODER); the start-up probe turns "auto" into the one this node can run. */
+  readonly encoder: WantedEncoder;
+  /** Concurrent NVENC sessions this GPU allows (one ladder rung = one session). */
+  readonly nvencSessionLimit: number;
+  /** Where /healthz and /metrics listen (port 0: any free port). */
+  readonly ops: { readonly host: string; readonly port: number };
+  /** How long a job's lock lasts; BullMQ renews it every half of this while the job runs. */
+  readonly lockDurationMs: number;
+  /** How often this node looks for jobs whose worker died (lock expired) and puts them back in the queue. */
+  readonly stalledIntervalMs: number;
+  /** How many times a job may be found stalled (its worker died) before it fails for good. */
+  readonly maxStalledCount: number;
+  /** On SIGTERM, how long running jobs may go on before they are handed back to the queue. */
+  readonly shutdownGraceMs: number;
 }
 
 /** Thrown at start-up so a misconfigured worker dies with every problem listed at once. */
@@ -113,6 +151,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workDir: e.WORK_DIR,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
-    encoder: "x264",
+    encoder: e.ENCODER,
+    nvencSessionLimit: e.NVENC_SESSION_LIMIT,
+    ops: Object.freeze({ host: e.OPS_HOST, port: e.OPS_PORT }),
+    lockDurationMs: e.LOCK_DURATION_MS,
+    stalledIntervalMs: e.STALLED_INTERVAL_MS,
+    maxStalledCount: e.MAX_STALLED_COUNT,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   });
 }

@@ -1,14 +1,61 @@
 import { TRANSCODE_QUEUE } from "@streamlet/shared";
-import { Worker } from "bullmq";
+import { type Job, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "./config.ts";
+import type { EncoderSpec } from "./encoder.ts";
+import type { FallBackDecision } from "./encoder-probe.ts";
+import { JobCancelledError } from "./errors.ts";
 import { errorFields, type Logger } from "./log.ts";
-import { type OpenProgress, processJob, type TranscodeResult } from "./process-job.ts";
+import type { SessionBudget } from "./nvenc-budget.ts";
+import { type OpenProgress, type ProcessDeps, processJob, type TranscodeResult } from "./process-job.ts";
 import { createProgressPublisher } from "./progress-publisher.ts";
 import { createStorage, type Storage } from "./storage.ts";
 
-/** Long enough that a busy event loop never loses the lock mid-encode; BullMQ renews it at half this. */
-export const LOCK_DURATION_MS = 5 * 60 * 1000;
+/** Abort reason: this node is shutting down and gives the job back to the queue for another node. */
+export class HandBackError extends Error {
+  override name = "HandBackError";
+}
+
+/** Abort reason: BullMQ could not renew the job's lock, so another node may already be running it. */
+export class LockLostError extends Error {
+  override name = "LockLostError";
+}
+
+/**
+ * How one attempt ended on this node (the metrics module's names): "cancelled" = the video was deleted;
+ * "handed_back" = it went back to the queue for another node (shutdown, lost lock).
+ */
+export type JobOutcome = "completed" | "failed" | "cancelled" | "handed_back";
+
+/** Seams for metrics (jobs in flight, durations, outcomes); every hook is optional and must not throw. */
+export interface WorkerHooks {
+  jobStarted?(info: { jobId: string; videoId?: string; attempt: number }): void;
+  jobEnded?(info: {
+    jobId: string;
+    videoId?: string;
+    attempt: number;
+    outcome: JobOutcome;
+    /** For handed_back: a shutdown, or a lock this node could not renew (the job is re-run elsewhere). */
+    why?: "shutdown" | "lock_lost";
+    durationMs: number;
+  }): void;
+  /** Live encode figures of a running job: ffmpeg's fps and speed (= realtime factor). */
+  jobStats?(info: { jobId: string; fps: number | null; speed: number | null }): void;
+  /** A job's encode finished: with which encoder, at what realtime factor (video seconds per second). */
+  encoded?(info: { jobId: string; encoder: EncoderSpec["kind"]; realtimeFactor: number }): void;
+  /** The lock of these jobs could not be renewed (they are being aborted). */
+  lockLost?(jobIds: string[]): void;
+  /** This node's stalled-job check put a job whose worker died back in the queue. */
+  stalled?(jobId: string): void;
+}
+
+/** The BullMQ worker plus what a graceful shutdown needs. */
+export type TranscodeWorker = Worker<unknown, TranscodeResult> & {
+  /** Ids of the jobs this node is running now. */
+  runningJobIds(): string[];
+  /** Aborts every running job and hands it back to the queue (no attempt used). */
+  handBackAll(why: string): string[];
+};
 
 export interface WorkerDeps {
   log: Logger;
@@ -17,14 +64,44 @@ export interface WorkerDeps {
   openProgress?: OpenProgress;
   /** Queue name override, for tests that need their own queue. */
   queueName?: string;
+  /**
+   * The encoder the start-up probe resolved from config.encoder, read at the start of each job (a
+   * re-probe after a GPU failure may change it). Without one, "auto" and "x264" run libx264; "nvenc"
+   * needs the probe's answer.
+   */
+  encoder?: EncoderSpec | (() => EncoderSpec);
+  /** NVENC sessions of this process (see nvenc-budget.ts). */
+  sessions?: SessionBudget;
+  /** Jobs at once; defaults to config.concurrency (main.ts lowers it to the NVENC session budget). */
+  concurrency?: number;
+  /** An NVENC encode failed for a GPU reason mid-job (the job itself goes on with x264). */
+  onNvencFailure?: (decision: FallBackDecision) => void;
+  hooks?: WorkerHooks;
+}
+
+function videoIdOf(job: Pick<Job, "data">): string | undefined {
+  const data = job.data as { videoId?: unknown } | null;
+  return typeof data?.videoId === "string" ? data.videoId : undefined;
+}
+
+function safely(log: Logger, name: string, fn: () => void) {
+  try {
+    fn();
+  } catch (err) {
+    log.error("worker hook threw", { hook: name, ...errorFields(err) });
+  }
 }
 
 /** Builds the BullMQ worker that turns queued uploads into HLS ladders. */
-export function createWorker(config: Config, deps: WorkerDeps): Worker<unknown, TranscodeResult> {
+export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker {
+  if (!deps.encoder && config.encoder === "nvenc") {
+    throw new Error("ENCODER=nvenc needs the encoder resolved by the start-up probe");
+  }
   // BullMQ requires maxRetriesPerRequest: null for the blocking connection a worker uses.
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const storage = deps.storage ?? createStorage(config.s3);
   const log = deps.log;
+  const hooks = deps.hooks ?? {};
   const openProgress: OpenProgress =
     deps.openProgress ??
     ((channel) =>
@@ -35,30 +112,165 @@ export function createWorker(config: Config, deps: WorkerDeps): Worker<unknown, 
         ackTimeoutMs: config.progressAckTimeoutMs,
         log: log.child({ videoId: channel.videoId }),
       }));
-  const processorDeps = {
+  const x264: EncoderSpec = { kind: "x264", preset: config.x264Preset };
+  const encoderNow = (): EncoderSpec =>
+    typeof deps.encoder === "function" ? deps.encoder() : (deps.encoder ?? x264);
+  const processorDeps = (jobId: string): ProcessDeps => ({
     storage,
     openProgress,
     log,
     workDir: config.workDir,
     ffmpegPath: config.ffmpegPath,
     ffprobePath: config.ffprobePath,
-    encoder: { kind: config.encoder, preset: config.x264Preset },
+    encoder: encoderNow(),
+    fallbackEncoder: x264,
+    sessions: deps.sessions,
+    onNvencFailure: deps.onNvencFailure,
+    onEncodeStats: (stats) =>
+      safely(log, "jobStats", () => hooks.jobStats?.({ jobId, fps: stats.fps, speed: stats.speed })),
+    onEncoded: (result) =>
+      safely(log, "encoded", () =>
+        hooks.encoded?.({ jobId, encoder: result.encoder, realtimeFactor: result.realtimeFactor }),
+      ),
+  });
+
+  // Ours, beside BullMQ's signal: aborting with a typed reason tells the processor what to do afterwards.
+  const controllers = new Map<string, AbortController>();
+  let handingBack: string | undefined;
+
+  // The processor takes three parameters, so BullMQ hands it an AbortSignal (it checks fn.length).
+  const processor = async (job: Job, token: string | undefined, bullSignal?: AbortSignal) => {
+    const jobId = job.id ?? "";
+    const controller = new AbortController();
+    controllers.set(jobId, controller);
+    // Fetched in the instant the shutdown began: give it straight back.
+    if (handingBack !== undefined) controller.abort(new HandBackError(handingBack));
+    const signal = bullSignal ? AbortSignal.any([bullSignal, controller.signal]) : controller.signal;
+    const videoId = videoIdOf(job);
+    const attempt = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
+    const jobLog = log.child({ jobId, videoId, attempt });
+    const started = Date.now();
+    const ended = (outcome: JobOutcome, why?: "shutdown" | "lock_lost") =>
+      safely(log, "jobEnded", () =>
+        hooks.jobEnded?.({ jobId, videoId, attempt, outcome, why, durationMs: Date.now() - started }),
+      );
+    jobLog.info("job started");
+    safely(log, "jobStarted", () => hooks.jobStarted?.({ jobId, videoId, attempt }));
+    try {
+      const result = await processJob(job, processorDeps(jobId), signal);
+      ended("completed");
+      return result;
+    } catch (err) {
+      const reason: unknown = signal.aborted ? signal.reason : undefined;
+      if (reason instanceof HandBackError) {
+        // Back to the head of the wait list with its attempt count untouched: the next free node takes it.
+        try {
+          await job.moveToWait(token);
+          jobLog.info("job handed back to the queue", { reason: reason.message });
+        } catch (moveErr) {
+          // The lock is gone already: the stalled check on another node puts it back instead.
+          jobLog.warn("could not hand the job back; it will be recovered as stalled", errorFields(moveErr));
+        }
+        ended("handed_back", "shutdown");
+        // BullMQ treats WaitingError as "moved elsewhere": no failed event, no attempt counted.
+        throw new WaitingError();
+      }
+      if (reason instanceof LockLostError) {
+        // Not ours any more: touching the job (failing it) could clobber the node that now runs it.
+        jobLog.warn("job stopped: its lock was lost", { reason: reason.message });
+        ended("handed_back", "lock_lost");
+        throw new WaitingError();
+      }
+      ended(err instanceof JobCancelledError ? "cancelled" : "failed");
+      throw err;
+    } finally {
+      controllers.delete(jobId);
+    }
   };
 
-  const worker = new Worker<unknown, TranscodeResult>(
-    deps.queueName ?? TRANSCODE_QUEUE,
-    (job, _token, signal) => processJob(job, processorDeps, signal),
-    { connection, concurrency: config.concurrency, lockDuration: LOCK_DURATION_MS },
-  );
+  const worker = new Worker<unknown, TranscodeResult>(deps.queueName ?? TRANSCODE_QUEUE, processor, {
+    connection,
+    concurrency: deps.concurrency ?? config.concurrency,
+    // Renewed every lockDuration/2 by a timer: ffmpeg runs in a child process, so the loop stays free.
+    lockDuration: config.lockDurationMs,
+    stalledInterval: config.stalledIntervalMs,
+    maxStalledCount: config.maxStalledCount,
+  });
   // Without an "error" listener a Redis hiccup would crash the process (EventEmitter semantics).
   worker.on("error", (err) => log.error("worker error", errorFields(err)));
+  worker.on("lockRenewalFailed", (jobIds) => {
+    log.error("job lock renewal failed; stopping the jobs", { jobIds });
+    safely(log, "lockLost", () => hooks.lockLost?.(jobIds));
+    for (const jobId of jobIds) {
+      controllers.get(jobId)?.abort(new LockLostError(`lock for job ${jobId} could not be renewed`));
+    }
+  });
+  worker.on("stalled", (jobId, prev) => {
+    log.warn("stalled job put back in the queue (its worker stopped renewing the lock)", { jobId, prev });
+    safely(log, "stalled", () => hooks.stalled?.(jobId));
+  });
   worker.on("failed", (job, err) =>
-    log.warn("job attempt failed", { jobId: job?.id, attemptsMade: job?.attemptsMade, ...errorFields(err) }),
+    log.warn("job attempt failed", {
+      jobId: job?.id,
+      videoId: job ? videoIdOf(job) : undefined,
+      attemptsMade: job?.attemptsMade,
+      ...errorFields(err),
+    }),
   );
-  worker.on("completed", (job) => log.info("job completed", { jobId: job.id }));
+  worker.on("completed", (job) => log.info("job completed", { jobId: job.id, videoId: videoIdOf(job) }));
   // The connection is ours, not BullMQ's: close it with the worker.
   worker.on("closed", () => {
     connection.quit().catch(() => connection.disconnect());
   });
-  return worker;
+  return Object.assign(worker, {
+    runningJobIds: () => [...controllers.keys()],
+    handBackAll: (why: string) => {
+      handingBack = why;
+      const jobIds = [...controllers.keys()];
+      for (const c of controllers.values()) c.abort(new HandBackError(why));
+      return jobIds;
+    },
+  });
+}
+
+export interface Drain {
+  /** Resolves once the worker is closed (jobs finished or handed back). */
+  readonly closed: Promise<void>;
+  /** Aborts the running jobs and hands them back to the queue now (second signal, grace over). */
+  handBack(why: string): void;
+}
+
+/**
+ * Graceful stop: takes no new job at once, lets the running ones finish within `graceMs`, then hands
+ * the rest back to the queue (no attempt used) so another node starts them immediately.
+ */
+export function drainWorker(
+  worker: TranscodeWorker,
+  opts: { graceMs: number; log: Logger; stuckMs?: number; onStuck?: (jobIds: string[]) => void },
+): Drain {
+  const { log } = opts;
+  let handedBack = false;
+  let graceTimer: NodeJS.Timeout | undefined;
+  let stuckTimer: NodeJS.Timeout | undefined;
+  const handBack = (why: string) => {
+    if (handedBack) return;
+    handedBack = true;
+    clearTimeout(graceTimer);
+    const jobIds = worker.handBackAll(why);
+    log.warn("handing running jobs back to the queue", { why, jobIds });
+    if (opts.onStuck && opts.stuckMs !== undefined) {
+      const onStuck = opts.onStuck;
+      stuckTimer = setTimeout(() => onStuck(worker.runningJobIds()), opts.stuckMs);
+      stuckTimer.unref();
+    }
+  };
+  log.info("draining: taking no new jobs", { graceMs: opts.graceMs, running: worker.runningJobIds() });
+  // close() stops fetching at once and resolves when the running jobs have ended.
+  const closed = worker.close().finally(() => {
+    clearTimeout(graceTimer);
+    clearTimeout(stuckTimer);
+  });
+  if (opts.graceMs <= 0) handBack("no shutdown grace (SHUTDOWN_GRACE_MS=0)");
+  else graceTimer = setTimeout(() => handBack(`shutdown grace of ${opts.graceMs} ms ran out`), opts.graceMs);
+  return { closed, handBack };
 }

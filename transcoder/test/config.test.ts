@@ -22,10 +22,17 @@ describe("loadConfig", () => {
       workDir: "/scratch",
       ffmpegPath: "ffmpeg",
       ffprobePath: "ffprobe",
-      encoder: "x264",
+      encoder: "auto",
+      nvencSessionLimit: 8,
+      ops: { host: "0.0.0.0", port: 9464 },
+      lockDurationMs: 300_000,
+      stalledIntervalMs: 30_000,
+      maxStalledCount: 2,
+      shutdownGraceMs: 300_000,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.s3)).toBe(true);
+    expect(Object.isFrozen(config.ops)).toBe(true);
   });
 
   it("treats empty variables as unset", () => {
@@ -58,7 +65,17 @@ describe("loadConfig", () => {
   });
 
   it.each([
-    ["ENCODER", "nvenc", /NVENC is not supported yet/],
+    ["ENCODER", "gpu", /ENCODER must be "auto", "nvenc" or "x264"/],
+    ["NVENC_SESSION_LIMIT", "0", /NVENC_SESSION_LIMIT must be a whole number from 1 to 64/],
+    ["NVENC_SESSION_LIMIT", "65", /NVENC_SESSION_LIMIT must be a whole number from 1 to 64/],
+    ["NVENC_SESSION_LIMIT", "2.5", /NVENC_SESSION_LIMIT must be a whole number from 1 to 64/],
+    ["OPS_PORT", "65536", /OPS_PORT must be a whole number from 0 to 65535/],
+    ["OPS_PORT", "http", /OPS_PORT must be a whole number from 0 to 65535/],
+    ["LOCK_DURATION_MS", "999", /LOCK_DURATION_MS must be a whole number of milliseconds from 1000/],
+    ["STALLED_INTERVAL_MS", "100", /STALLED_INTERVAL_MS must be a whole number of milliseconds from 500/],
+    ["MAX_STALLED_COUNT", "-1", /MAX_STALLED_COUNT must be a whole number from 0 to 100/],
+    ["SHUTDOWN_GRACE_MS", "-5", /SHUTDOWN_GRACE_MS must be .*\(0 hands jobs back at once\)/],
+    ["SHUTDOWN_GRACE_MS", "5m", /SHUTDOWN_GRACE_MS must be a whole number of milliseconds/],
     ["X264_PRESET", "turbo", /X264_PRESET/],
     ["TRANSCODER_CONCURRENCY", "0", /whole number from 1 to 32/],
     ["PROGRESS_ACK_TIMEOUT_MS", "5", /PROGRESS_ACK_TIMEOUT_MS must be/],
@@ -66,8 +83,30 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ ...minimal, [name]: value })).toThrow(message);
   });
 
-  it("accepts ENCODER=x264 and auto", () => {
-    expect(loadConfig({ ...minimal, ENCODER: "x264" }).encoder).toBe("x264");
-    expect(loadConfig({ ...minimal, ENCODER: "auto" }).encoder).toBe("x264");
+  it("keeps the wanted ENCODER (the start-up probe resolves auto)", () => {
+    for (const encoder of ["auto", "nvenc", "x264"]) {
+      expect(loadConfig({ ...minimal, ENCODER: encoder }).encoder).toBe(encoder);
+    }
+  });
+
+  it("reads the ops listener, lock, stall and shutdown settings", () => {
+    const config = loadConfig({
+      ...minimal,
+      NVENC_SESSION_LIMIT: "3",
+      OPS_PORT: "0",
+      OPS_HOST: "127.0.0.1",
+      LOCK_DURATION_MS: "1000",
+      STALLED_INTERVAL_MS: "500",
+      MAX_STALLED_COUNT: "0",
+      SHUTDOWN_GRACE_MS: "0",
+    });
+    expect(config).toMatchObject({
+      nvencSessionLimit: 3,
+      ops: { host: "127.0.0.1", port: 0 },
+      lockDurationMs: 1000,
+      stalledIntervalMs: 500,
+      maxStalledCount: 0,
+      shutdownGraceMs: 0,
+    });
   });
 });
