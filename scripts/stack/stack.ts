@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { applyMigrations } from "./migrate.ts";
 import { startNeonBridge } from "./neon-ws-bridge.ts";
-import { assertPortFree, freePort } from "./proc.ts";
+import { assertPortFree, freePort, type Managed } from "./proc.ts";
 import {
   type Log,
   S3_ACCESS_KEY,
@@ -32,12 +32,22 @@ export interface StackOptions {
   transcoderEnv?: Record<string, string>;
 }
 
+export interface AddTranscoderOptions {
+  /** Variables on top of the stack's transcoder variables (e.g. SHUTDOWN_GRACE_MS for one node). */
+  env?: Record<string, string>;
+  /** Called with each output line of this process. */
+  onLine?: (line: string) => void;
+}
+
 export interface Stack {
   edgeUrl: string;
   edgeVars: Record<string, string>;
   transcoderVars: Record<string, string>;
   /** Starts one more transcoder process (e.g. for a test that needs a second node). */
-  addTranscoder(name?: string): Promise<{ stop(): Promise<void> }>;
+  addTranscoder(
+    name?: string,
+    opts?: AddTranscoderOptions,
+  ): Promise<{ proc: Managed; stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -149,7 +159,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...Object.fromEntries(
         Object.entries(env).filter(
           (e): e is [string, string] =>
-            /^(MONGODB_URL|MONGODB_DB|RATE_LIMITS?(_[A-Z_]+)?)$/.test(e[0]) && !!e[1],
+            /^(MONGODB_URL|MONGODB_DB|RATE_LIMITS?(_[A-Z_]+)?|CLOUDFLARE_(ZONE_ID|PURGE_TOKEN|API_BASE))$/.test(
+              e[0],
+            ) && !!e[1],
         ),
       ),
     };
@@ -167,19 +179,26 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       EDGE_URL: edge.url,
       TRANSCODER_SECRET: edgeVars.TRANSCODER_SECRET ?? "",
       WORK_DIR: path.join(opts.dataDir, "work"),
+      // stop() SIGKILLs after 10 s: a running job is handed back to the queue well before that, so it
+      // resumes at once on the next start instead of waiting out its lock.
+      SHUTDOWN_GRACE_MS: env.SHUTDOWN_GRACE_MS || "5000",
+      // Any free port for /healthz and /metrics, so several transcoders (tests) never collide; the
+      // "ready" log line says which.
+      OPS_PORT: env.OPS_PORT || "0",
       ...opts.transcoderEnv,
     };
     mkdirSync(transcoderVars.WORK_DIR ?? "", { recursive: true });
     let count = 0;
-    const addTranscoder = async (name?: string) => {
+    const addTranscoder = async (name?: string, more: AddTranscoderOptions = {}) => {
       count += 1;
       const t = await startTranscoder({
-        env: transcoderVars,
+        env: { ...transcoderVars, ...more.env },
         name: name ?? `transcoder-${count}`,
         log: opts.log,
+        onLine: more.onLine,
       });
       stops.push(t.proc.stop);
-      return { stop: t.proc.stop };
+      return { proc: t.proc, stop: t.proc.stop };
     };
     for (let i = 0; i < (opts.transcoders ?? 1); i++) await addTranscoder();
 

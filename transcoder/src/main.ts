@@ -1,11 +1,21 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { TRANSCODE_QUEUE } from "@streamlet/shared";
+import { DEFAULT_LADDER, TRANSCODE_QUEUE } from "@streamlet/shared";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
+import type { EncoderSpec } from "./encoder.ts";
+import { type EncoderProbeResult, NvencUnavailableError, probeEncoder } from "./encoder-probe.ts";
 import { createLogger, errorFields } from "./log.ts";
-import { createWorker } from "./worker.ts";
+import { createMetrics } from "./metrics.ts";
+import { jobConcurrency, SessionBudget } from "./nvenc-budget.ts";
+import { deriveHealth, startOpsServer } from "./ops-server.ts";
+import { createQueueDepth } from "./queue-depth.ts";
+import { createWorker, type Drain, drainWorker } from "./worker.ts";
 
 const run = promisify(execFile);
+/** How long jobs may take to stop once handed back before the process exits anyway. */
+const HAND_BACK_TIMEOUT_MS = 30_000;
 const log = createLogger({ service: "transcoder" });
 
 /** Fails start-up when ffmpeg/ffprobe are missing or lack libx264, instead of failing every job later. */
@@ -34,29 +44,183 @@ async function main(): Promise<void> {
   }
   await checkTools(config);
 
-  const worker = createWorker(config, { log });
-  let closing = false;
-  const shutdown = async (signal: string) => {
-    if (closing) {
-      log.warn("second signal, exiting without waiting for the current job", { signal });
+  // The encoder: a real one-second encode decides (ENCODER=nvenc refuses to start without NVENC).
+  let probe: EncoderProbeResult;
+  try {
+    probe = await probeEncoder({ ffmpegPath: config.ffmpegPath, want: config.encoder });
+  } catch (err) {
+    if (err instanceof NvencUnavailableError) {
+      log.error("encoder unavailable", {
+        kind: err.failure.kind,
+        error: err.failure.message,
+        hint: err.failure.hint,
+      });
+      process.stderr.write(`${err.message}\n`);
       process.exit(1);
     }
-    closing = true;
-    log.info("shutting down: finishing the current job, taking no new ones", { signal });
-    await worker.close();
-    log.info("stopped");
-    process.exit(0);
+    throw err;
+  }
+  const x264: EncoderSpec = { kind: "x264", preset: config.x264Preset };
+  let encoder: EncoderSpec = probe.nvencSpec ?? x264;
+  const reason = (p: EncoderProbeResult) =>
+    p.encoder === "nvenc" ? "probe_ok" : p.nvenc.probed ? (p.nvenc.failure?.kind ?? "unknown") : "configured";
+  log.info("encoder selected", {
+    encoder: encoder.kind,
+    want: config.encoder,
+    line: probe.line,
+    ...(probe.nvenc.failure
+      ? { nvencFailure: probe.nvenc.failure.kind, hint: probe.nvenc.failure.hint }
+      : {}),
+  });
+
+  // NVENC sessions: each rung of a running job holds one; jobs at once follow from the budget.
+  const concurrency = jobConcurrency({
+    encoder: encoder.kind,
+    sessionLimit: config.nvencSessionLimit,
+    rungsPerJob: DEFAULT_LADDER.length,
+    requested: config.concurrency,
+  });
+  if (concurrency < config.concurrency) {
+    log.warn("concurrency lowered to fit the NVENC session budget", {
+      requested: config.concurrency,
+      concurrency,
+      nvencSessionLimit: config.nvencSessionLimit,
+      rungsPerJob: DEFAULT_LADDER.length,
+    });
+  }
+
+  // Metrics and health on the ops port. Queue depth has its own connection that fails fast, so a
+  // scrape during a Redis outage answers at once instead of queueing behind the worker's retries.
+  const countsConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  countsConnection.on("error", () => {}); // reported by /healthz and the worker's own error log
+  const countsQueue = new Queue(TRANSCODE_QUEUE, { connection: countsConnection });
+  countsQueue.on("error", () => {}); // the same: /healthz says redis_down, the worker logs the cause
+  let ready = false;
+  let draining = false;
+  const health = () =>
+    deriveHealth({
+      ready,
+      draining,
+      redisStatus: countsConnection.status,
+      encoder: encoder.kind,
+      jobsInProgress: metrics.jobsInProgress,
+    });
+  const metrics = createMetrics({
+    queueDepth: createQueueDepth(countsQueue),
+    up: () => health().status === "ok",
+  });
+  metrics.setEncoder(encoder.kind, reason(probe));
+  const sessions = new SessionBudget(config.nvencSessionLimit, (inUse, limit) =>
+    metrics.setSessions(inUse, limit),
+  );
+  metrics.setSessions(0, config.nvencSessionLimit);
+  const ops = await startOpsServer({
+    port: config.ops.port,
+    host: config.ops.host,
+    metrics,
+    health,
+    onError: (err) => log.error("ops endpoint failed", errorFields(err)),
+  });
+
+  // After a GPU failure mid-job (not a busy GPU), probe again before the next job: the driver or the
+  // device may be gone for good, and later jobs should not each fail over to x264 the slow way.
+  let reprobing = false;
+  const onNvencFailure = (decision: { reprobe: boolean }) => {
+    if (!decision.reprobe || reprobing) return;
+    reprobing = true;
+    probeEncoder({ ffmpegPath: config.ffmpegPath, want: "auto" })
+      .then((again) => {
+        encoder = again.nvencSpec ?? x264;
+        metrics.setEncoder(encoder.kind, reason(again));
+        log.warn("encoder re-probed after an NVENC failure", { encoder: encoder.kind, line: again.line });
+      })
+      .catch((err) => log.error("encoder re-probe failed", errorFields(err)))
+      .finally(() => {
+        reprobing = false;
+      });
   };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+
+  // The finished encode of each running job (encoder, realtime factor), for the histogram at its end.
+  const lastEncode = new Map<string, { encoder: EncoderSpec["kind"]; realtimeFactor: number }>();
+  const worker = createWorker(config, {
+    log,
+    encoder: () => encoder,
+    sessions,
+    concurrency,
+    onNvencFailure,
+    hooks: {
+      jobStarted: ({ jobId, videoId }) => metrics.jobStarted(jobId, videoId),
+      jobStats: ({ jobId, fps, speed }) =>
+        metrics.jobStats(jobId, { fps: fps ?? undefined, realtimeFactor: speed ?? undefined }),
+      encoded: ({ jobId, encoder: used, realtimeFactor }) => {
+        lastEncode.set(jobId, { encoder: used, realtimeFactor });
+        metrics.jobStats(jobId, { realtimeFactor });
+      },
+      jobEnded: ({ jobId, outcome }) => {
+        const end = lastEncode.get(jobId);
+        lastEncode.delete(jobId);
+        // Only a completed job's encode speed goes into the histogram.
+        metrics.jobEnded(
+          jobId,
+          outcome,
+          outcome === "completed" && end ? end : { encoder: end?.encoder ?? encoder.kind },
+        );
+      },
+    },
+  });
+  let drain: Drain | undefined;
+  const shutdown = (signal: string) => {
+    if (drain) {
+      log.warn("second signal: handing running jobs back now", { signal });
+      drain.handBack(`second ${signal}`);
+      return;
+    }
+    log.info("shutting down: taking no new jobs, finishing the running ones", {
+      signal,
+      graceMs: config.shutdownGraceMs,
+    });
+    drain = drainWorker(worker, {
+      graceMs: config.shutdownGraceMs,
+      log,
+      // A job that ignores its abort (a wedged upload) must not keep the node up forever: exit, and the
+      // stalled check on another node recovers it.
+      stuckMs: HAND_BACK_TIMEOUT_MS,
+      onStuck: (jobIds) => {
+        log.error("jobs did not stop after being handed back; exiting", { jobIds });
+        process.exit(1);
+      },
+    });
+    draining = true;
+    drain.closed.then(
+      async () => {
+        await ops.close().catch(() => undefined);
+        await countsQueue.close().catch(() => undefined);
+        countsConnection.disconnect();
+        log.info("stopped");
+        process.exit(0);
+      },
+      (err) => {
+        log.error("error while closing the worker", errorFields(err));
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
 
   await worker.waitUntilReady();
+  ready = true;
   log.info("ready", {
     queue: TRANSCODE_QUEUE,
-    concurrency: config.concurrency,
-    encoder: config.encoder,
+    concurrency,
+    encoder: encoder.kind,
+    ops: ops.url,
     preset: config.x264Preset,
     workDir: config.workDir,
+    lockDurationMs: config.lockDurationMs,
+    stalledIntervalMs: config.stalledIntervalMs,
+    maxStalledCount: config.maxStalledCount,
+    shutdownGraceMs: config.shutdownGraceMs,
   });
 }
 

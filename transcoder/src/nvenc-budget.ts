@@ -49,7 +49,11 @@ export class SessionBudget {
   #inUse = 0;
   readonly #waiters: Waiter[] = [];
 
-  constructor(readonly limit: number = DEFAULT_NVENC_SESSION_LIMIT) {
+  constructor(
+    readonly limit: number = DEFAULT_NVENC_SESSION_LIMIT,
+    /** Told the sessions in use after every change (metrics). */
+    private readonly onChange?: (inUse: number, limit: number) => void,
+  ) {
     if (!Number.isInteger(limit) || limit < 1)
       throw new RangeError(`session limit must be >= 1, got ${limit}`);
   }
@@ -73,6 +77,7 @@ export class SessionBudget {
     signal?.throwIfAborted();
     if (this.#waiters.length === 0 && this.#inUse + n <= this.limit) {
       this.#inUse += n;
+      this.onChange?.(this.#inUse, this.limit);
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
@@ -99,6 +104,7 @@ export class SessionBudget {
     if (n > this.#inUse) throw new Error(`releasing ${n} NVENC sessions but only ${this.#inUse} are held`);
     this.#inUse -= n;
     this.#drain();
+    this.onChange?.(this.#inUse, this.limit);
   }
 
   /** Runs `task` holding `sessions`, releasing them however it ends. */
