@@ -2,6 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { startFakeCloudflareApi } from "./fake-cloudflare-api.ts";
 import { type Stack, startStack } from "./stack.ts";
 
 declare module "vitest" {
@@ -9,10 +10,13 @@ declare module "vitest" {
     edgeUrl: string;
     transcoderVars: Record<string, string>;
     edgeVars: Record<string, string>;
+    /** GET it for the cache purge requests the edge sent to the (fake) Cloudflare API. */
+    purgeRequestsUrl: string;
   }
 }
 
 let stack: Stack | undefined;
+let cloudflare: Awaited<ReturnType<typeof startFakeCloudflareApi>> | undefined;
 let dataDir = "";
 const logs: string[] = [];
 
@@ -24,12 +28,22 @@ export async function setup(project: TestProject) {
   dataDir = mkdtempSync(path.join(os.tmpdir(), "streamlet-test-"));
   chmodSync(dataDir, 0o755); // the postgres system user must reach its data folder
   const verbose = process.env.STACK_LOGS === "1";
+  const zone = {
+    zoneId: "0123456789abcdef0123456789abcdef",
+    token: `test-purge-token-${crypto.randomUUID()}`,
+  };
+  cloudflare = await startFakeCloudflareApi(zone);
   stack = await startStack({
     dataDir,
     ports: "random",
     transcoders: 1,
     // Services from the environment are used instead (e.g. a CI that provides its own Redis).
-    env: { REDIS_URL: process.env.TEST_REDIS_URL },
+    env: {
+      REDIS_URL: process.env.TEST_REDIS_URL,
+      CLOUDFLARE_ZONE_ID: zone.zoneId,
+      CLOUDFLARE_PURGE_TOKEN: zone.token,
+      CLOUDFLARE_API_BASE: cloudflare.apiBase,
+    },
     log: (name) => (line) => {
       logs.push(`[${name}] ${line}`);
       if (logs.length > 500) logs.shift();
@@ -39,10 +53,12 @@ export async function setup(project: TestProject) {
   project.provide("edgeUrl", stack.edgeUrl);
   project.provide("transcoderVars", stack.transcoderVars);
   project.provide("edgeVars", stack.edgeVars);
+  project.provide("purgeRequestsUrl", cloudflare.requestsUrl);
 }
 
 export async function teardown() {
   await stack?.stop();
+  await cloudflare?.close();
   if (process.env.STACK_LOGS_ON_EXIT === "1") process.stderr.write(`${logs.join("\n")}\n`);
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
