@@ -642,8 +642,8 @@ export interface paths {
     put?: never;
     post?: never;
     /**
-     * Delete your video: its row, engagement, queued job, stored files and cached copies
-     * @description A transcode already running cannot be stopped from here: it finishes, finds no video and its output may stay in storage.
+     * Delete your video: its row, engagement, stored files and cached copies; a queued job is removed and a running one stopped
+     * @description A waiting transcode job is removed; a running one is told on its progress channel (video_deleted, close 4410), stops and removes what it uploaded. Cached copies are purged here and, when the purge API is configured, in every data centre.
      */
     delete: {
       parameters: {
@@ -1799,7 +1799,7 @@ export interface paths {
     };
     /**
      * Transcoder progress publisher (WebSocket; the transcoder's only way to change a video's state)
-     * @description WebSocket upgrade. Needs `Authorization: Bearer $TRANSCODER_SECRET` and the job's `X-Progress-Token` (minted by the edge at enqueue time: HS256, aud streamlet:progress, scope publish, sub = video id, 7 days). Subprotocol `streamlet.progress.v1` is selected when offered. Frames: `{type:"publish",event}` and `{type:"ping"}` in; `{type:"ack",seq}` (stored, or a duplicate; for ready/failed only after the Postgres write), `{type:"pong"}` and `{type:"error",code,message}` (bad_message, persist_failed) out. After the terminal event is acknowledged the socket is closed with 1000.
+     * @description WebSocket upgrade. Needs `Authorization: Bearer $TRANSCODER_SECRET` and the job's `X-Progress-Token` (minted by the edge at enqueue time: HS256, aud streamlet:progress, scope publish, sub = video id, 7 days). Subprotocol `streamlet.progress.v1` is selected when offered. Frames: `{type:"publish",event}` and `{type:"ping"}` in; `{type:"ack",seq}` (stored, or a duplicate; for ready/failed only after the Postgres write), `{type:"pong"}` and `{type:"error",code,message}` (bad_message, persist_failed) out. After the terminal event is acknowledged the socket is closed with 1000. When the video is deleted the publisher gets `{type:"error",code:"video_deleted"}` and close code 4410, and a new connection for a deleted video is answered 410 `video_deleted`: the transcoder stops the job and removes its output.
      */
     get: {
       parameters: {
@@ -1852,6 +1852,15 @@ export interface paths {
         };
         /** @description Malformed video id */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description video_deleted: the video no longer exists; stop the job */
+        410: {
           headers: {
             [name: string]: unknown;
           };

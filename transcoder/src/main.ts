@@ -101,7 +101,8 @@ async function main(): Promise<void> {
     deriveHealth({
       ready,
       draining,
-      redisStatus: countsConnection.status,
+      // The worker's own connection: what decides whether this node can take jobs.
+      redisStatus: worker.redisStatus(),
       encoder: encoder.kind,
       jobsInProgress: metrics.jobsInProgress,
     });
@@ -114,13 +115,6 @@ async function main(): Promise<void> {
     metrics.setSessions(inUse, limit),
   );
   metrics.setSessions(0, config.nvencSessionLimit);
-  const ops = await startOpsServer({
-    port: config.ops.port,
-    host: config.ops.host,
-    metrics,
-    health,
-    onError: (err) => log.error("ops endpoint failed", errorFields(err)),
-  });
 
   // After a GPU failure mid-job (not a busy GPU), probe again before the next job: the driver or the
   // device may be gone for good, and later jobs should not each fail over to x264 the slow way.
@@ -128,8 +122,12 @@ async function main(): Promise<void> {
   const onNvencFailure = (decision: { reprobe: boolean }) => {
     if (!decision.reprobe || reprobing) return;
     reprobing = true;
-    probeEncoder({ ffmpegPath: config.ffmpegPath, want: "auto" })
+    // The probe opens an NVENC session too: it waits its turn in the budget like a job would.
+    sessions
+      .run(1, () => probeEncoder({ ffmpegPath: config.ffmpegPath, want: "auto" }))
       .then((again) => {
+        // A busy GPU (session cap) is not a broken one: keep NVENC.
+        if (again.nvenc.failure?.kind === "session_limit") return;
         encoder = again.nvencSpec ?? x264;
         metrics.setEncoder(encoder.kind, reason(again));
         log.warn("encoder re-probed after an NVENC failure", { encoder: encoder.kind, line: again.line });
@@ -167,6 +165,13 @@ async function main(): Promise<void> {
         );
       },
     },
+  });
+  const ops = await startOpsServer({
+    port: config.ops.port,
+    host: config.ops.host,
+    metrics,
+    health,
+    onError: (err) => log.error("ops endpoint failed", errorFields(err)),
   });
   let drain: Drain | undefined;
   const shutdown = (signal: string) => {

@@ -131,6 +131,7 @@ export class SessionBudget {
       this.#waiters.shift();
       head.signal?.removeEventListener("abort", head.onAbort);
       this.#inUse += head.sessions;
+      this.onChange?.(this.#inUse, this.limit);
       head.resolve();
     }
   }

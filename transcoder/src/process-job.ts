@@ -212,19 +212,19 @@ export async function processJob(
       try {
         await encode(encoder);
       } catch (err) {
-        const decision =
-          encoder.kind === "nvenc" && err instanceof FfmpegError && !signal.aborted
-            ? shouldFallBack(err.stderrTail)
-            : null;
-        if (!decision || !deps.fallbackEncoder) throw err;
-        // The GPU's fault, not the video's: this job is encoded again on the CPU, now.
-        log.warn("NVENC failed mid-job; encoding this job with the fallback encoder", {
-          kind: decision.failure.kind,
-          error: decision.failure.message,
-          hint: decision.failure.hint,
+        if (encoder.kind !== "nvenc" || !(err instanceof FfmpegError) || signal.aborted) throw err;
+        if (!deps.fallbackEncoder) throw err;
+        // Any failure of the GPU ladder (a known NVENC/CUDA cause, or one we cannot name: CUDA out of
+        // memory, a decoder surprise) is encoded again on the CPU, now: a video must not fail for the
+        // GPU's sake. If the source itself is bad, the CPU encode fails too and says so.
+        const decision = shouldFallBack(err.stderrTail);
+        log.warn("NVENC encode failed mid-job; encoding this job with the fallback encoder", {
+          kind: decision?.failure.kind ?? "unrecognised",
+          error: decision?.failure.message ?? err.message,
+          hint: decision?.failure.hint,
           fallback: deps.fallbackEncoder.kind,
         });
-        deps.onNvencFailure?.(decision);
+        if (decision) deps.onNvencFailure?.(decision);
         await rm(outDir, { recursive: true, force: true });
         await mkdir(outDir);
         encoder = deps.fallbackEncoder;

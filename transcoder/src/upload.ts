@@ -28,7 +28,11 @@ async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<
       }
     }
   });
-  await Promise.all(workers);
+  // Every worker settles before this returns (even after a failure), so nothing is still uploading
+  // when the caller cleans up (a cancelled job removes its output right after).
+  const results = await Promise.allSettled(workers);
+  const rejected = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (rejected) throw rejected.reason;
 }
 
 /** Lists the files under `dir`, sorted, as absolute paths. */

@@ -55,6 +55,8 @@ export type TranscodeWorker = Worker<unknown, TranscodeResult> & {
   runningJobIds(): string[];
   /** Aborts every running job and hands it back to the queue (no attempt used). */
   handBackAll(why: string): string[];
+  /** The status of the worker's own Redis connection ("ready" when it can take jobs). */
+  redisStatus(): string;
 };
 
 export interface WorkerDeps {
@@ -161,6 +163,11 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
       ended("completed");
       return result;
     } catch (err) {
+      // The video was deleted: over for good, whatever else happened (even a shutdown at the same time).
+      if (err instanceof JobCancelledError) {
+        ended("cancelled");
+        throw err;
+      }
       const reason: unknown = signal.aborted ? signal.reason : undefined;
       if (reason instanceof HandBackError) {
         // Back to the head of the wait list with its attempt count untouched: the next free node takes it.
@@ -181,7 +188,7 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
         ended("handed_back", "lock_lost");
         throw new WaitingError();
       }
-      ended(err instanceof JobCancelledError ? "cancelled" : "failed");
+      ended("failed");
       throw err;
     } finally {
       controllers.delete(jobId);
@@ -224,6 +231,7 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
   });
   return Object.assign(worker, {
     runningJobIds: () => [...controllers.keys()],
+    redisStatus: () => connection.status,
     handBackAll: (why: string) => {
       handingBack = why;
       const jobIds = [...controllers.keys()];

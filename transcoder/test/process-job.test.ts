@@ -379,7 +379,7 @@ describe("processJob", () => {
     expect(sessions.inUse).toBe(0);
     expect(result.renditions.map((r) => r.name)).toEqual(["180p", "360p"]);
     expect(events.at(-1)?.type).toBe("ready");
-    expect(logs.some((l) => l.includes("NVENC failed mid-job"))).toBe(true);
+    expect(logs.some((l) => l.includes("NVENC encode failed mid-job"))).toBe(true);
   }, 60_000);
 
   it("a shutdown abort mid-encode kills ffmpeg and rethrows its reason, with no failed event", async () => {

@@ -22,10 +22,15 @@ const STORE_TIMEOUT_MS = 10_000;
  */
 export class ViewCounter extends DurableObject<Env> {
   #log: ViewLedger | undefined;
+  /** A write to the store in flight (forget() waits for it, so it cannot land after the delete). */
+  #flushing: Promise<void> | null = null;
+  /** forget() ran: the video is being deleted; views are no longer counted by this instance. */
+  #forgotten = false;
 
   /** Counts a view of `videoId` by `viewer` (a key from viewerKey); RPC from the Worker only. */
   view(videoId: string, viewer: string): Promise<ViewReceipt> {
     return this.#guard("view", async () => {
+      if (this.#forgotten) return { counted: false };
       const ledger = this.#ledger();
       if (!ledger.claim(videoId))
         throw new Error(`refused a view for video ${videoId}: this object counts another`);
@@ -41,6 +46,8 @@ export class ViewCounter extends DurableObject<Env> {
   /** The video was deleted: drops pending views and forgets every viewer (RPC from the Worker's DELETE). */
   forget(): Promise<void> {
     return this.#guard("forget", async () => {
+      this.#forgotten = true;
+      await this.#flushing?.catch(() => undefined);
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
       this.#log = undefined;
@@ -50,18 +57,24 @@ export class ViewCounter extends DurableObject<Env> {
   /** Flushes pending views to the store, forgets expired viewers, and schedules what comes next. */
   override alarm(): Promise<void> {
     return this.#guard("alarm", async () => {
+      if (this.#forgotten) return;
       const ledger = this.#ledger();
       const videoId = ledger.videoId();
       const pending = ledger.pending();
       if (videoId !== null && pending > 0) {
         try {
-          await this.#flush(videoId, pending);
+          this.#flushing = this.#flush(videoId, pending);
+          await this.#flushing;
+          if (this.#forgotten) return;
           ledger.flushed(pending);
         } catch (error) {
+          if (this.#forgotten) return;
           console.error(`ViewCounter.alarm [video ${videoId}]: writing ${pending} views failed:`, error);
           ledger.purge(Date.now());
           await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
           return;
+        } finally {
+          this.#flushing = null;
         }
       }
       const now = Date.now();

@@ -122,8 +122,9 @@ const deleteVideo = createRoute({
   summary:
     "Delete your video: its row, engagement, stored files and cached copies; a queued job is removed and a running one stopped",
   description:
-    "A transcode already running cannot be stopped from here: it finishes, finds no video and its " +
-    "output may stay in storage.",
+    "A waiting transcode job is removed; a running one is told on its progress channel (video_deleted, " +
+    "close 4410), stops and removes what it uploaded. Cached copies are purged here and, when the purge " +
+    "API is configured, in every data centre.",
   security: userSecurity,
   middleware: [requireUser()] as const,
   request: { params: IdParam },
@@ -325,12 +326,20 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
       .limit(1);
     if (!row) throw notFound();
-    // The job first (a waiting one must never start), then the files, engagement and the row: a failure
-    // part way answers an error while the row still exists, so the owner's retry finishes the job.
+    // The job first: a waiting one is removed, a running one told to stop (it kills ffmpeg and removes
+    // what it uploaded; a reconnect finds the channel gone, and its outcome later finds no row). Then
+    // pending views, the files (also whatever a job that just finished uploaded), engagement and the
+    // row: a failure part way answers an error while the row still exists, so the owner's retry
+    // finishes the job.
     if (row.status === "queued" || row.status === "processing") {
       const { removeTranscodeJob } = await import("../queue.ts");
       await removeTranscodeJob(config.redisUrl, id);
     }
+    const progress = c.env.VIDEO_PROGRESS;
+    const counter = c.env.VIEW_COUNTER;
+    const { publishers } = await progress.get(progress.idFromName(id)).cancel();
+    if (publishers > 0) console.info(`delete: told the running transcode of ${id} to stop`);
+    await counter.get(counter.idFromName(id)).forget();
     const storage = new Storage(config.s3);
     const keys = (await Promise.all(videoPrefixes(id).map((prefix) => storage.listKeys(prefix)))).flat();
     for (let i = 0; i < keys.length; i += 10) {
@@ -339,15 +348,6 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     // Postgres would cascade with the row; MongoDB has no foreign keys, so the store is told.
     await withOpenedStore(asApp(c), (store) => store.deleteVideo(id));
     await db.delete(videos).where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)));
-    // A running transcode hears "video deleted" on its progress socket, stops and removes what it
-    // uploaded (and a reconnect is answered 410); pending views of the video are dropped.
-    const progress = c.env.VIDEO_PROGRESS;
-    const counter = c.env.VIEW_COUNTER;
-    const [cancelled] = await Promise.all([
-      progress.get(progress.idFromName(id)).cancel(),
-      counter.get(counter.idFromName(id)).forget(),
-    ]);
-    if (cancelled.publishers > 0) console.info(`delete: told the running transcode of ${id} to stop`);
     const origins = [baseUrlOf(config.publicBaseUrl, c.req.url), new URL(c.req.url).origin];
     waitUntil(c, purgeVideoCache(config, origins, id, keys));
     return c.body(null, 204);

@@ -143,6 +143,29 @@ describe("views", () => {
     expect((await statsOf(video.id))?.views).toBe(5);
   });
 
+  it("forget() (the video is being deleted) drops pending views and their alarm; no later view is counted", async () => {
+    const owner = await newUser();
+    const video = await readyVideo(owner.id);
+    const res = await call("POST", `/v1/videos/${video.id}/views`, {
+      headers: { "cf-connecting-ip": "203.0.113.9" },
+    });
+    expect((res.json as { counted: boolean }).counted).toBe(true);
+    await counter(video.id).forget();
+    const after = await runInDurableObject(counter(video.id), (_, state) => ({
+      alarm: state.storage.getAlarm(),
+      tables: state.storage.sql
+        .exec<{ n: number }>(
+          "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'",
+        )
+        .one().n,
+    }));
+    expect(await after.alarm).toBeNull();
+    expect(after.tables).toBe(0);
+    expect(await runDurableObjectAlarm(counter(video.id))).toBe(false); // nothing scheduled
+    expect(await counter(video.id).view(video.id, "viewer:late")).toEqual({ counted: false });
+    expect((await statsOf(video.id))?.views).toBe(0);
+  });
+
   it(`flushes at once when ${FLUSH_AT_PENDING} views are pending`, async () => {
     const owner = await newUser();
     const video = await readyVideo(owner.id);
