@@ -15,27 +15,17 @@ const X264_PRESETS = [
 
 const ENCODERS = ["auto", "nvenc", "x264"] as const;
 
-/** A whole number of milliseconds within [min, max], with one message for every way it can be wrong. */
-const millis = (name: string, min: number, max: number, fallback: number, note = "") => {
-  const message = `${name} must be a whole number of milliseconds from ${min} to ${max}${note}`;
-  return z.coerce
-    .number({ message })
-    .int({ message })
-    .min(min, { message })
-    .max(max, { message })
-    .default(fallback);
-};
+/** A whole number within [min, max] with a default; `message` says what is wrong, whatever it is. */
+const bounded = (message: string, min: number, max: number, fallback: number) =>
+  z.coerce.number({ message }).int({ message }).min(min, { message }).max(max, { message }).default(fallback);
 
-/** A whole number within [min, max], with one message for every way it can be wrong. */
-const wholeNumber = (name: string, min: number, max: number, fallback: number) => {
-  const message = `${name} must be a whole number from ${min} to ${max}`;
-  return z.coerce
-    .number({ message })
-    .int({ message })
-    .min(min, { message })
-    .max(max, { message })
-    .default(fallback);
-};
+/** A whole number of milliseconds within [min, max]. */
+const millis = (name: string, min: number, max: number, fallback: number, note = "") =>
+  bounded(`${name} must be a whole number of milliseconds from ${min} to ${max}${note}`, min, max, fallback);
+
+/** A whole number within [min, max]. */
+const wholeNumber = (name: string, min: number, max: number, fallback: number) =>
+  bounded(`${name} must be a whole number from ${min} to ${max}`, min, max, fallback);
 
 const HOUR_MS = 60 * 60 * 1000;
 

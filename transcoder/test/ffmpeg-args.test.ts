@@ -1,31 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { buildFilterGraph, buildLadderArgs, buildVarStreamMap } from "../src/ffmpeg-args.ts";
 import type { PlannedRung } from "../src/ladder.ts";
+import { r480, r720, r1080 } from "./helpers/rungs.ts";
 
-const r1080: PlannedRung = {
-  name: "1080p",
-  width: 1920,
-  height: 1080,
-  videoBitrate: 6_000_000,
-  maxBitrate: 7_800_000,
-  bufsize: 15_600_000,
-};
-const r720: PlannedRung = {
-  name: "720p",
-  width: 1280,
-  height: 720,
-  videoBitrate: 3_000_000,
-  maxBitrate: 4_500_000,
-  bufsize: 9_000_000,
-};
-const r480: PlannedRung = {
-  name: "480p",
-  width: 854,
-  height: 480,
-  videoBitrate: 1_200_000,
-  maxBitrate: 1_800_000,
-  bufsize: 3_600_000,
-};
 const encoder = { kind: "x264", preset: "veryfast" } as const;
 
 function build(rungs: PlannedRung[], hasAudio: boolean, fps = { num: 30, den: 1 }) {
