@@ -56,6 +56,7 @@ const EnvSchema = z.object({
   LOCK_DURATION_MS: millis("LOCK_DURATION_MS", 1000, HOUR_MS, 5 * 60 * 1000),
   STALLED_INTERVAL_MS: millis("STALLED_INTERVAL_MS", 500, HOUR_MS, 30_000),
   MAX_STALLED_COUNT: wholeNumber("MAX_STALLED_COUNT", 0, 100, 2),
+  ENCODE_STALL_TIMEOUT_MS: millis("ENCODE_STALL_TIMEOUT_MS", 1000, HOUR_MS, 5 * 60 * 1000),
   SHUTDOWN_GRACE_MS: millis(
     "SHUTDOWN_GRACE_MS",
     0,
@@ -96,6 +97,8 @@ export interface Config {
   readonly ops: { readonly host: string; readonly port: number };
   /** How long a job's lock lasts; BullMQ renews it every half of this while the job runs. */
   readonly lockDurationMs: number;
+  /** An ffmpeg that prints nothing for this long is killed and the attempt fails (retried). */
+  readonly encodeStallTimeoutMs: number;
   /** How often this node looks for jobs whose worker died (lock expired) and puts them back in the queue. */
   readonly stalledIntervalMs: number;
   /** How many times a job may be found stalled (its worker died) before it fails for good. */
@@ -147,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     lockDurationMs: e.LOCK_DURATION_MS,
     stalledIntervalMs: e.STALLED_INTERVAL_MS,
     maxStalledCount: e.MAX_STALLED_COUNT,
+    encodeStallTimeoutMs: e.ENCODE_STALL_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   });
 }

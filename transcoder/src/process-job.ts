@@ -29,7 +29,7 @@ import { makePoster, POSTER_NAME } from "./poster.ts";
 import { probeFile } from "./probe.ts";
 import type { ProgressPublisher } from "./progress-publisher.ts";
 import { toNumber } from "./rational.ts";
-import { FfmpegError, type FfmpegStats, runFfmpeg } from "./run-ffmpeg.ts";
+import { FfmpegError, FfmpegStalledError, type FfmpegStats, runFfmpeg } from "./run-ffmpeg.ts";
 import { watchSegments } from "./segment-watch.ts";
 import type { Storage } from "./storage.ts";
 import { contentTypeFor, uploadFolder } from "./upload.ts";
@@ -63,6 +63,8 @@ export interface ProcessDeps {
   onEncodeStats?: (stats: FfmpegStats) => void;
   /** The finished encode: which encoder did it, and how fast (seconds of video per wall second). */
   onEncoded?: (result: { encoder: EncoderSpec["kind"]; realtimeFactor: number; seconds: number }) => void;
+  /** Kill an encode whose ffmpeg prints nothing for this long (a wedged GPU or read); the attempt fails. */
+  encodeStallTimeoutMs?: number;
   /** How often to count each rung's finished segments while ffmpeg runs. */
   segmentPollMs?: number;
 }
@@ -198,6 +200,7 @@ export async function processJob(
           ffmpegPath: deps.ffmpegPath,
           signal,
           durationSeconds: facts.durationSeconds,
+          stallTimeoutMs: deps.encodeStallTimeoutMs,
           onStats: (stats) => {
             progress.ffmpegStats(stats);
             deps.onEncodeStats?.(stats);
@@ -212,12 +215,12 @@ export async function processJob(
       try {
         await encode(encoder);
       } catch (err) {
-        if (encoder.kind !== "nvenc" || !(err instanceof FfmpegError) || signal.aborted) throw err;
-        if (!deps.fallbackEncoder) throw err;
+        const gpuRun = err instanceof FfmpegError || err instanceof FfmpegStalledError;
+        if (encoder.kind !== "nvenc" || !gpuRun || signal.aborted || !deps.fallbackEncoder) throw err;
         // Any failure of the GPU ladder (a known NVENC/CUDA cause, or one we cannot name: CUDA out of
         // memory, a decoder surprise) is encoded again on the CPU, now: a video must not fail for the
         // GPU's sake. If the source itself is bad, the CPU encode fails too and says so.
-        const decision = shouldFallBack(err.stderrTail);
+        const decision = err instanceof FfmpegError ? shouldFallBack(err.stderrTail) : null;
         log.warn("NVENC encode failed mid-job; encoding this job with the fallback encoder", {
           kind: decision?.failure.kind ?? "unrecognised",
           error: decision?.failure.message ?? err.message,

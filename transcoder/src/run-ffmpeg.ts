@@ -10,6 +10,11 @@ export interface RunFfmpegOptions {
   onProgress?: (percent: number) => void;
   /** Called with every stats line: processed time, frames per second and speed. */
   onStats?: (stats: FfmpegStats) => void;
+  /**
+   * Kill ffmpeg and fail when it prints nothing for this long: a wedged encode (a hung GPU, a stuck
+   * read) would otherwise hold its job, and renew its lock, forever.
+   */
+  stallTimeoutMs?: number;
 }
 
 /** One ffmpeg stats line ("frame= … fps= … time= … speed=2.1x"). */
@@ -20,6 +25,11 @@ export interface FfmpegStats {
   fps: number | null;
   /** Multiple of realtime; null while ffmpeg prints N/A. */
   speed: number | null;
+}
+
+/** ffmpeg went silent for longer than stallTimeoutMs and was killed (transient: the job is retried). */
+export class FfmpegStalledError extends Error {
+  override name = "FfmpegStalledError";
 }
 
 /** An ffmpeg run that failed; carries what is needed to reproduce and diagnose it. */
@@ -113,9 +123,27 @@ export function runFfmpeg(args: string[], options: RunFfmpegOptions = {}): Promi
     let started = false;
     const command = toCommand(args, ffmpegPath);
 
+    let lastOutputAt = Date.now();
+    const stallMs = options.stallTimeoutMs;
+    const watchdog =
+      stallMs !== undefined && stallMs > 0
+        ? setInterval(
+            () => {
+              if (Date.now() - lastOutputAt < stallMs) return;
+              if (started) command.kill("SIGKILL");
+              finish(
+                new FfmpegStalledError(
+                  `ffmpeg printed nothing for ${Math.round(stallMs / 1000)} s and was stopped`,
+                ),
+              );
+            },
+            Math.max(100, Math.min(5000, stallMs / 4)),
+          )
+        : undefined;
     const finish = (err?: unknown) => {
       if (settled) return;
       settled = true;
+      clearInterval(watchdog);
       signal?.removeEventListener("abort", onAbort);
       if (err === undefined) resolve();
       else reject(err);
@@ -131,6 +159,7 @@ export function runFfmpeg(args: string[], options: RunFfmpegOptions = {}): Promi
       if (signal?.aborted) command.kill("SIGKILL");
     });
     command.on("stderr", (line: string) => {
+      lastOutputAt = Date.now();
       if (PROGRESS_LINE.test(line)) {
         const stats = parseStats(line);
         if (stats === null) return;

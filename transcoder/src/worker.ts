@@ -117,24 +117,36 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
   const x264: EncoderSpec = { kind: "x264", preset: config.x264Preset };
   const encoderNow = (): EncoderSpec =>
     typeof deps.encoder === "function" ? deps.encoder() : (deps.encoder ?? x264);
-  const processorDeps = (jobId: string): ProcessDeps => ({
-    storage,
-    openProgress,
-    log,
-    workDir: config.workDir,
-    ffmpegPath: config.ffmpegPath,
-    ffprobePath: config.ffprobePath,
-    encoder: encoderNow(),
-    fallbackEncoder: x264,
-    sessions: deps.sessions,
-    onNvencFailure: deps.onNvencFailure,
-    onEncodeStats: (stats) =>
-      safely(log, "jobStats", () => hooks.jobStats?.({ jobId, fps: stats.fps, speed: stats.speed })),
-    onEncoded: (result) =>
-      safely(log, "encoded", () =>
-        hooks.encoded?.({ jobId, encoder: result.encoder, realtimeFactor: result.realtimeFactor }),
-      ),
-  });
+  /** BullMQ's own record of a running job's progress (queue dashboards), at most every 10 s. */
+  const PROGRESS_EVERY_MS = 10_000;
+  const processorDeps = (job: Job, jobId: string): ProcessDeps => {
+    let progressAt = 0;
+    return {
+      storage,
+      openProgress,
+      log,
+      workDir: config.workDir,
+      ffmpegPath: config.ffmpegPath,
+      ffprobePath: config.ffprobePath,
+      encoder: encoderNow(),
+      fallbackEncoder: x264,
+      sessions: deps.sessions,
+      onNvencFailure: deps.onNvencFailure,
+      encodeStallTimeoutMs: config.encodeStallTimeoutMs,
+      onEncodeStats: (stats) => {
+        safely(log, "jobStats", () => hooks.jobStats?.({ jobId, fps: stats.fps, speed: stats.speed }));
+        if (Date.now() - progressAt < PROGRESS_EVERY_MS) return;
+        progressAt = Date.now();
+        job
+          .updateProgress({ encodedSeconds: stats.seconds, fps: stats.fps, speed: stats.speed })
+          .catch((err: unknown) => log.warn("could not record job progress", { jobId, ...errorFields(err) }));
+      },
+      onEncoded: (result) =>
+        safely(log, "encoded", () =>
+          hooks.encoded?.({ jobId, encoder: result.encoder, realtimeFactor: result.realtimeFactor }),
+        ),
+    };
+  };
 
   // Ours, beside BullMQ's signal: aborting with a typed reason tells the processor what to do afterwards.
   const controllers = new Map<string, AbortController>();
@@ -159,7 +171,7 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
     jobLog.info("job started");
     safely(log, "jobStarted", () => hooks.jobStarted?.({ jobId, videoId, attempt }));
     try {
-      const result = await processJob(job, processorDeps(jobId), signal);
+      const result = await processJob(job, processorDeps(job, jobId), signal);
       ended("completed");
       return result;
     } catch (err) {

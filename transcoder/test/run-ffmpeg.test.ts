@@ -5,7 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { FfmpegError, parseStats, parseTimemark, progressPercent, runFfmpeg } from "../src/run-ffmpeg.ts";
+import {
+  FfmpegError,
+  FfmpegStalledError,
+  parseStats,
+  parseTimemark,
+  progressPercent,
+  runFfmpeg,
+} from "../src/run-ffmpeg.ts";
 
 const run = promisify(execFile);
 
@@ -108,6 +115,29 @@ describe("runFfmpeg", () => {
       () => "",
     );
     expect(after).toBe("");
+  });
+
+  it("kills ffmpeg that prints nothing for stallTimeoutMs (a wedged read) and fails with a clear error", async () => {
+    // A FIFO nobody writes to: ffmpeg blocks opening its input and prints nothing, like a hung encode.
+    const fifo = join(tmpdir(), `streamlet-stall-${randomUUID()}`);
+    await run("mkfifo", [fifo]);
+    try {
+      const started = Date.now();
+      const err = await runFfmpeg(["-nostdin", "-i", fifo, "-f", "null", "-"], { stallTimeoutMs: 800 }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(FfmpegStalledError);
+      expect((err as Error).message).toMatch(/printed nothing for 1 s/);
+      expect(Date.now() - started).toBeLessThan(5000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const left = await run("pgrep", ["-f", fifo]).then(
+        (r) => r.stdout.trim(),
+        () => "",
+      );
+      expect(left).toBe("");
+    } finally {
+      await rm(fifo, { force: true });
+    }
   });
 
   it("refuses argv without an input", async () => {
