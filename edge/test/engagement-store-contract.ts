@@ -1,4 +1,7 @@
 import { afterEach, beforeEach, expect, it } from "vitest";
+import type { Db } from "../src/db/client.ts";
+import { users, videos } from "../src/db/schema.ts";
+import { PostgresEngagementStore } from "../src/engagement/postgres-store.ts";
 import type { CommentRecord, EngagementStore, PageRequest } from "../src/engagement/store.ts";
 
 /** What the contract needs from one implementation; made afresh for every test. */
@@ -11,6 +14,30 @@ export type StoreFixture = {
   /** Releases the fixture's connections. */
   close(): Promise<void>;
 };
+
+/** The Postgres store over `db`, with users and ready videos inserted as rows (its foreign keys need them). */
+export function postgresStoreFixture(db: Db, end: () => Promise<void>): StoreFixture {
+  return {
+    store: new PostgresEngagementStore(db),
+    newUser: async () => {
+      const [row] = await db
+        .insert(users)
+        .values({ email: `contract-${crypto.randomUUID()}@example.com`, passwordHash: "unused" })
+        .returning({ id: users.id });
+      if (!row) throw new Error("no user row");
+      return row.id;
+    },
+    newVideo: async (ownerId) => {
+      const [row] = await db
+        .insert(videos)
+        .values({ ownerId, title: "contract", status: "ready", readyAt: new Date() })
+        .returning({ id: videos.id });
+      if (!row) throw new Error("no video row");
+      return row.id;
+    },
+    close: end,
+  };
+}
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const unknownId = () => crypto.randomUUID();

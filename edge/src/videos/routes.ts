@@ -11,12 +11,12 @@ import type { Context } from "hono";
 import { bearerToken, requireUser } from "../auth/require-user.ts";
 import { signProgressToken } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
-import { videos } from "../db/schema.ts";
+import { type VideoRow, videos } from "../db/schema.ts";
 import { canRead } from "../engagement/access.ts";
 import { withOpenedStore } from "../engagement/open-store.ts";
 import { optionalUser } from "../engagement/optional-user.ts";
 import { statsForRead } from "../engagement/stats.ts";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv, UserVariables } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
 import { waitUntil } from "../middleware.ts";
 import {
@@ -191,6 +191,20 @@ const listVideos = createRoute({
 /** A route context with extra variables (callerId, userId), as the helpers typed for AppEnv take it. */
 const asApp = (c: Context) => c as unknown as Context<AppEnv>;
 
+/** A route context behind requireUser(), as ownedVideo takes it. */
+const asOwner = (c: Context) => c as unknown as Context<AppEnv & { Variables: UserVariables }>;
+
+/** The signed-in user's video, or 404 (the same answer whether it is missing or someone else's). */
+async function ownedVideo(c: Context<AppEnv & { Variables: UserVariables }>, id: string): Promise<VideoRow> {
+  const [row] = await c.var.db
+    .select()
+    .from(videos)
+    .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
+    .limit(1);
+  if (!row) throw notFound();
+  return row;
+}
+
 /** Lists a video's stored assets and drops their cached copies everywhere; failures are logged, never thrown. */
 async function purgeStoredVideo(config: Config, origins: string[], id: string): Promise<void> {
   try {
@@ -228,12 +242,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const { id } = c.req.valid("param");
     if (!isUuid(id)) throw notFound();
     const { db, config } = c.var;
-    const [row] = await db
-      .select()
-      .from(videos)
-      .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
-      .limit(1);
-    if (!row) throw notFound();
+    const row = await ownedVideo(asOwner(c), id);
     if (row.status !== "awaiting_upload" && row.status !== "queued") {
       throw new HttpError(409, "invalid_state", `the video is already ${row.status}`);
     }
@@ -320,12 +329,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const { id } = c.req.valid("param");
     if (!isUuid(id)) throw notFound();
     const { db, config } = c.var;
-    const [row] = await db
-      .select()
-      .from(videos)
-      .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
-      .limit(1);
-    if (!row) throw notFound();
+    const row = await ownedVideo(asOwner(c), id);
     // The job first: a waiting one is removed, a running one told to stop (it kills ffmpeg and removes
     // what it uploaded; a reconnect finds the channel gone, and its outcome later finds no row). Then
     // pending views, the files (also whatever a job that just finished uploaded), engagement and the
@@ -355,12 +359,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
   .openapi(subscribeEvents, async (c) => {
     const { id } = c.req.valid("param");
     if (!isUuid(id)) throw notFound();
-    const [row] = await c.var.db
-      .select()
-      .from(videos)
-      .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
-      .limit(1);
-    if (!row) throw notFound();
+    const row = await ownedVideo(asOwner(c), id);
     const since = c.req.valid("query").since ?? null;
     return connectToProgress(c.req, c.env, {
       role: "subscriber",

@@ -4,10 +4,8 @@ import { afterAll, describe, inject, it } from "vitest";
 import WebSocket from "ws";
 import { loadConfig } from "../../src/config.ts";
 import { createDb } from "../../src/db/client.ts";
-import { users, videos } from "../../src/db/schema.ts";
 import { openMongoStore } from "../../src/engagement/mongo-store.ts";
-import { PostgresEngagementStore } from "../../src/engagement/postgres-store.ts";
-import { runEngagementStoreContract } from "../engagement-store-contract.ts";
+import { postgresStoreFixture, runEngagementStoreContract } from "../engagement-store-contract.ts";
 
 // The Worker's own driver in Node: the Neon Pool over WebSockets, through the stack's bridge.
 neonConfig.webSocketConstructor = WebSocket;
@@ -16,26 +14,7 @@ const config = loadConfig(inject("edgeVars"));
 describe("Postgres engagement store contract (Node, the stack's database)", () => {
   runEngagementStoreContract(async () => {
     const { db, end } = createDb(config);
-    return {
-      store: new PostgresEngagementStore(db),
-      newUser: async () => {
-        const [row] = await db
-          .insert(users)
-          .values({ email: `contract-${crypto.randomUUID()}@example.com`, passwordHash: "unused" })
-          .returning({ id: users.id });
-        if (!row) throw new Error("no user row");
-        return row.id;
-      },
-      newVideo: async (ownerId) => {
-        const [row] = await db
-          .insert(videos)
-          .values({ ownerId, title: "contract", status: "ready", readyAt: new Date() })
-          .returning({ id: videos.id });
-        if (!row) throw new Error("no video row");
-        return row.id;
-      },
-      close: end,
-    };
+    return postgresStoreFixture(db, end);
   });
 });
 

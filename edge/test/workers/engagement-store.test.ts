@@ -2,34 +2,13 @@ import { env } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { createDb } from "../../src/db/client.ts";
-import { users, videos } from "../../src/db/schema.ts";
-import { PostgresEngagementStore } from "../../src/engagement/postgres-store.ts";
-import { runEngagementStoreContract } from "../engagement-store-contract.ts";
+import { postgresStoreFixture, runEngagementStoreContract } from "../engagement-store-contract.ts";
 
 // The Postgres store inside workerd, through the Worker's own Neon driver and the test bridge.
 describe("Postgres engagement store contract (inside workerd)", () => {
   runEngagementStoreContract(async () => {
     const { db, end } = createDb(loadConfig(env));
-    return {
-      store: new PostgresEngagementStore(db),
-      newUser: async () => {
-        const [row] = await db
-          .insert(users)
-          .values({ email: `contract-${crypto.randomUUID()}@example.com`, passwordHash: "unused" })
-          .returning({ id: users.id });
-        if (!row) throw new Error("no user row");
-        return row.id;
-      },
-      newVideo: async (ownerId) => {
-        const [row] = await db
-          .insert(videos)
-          .values({ ownerId, title: "contract", status: "ready", readyAt: new Date() })
-          .returning({ id: videos.id });
-        if (!row) throw new Error("no video row");
-        return row.id;
-      },
-      close: end,
-    };
+    return postgresStoreFixture(db, end);
   });
 });
 
