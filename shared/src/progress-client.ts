@@ -1,14 +1,16 @@
 import { WebSocket as ReconnectingWebSocket } from "partysocket";
 import {
   BEARER_PROTOCOL_PREFIX,
+  CLOSE_VIDEO_DELETED,
   EVENTS_PROTOCOL,
+  eventsPath,
   isTerminal,
   type ProgressEvent,
   parseServerMessage,
+  type TerminalEvent,
 } from "./progress.ts";
 
-/** The events after which a video's progress is over. */
-export type TerminalEvent = Extract<ProgressEvent, { type: "ready" | "failed" }>;
+export { CLOSE_VIDEO_DELETED, type TerminalEvent };
 
 /** Anything built like the browser's WebSocket: `new WebSocket(url, protocols)` (in Node: the `ws` package). */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => unknown;
@@ -20,9 +22,6 @@ export type ProgressClientError =
   | { kind: "socket"; message: string; willRetry: boolean }
   /** The video was deleted (close code 4410): the subscription ends, nothing more will come. */
   | { kind: "deleted"; message: string };
-
-/** Close code the edge ends every progress socket of a video with when the video is deleted. */
-export const CLOSE_VIDEO_DELETED = 4410;
 
 export interface SubscribeOptions {
   /** The edge's base URL, http(s)://…; the socket goes to its ws(s) twin. */
@@ -58,7 +57,7 @@ export interface Subscription {
 /** The subscriber URL; `since` asks for a replay of what came after that seq instead of a snapshot. */
 export function eventsUrl(baseUrl: string, videoId: string, since: number | null = null): string {
   const base = baseUrl.replace(/\/+$/, "").replace(/^http/, "ws");
-  const url = `${base}/v1/videos/${encodeURIComponent(videoId)}/events`;
+  const url = `${base}${eventsPath(videoId)}`;
   return since === null ? url : `${url}?since=${since}`;
 }
 

@@ -73,9 +73,14 @@ export const ProgressEvent = z.discriminatedUnion("type", [
 export type ProgressEvent = z.infer<typeof ProgressEvent>;
 export type ProgressEventType = ProgressEvent["type"];
 
-/** Events after which nothing more happens for the job; they are never dropped or throttled. */
-export const TERMINAL_EVENTS: ReadonlySet<ProgressEventType> = new Set(["ready", "failed"]);
-export const isTerminal = (e: ProgressEvent) => TERMINAL_EVENTS.has(e.type);
+/** The events after which nothing more happens for the job; they are never dropped or throttled. */
+export type TerminalEvent = Extract<ProgressEvent, { type: "ready" | "failed" }>;
+export type TerminalEventType = TerminalEvent["type"];
+export const TERMINAL_EVENTS: ReadonlySet<ProgressEventType> = new Set<TerminalEventType>([
+  "ready",
+  "failed",
+]);
+export const isTerminal = (e: ProgressEvent): e is TerminalEvent => TERMINAL_EVENTS.has(e.type);
 
 /** Largest message either side accepts, in bytes; larger ones are answered with an error and dropped. */
 export const MAX_MESSAGE_BYTES = 16 * 1024;
@@ -142,3 +147,25 @@ export function parseProgressEvent(input: unknown): ProgressEvent | null {
  * token travels as a second subprotocol `bearer.<token>` (never in the URL, which ends up in logs). */
 export const EVENTS_PROTOCOL = "streamlet.progress.v1";
 export const BEARER_PROTOCOL_PREFIX = "bearer.";
+
+/** Path of a video's subscriber socket on the edge (GET, WebSocket upgrade). */
+export function eventsPath(videoId: string): string {
+  return `/v1/videos/${encodeURIComponent(videoId)}/events`;
+}
+
+/** Path of a video's publisher socket on the edge: the transcoder's only way to change a video's state. */
+export function publisherPath(videoId: string): string {
+  return `/v1/internal/videos/${encodeURIComponent(videoId)}/progress`;
+}
+
+/** Header carrying the job's progress token on the publisher's upgrade (beside the transcoder secret). */
+export const PROGRESS_TOKEN_HEADER = "X-Progress-Token";
+
+/**
+ * The video was deleted: the `error` frame's code sent to publishers, and the error code of the 410 a
+ * publisher's reconnect gets. The job must stop and remove what it uploaded.
+ */
+export const VIDEO_DELETED = "video_deleted";
+/** Close code every progress socket of a deleted video ends with (HTTP 410 Gone in the application range). */
+export const CLOSE_VIDEO_DELETED = 4410;
+export const CLOSE_VIDEO_DELETED_REASON = "video deleted";

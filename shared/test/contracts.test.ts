@@ -7,7 +7,6 @@ import {
   SEGMENT_SECONDS,
   SignupBody,
   TranscodeJob,
-  videoKeys,
 } from "../src/index.ts";
 
 describe("API bodies", () => {
@@ -38,24 +37,44 @@ describe("API bodies", () => {
 });
 
 describe("transcode job", () => {
-  it("derives storage keys from the video id only", () => {
-    expect(videoKeys("abc")).toEqual({ source: "sources/abc", outputPrefix: "videos/abc/" });
-    expect(videoKeys("abc")).toEqual(videoKeys("abc"));
-  });
+  const id = "0b8a5f3e-8c1d-4e2a-9f00-5d6c7b8a9e10";
+  const job = {
+    videoId: id,
+    input: { key: `sources/${id}` },
+    output: { prefix: `videos/${id}/` },
+    progressToken: "t",
+  };
 
   it("accepts the payload the edge sends and rejects malformed ones", () => {
-    const keys = videoKeys("v1");
-    const job = {
-      videoId: "v1",
-      input: { key: keys.source },
-      output: { prefix: keys.outputPrefix },
-      progressToken: "t",
-    };
     expect(TranscodeJob.parse(job)).toEqual(job);
     expect(TranscodeJob.safeParse({ ...job, output: { prefix: "no-slash" } }).success).toBe(false);
-    expect(TranscodeJob.safeParse({ videoId: "v1" }).success).toBe(false);
+    expect(TranscodeJob.safeParse({ videoId: id }).success).toBe(false);
     expect(TranscodeJob.safeParse({ ...job, progressToken: "" }).success).toBe(false);
+    expect(TranscodeJob.safeParse({ ...job, videoId: "v1" }).success).toBe(false);
     expect(TranscodeJob.safeParse("v1").success).toBe(false);
+  });
+
+  it("refuses keys that are not the ones the layout derives from the id", () => {
+    const other = "1b8a5f3e-8c1d-4e2a-9f00-5d6c7b8a9e10";
+    const wrongSource = TranscodeJob.safeParse({ ...job, input: { key: `sources/${other}` } });
+    expect(wrongSource.success).toBe(false);
+    expect(wrongSource.error?.issues[0]?.path).toEqual(["input", "key"]);
+    const wrongOutput = TranscodeJob.safeParse({ ...job, output: { prefix: `videos/${other}/` } });
+    expect(wrongOutput.error?.issues[0]?.path).toEqual(["output", "prefix"]);
+    expect(TranscodeJob.safeParse({ ...job, output: { prefix: "videos/../" } }).success).toBe(false);
+  });
+
+  it("canonicalises an upper-case video id, and then needs the canonical keys", () => {
+    const upper = id.toUpperCase();
+    expect(TranscodeJob.safeParse({ ...job, videoId: upper }).data?.videoId).toBe(id);
+    expect(
+      TranscodeJob.safeParse({
+        ...job,
+        videoId: upper,
+        input: { key: `sources/${upper}` },
+        output: { prefix: `videos/${upper}/` },
+      }).success,
+    ).toBe(false);
   });
 });
 
