@@ -1,5 +1,24 @@
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { defineConfig } from "vitest/config";
+import { fileURLToPath } from "node:url";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig, type Plugin } from "vitest/config";
+
+/**
+ * Vitest 5 imports a project's globalSetup files through that project's Vite server (its "__vitest__"
+ * environment), which inherits the Workers resolve conditions cloudflareTest() sets ("workerd", "worker",
+ * "browser"; no "node"). The workers project's global setup runs in Node (Postgres, the Neon bridge), so
+ * the packages it needs resolve to their Node builds there: `ws` would otherwise be its browser stub.
+ */
+function nodeBuildsForGlobalSetup(packages: string[]): Plugin {
+  return {
+    name: "streamlet:node-builds-for-global-setup",
+    enforce: "pre",
+    resolveId(id) {
+      if (this.environment.name === "__vitest__" && packages.includes(id)) {
+        return fileURLToPath(import.meta.resolve(id));
+      }
+    },
+  };
+}
 
 export default defineConfig({
   test: {
@@ -14,7 +33,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
-          include: ["{edge,transcoder}/test/integration/**/*.test.ts"],
+          include: ["{edge,transcoder,scripts}/test/integration/**/*.test.ts"],
           environment: "node",
           globalSetup: ["scripts/stack/vitest-global-setup.ts"],
           // One stack serves every file; files run one after another on a 2-core machine.
@@ -27,6 +46,7 @@ export default defineConfig({
         // The edge Worker and its VideoProgress Durable Object inside workerd (the real runtime), reached
         // through the Worker's own fetch, against a throwaway Postgres the global setup starts.
         plugins: [
+          nodeBuildsForGlobalSetup(["ws"]),
           cloudflareTest(({ inject }) => ({
             main: "./edge/src/index.ts",
             wrangler: { configPath: "./wrangler.toml" },
