@@ -35,7 +35,7 @@ fi
 mkdir -p "$DEV/js"
 ESBUILD="$REPO_ROOT/node_modules/.bin/esbuild"
 [[ -x "$ESBUILD" ]] || { log "esbuild not found at $ESBUILD (run npm ci)"; exit 1; }
-# ESM output still meets CommonJS deps that call require()/__dirname (ioredis, fluent-ffmpeg, ...).
+# ESM output still meets CommonJS deps that call require()/__dirname (ioredis, prom-client, ...).
 BANNER='import { createRequire as __slCreateRequire } from "node:module"; import { fileURLToPath as __slFileURLToPath } from "node:url"; import { dirname as __slDirname } from "node:path"; const require = __slCreateRequire(import.meta.url); const __filename = __slFileURLToPath(import.meta.url); const __dirname = __slDirname(__filename);'
 for entry in "$@"; do
   [[ -f "$entry" ]] || { log "entry not found: $entry"; exit 1; }

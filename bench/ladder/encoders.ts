@@ -12,12 +12,14 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { EncoderSpec } from "../../transcoder/src/encoder.ts";
-import { probeEncoder } from "../../transcoder/src/encoder-probe.ts";
-import { buildLadderArgs } from "../../transcoder/src/ffmpeg-args.ts";
-import { planLadder } from "../../transcoder/src/ladder.ts";
-import { probeFile } from "../../transcoder/src/probe.ts";
-import { runFfmpeg } from "../../transcoder/src/run-ffmpeg.ts";
+import {
+  buildLadderArgs,
+  type EncoderSpec,
+  planLadder,
+  probeEncoder,
+  probeFile,
+  runFfmpeg,
+} from "@streamlet/transcoder/media";
 import { generateSource } from "./source.ts";
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), "out", "encoders");
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
   if (!source) {
     source = join(OUT, "source.mp4");
     console.log(`generating a ${SECONDS} s 1080p30 source with grain and motion…`);
-    await generateSource(source, SECONDS);
+    await generateSource(source, SECONDS, ffmpegPath);
   }
   const facts = await probeFile(source, { ffprobePath, ffmpegPath });
   const { rungs, fps } = planLadder(facts);

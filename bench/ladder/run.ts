@@ -4,23 +4,28 @@
  * Run: npx tsx bench/ladder/run.ts
  * Knobs: X264_PRESET (veryfast), BENCH_SECONDS (20), BENCH_REPEAT (2 interleaved rounds; best wall time kept).
  */
-import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { DEFAULT_X264_CRF, type EncoderSpec } from "../../transcoder/src/encoder.ts";
-import { AUDIO_NAME, buildLadderArgs } from "../../transcoder/src/ffmpeg-args.ts";
-import { normalizeInitSegment } from "../../transcoder/src/hls-layout.ts";
-import { measureVariant } from "../../transcoder/src/hls-measure.ts";
-import { type PlannedRung, planLadder } from "../../transcoder/src/ladder.ts";
-import { type MediaFacts, probeFile } from "../../transcoder/src/probe.ts";
-import { formatRational, type Rational } from "../../transcoder/src/rational.ts";
-import { runFfmpeg } from "../../transcoder/src/run-ffmpeg.ts";
+import { AUDIO_FOLDER, INIT_SEGMENT, SEGMENT_FILE } from "@streamlet/shared";
+import {
+  buildLadderArgs,
+  DEFAULT_X264_CRF,
+  type EncoderSpec,
+  ffmpegVersion,
+  formatRational,
+  type MediaFacts,
+  measureVariant,
+  normalizeInitSegment,
+  type PlannedRung,
+  planLadder,
+  probeFile,
+  type Rational,
+  runFfmpeg,
+} from "@streamlet/transcoder/media";
 import { generateSource } from "./source.ts";
 
-const exec = promisify(execFile);
 const OUT = join(dirname(fileURLToPath(import.meta.url)), "out");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2));
@@ -34,8 +39,8 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 
 /** Joins a variant's init + segments into one file ffmpeg can read back. */
 async function joinVariant(dir: string, target: string): Promise<void> {
-  const segments = (await readdir(dir)).filter((f) => f.endsWith(".m4s")).sort();
-  const parts = await Promise.all(["init.mp4", ...segments].map((f) => readFile(join(dir, f))));
+  const segments = (await readdir(dir)).filter((f) => SEGMENT_FILE.test(f)).sort();
+  const parts = await Promise.all([INIT_SEGMENT, ...segments].map((f) => readFile(join(dir, f))));
   await writeFile(target, Buffer.concat(parts));
 }
 
@@ -47,8 +52,8 @@ async function ssim(
   fps: Rational,
   statsFile: string,
 ): Promise<number> {
-  await exec("ffmpeg", [
-    ...["-hide_banner", "-loglevel", "error", "-nostdin", "-i", rungFile, "-i", source],
+  await runFfmpeg([
+    ...["-hide_banner", "-nostdin", "-i", rungFile, "-i", source],
     "-lavfi",
     `[1:v]setpts=PTS-STARTPTS,fps=${formatRational(fps)},scale=${rung.width}:${rung.height}:flags=bicubic,setsar=1,format=yuv420p[ref];` +
       `[0:v]setpts=PTS-STARTPTS,setsar=1,format=yuv420p[enc];[enc][ref]ssim=stats_file=${statsFile}`,
@@ -121,9 +126,6 @@ async function main(): Promise<void> {
       `${(sourceBitrate / 1e6).toFixed(2)} Mb/s (generated in ${generateSeconds.toFixed(1)} s)`,
   );
 
-  // Warm fluent-ffmpeg's capability cache (ffmpeg -formats/-encoders) so neither method pays it.
-  await runFfmpeg(["-hide_banner", "-f", "lavfi", "-i", "nullsrc=s=16x16:d=0.1", "-f", "null", "-"]);
-
   // Interleave the methods and keep each one's best wall time: this VM's speed drifts by tens of percent.
   const onePassDir = join(OUT, "one-pass");
   const onePassSamples: number[] = [];
@@ -168,10 +170,9 @@ async function main(): Promise<void> {
     source,
     fps,
   );
-  await normalizeInitSegment(join(onePassDir, AUDIO_NAME));
+  await normalizeInitSegment(join(onePassDir, AUDIO_FOLDER));
 
   const ratio = separateSeconds / onePassSeconds;
-  const { stdout: ffmpegVersion } = await exec("ffmpeg", ["-hide_banner", "-version"]);
   const results = {
     date: new Date().toISOString(),
     machine: {
@@ -179,7 +180,7 @@ async function main(): Promise<void> {
       cpuModel: os.cpus()[0]?.model ?? "unknown",
       platform: `${os.platform()} ${os.release()}`,
     },
-    ffmpeg: ffmpegVersion.split("\n")[0],
+    ffmpeg: await ffmpegVersion(),
     encoder: { ...encoder, crf: encoder.crf ?? DEFAULT_X264_CRF },
     source: {
       width: facts.width,

@@ -1,44 +1,44 @@
 import { UnrecoverableError } from "bullmq";
 
 /**
- * Errors the processor classifies. Bad media is permanent (no retry, reason shown to the uploader);
- * everything else is assumed transient and retried by BullMQ.
+ * Errors of the node's lifecycle that the processor classifies (bad media is the media core's
+ * BadMediaError). Permanent ones end the job without retries; everything else is retried by BullMQ.
  */
-
-/** The upload itself is unusable; `message` is written for the person who uploaded it. */
-export class BadMediaError extends Error {
-  override name = "BadMediaError";
-}
 
 /** The object is not in storage (HTTP 404). */
 export class StorageNotFoundError extends Error {
   override name = "StorageNotFoundError";
-  constructor(readonly key: string) {
+  readonly key: string;
+
+  constructor(key: string) {
     super(`storage object not found: ${key}`);
+    this.key = key;
   }
 }
 
 /** A storage request failed; `transient` says whether trying again may help. */
 export class StorageError extends Error {
   override name = "StorageError";
-  constructor(
-    message: string,
-    readonly status: number | null,
-    readonly transient: boolean,
-    options?: ErrorOptions,
-  ) {
+  readonly status: number | null;
+  readonly transient: boolean;
+
+  constructor(message: string, status: number | null, transient: boolean, options?: ErrorOptions) {
     super(message, options);
+    this.status = status;
+    this.transient = transient;
   }
 }
 
 /** The edge refused us with a 4xx (bad credentials, a video that no longer exists): retrying won't help. */
 export class EdgeRejectedError extends Error {
   override name = "EdgeRejectedError";
-  constructor(
-    readonly status: number,
-    readonly detail: string,
-  ) {
+  readonly status: number;
+  readonly detail: string;
+
+  constructor(status: number, detail: string) {
     super(`edge rejected the transcoder with HTTP ${status}: ${detail.slice(0, 500)}`);
+    this.status = status;
+    this.detail = detail;
   }
 }
 

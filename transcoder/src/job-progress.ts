@@ -1,7 +1,7 @@
 import { type Rendition, SEGMENT_SECONDS } from "@streamlet/shared";
 import type { Logger } from "./log.ts";
+import { type FfmpegStats, progressPercent } from "./media/index.ts";
 import { type ProgressPublisher, safePublish } from "./progress-publisher.ts";
-import { type FfmpegStats, progressPercent } from "./run-ffmpeg.ts";
 
 /** One decimal: plenty for a progress bar, and short on the wire. */
 const round1 = (n: number) => Math.round(n * 10) / 10;

@@ -1,34 +1,24 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { DEFAULT_LADDER, TRANSCODE_QUEUE } from "@streamlet/shared";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
-import type { EncoderSpec } from "./encoder.ts";
-import { type EncoderProbeResult, NvencUnavailableError, probeEncoder } from "./encoder-probe.ts";
 import { createLogger, errorFields } from "./log.ts";
+import {
+  checkTools,
+  type EncoderProbeResult,
+  type EncoderSpec,
+  NvencUnavailableError,
+  probeEncoder,
+} from "./media/index.ts";
 import { createMetrics } from "./metrics.ts";
 import { jobConcurrency, SessionBudget } from "./nvenc-budget.ts";
 import { deriveHealth, startOpsServer } from "./ops-server.ts";
 import { createQueueDepth } from "./queue-depth.ts";
 import { createWorker, type Drain, drainWorker } from "./worker.ts";
 
-const run = promisify(execFile);
 /** How long jobs may take to stop once handed back before the process exits anyway. */
 const HAND_BACK_TIMEOUT_MS = 30_000;
 const log = createLogger({ service: "transcoder" });
-
-/** Fails start-up when ffmpeg/ffprobe are missing or lack libx264, instead of failing every job later. */
-async function checkTools(config: Config): Promise<void> {
-  const version = (path: string, name: string) =>
-    run(path, ["-hide_banner", "-version"]).catch((err: Error) => {
-      throw new Error(`${name} not runnable at "${path}" (set ${name.toUpperCase()}_PATH): ${err.message}`);
-    });
-  await version(config.ffprobePath, "ffprobe");
-  await version(config.ffmpegPath, "ffmpeg");
-  const { stdout } = await run(config.ffmpegPath, ["-hide_banner", "-encoders"]);
-  if (!/\blibx264\b/.test(stdout)) throw new Error(`${config.ffmpegPath} has no libx264 encoder`);
-}
 
 async function main(): Promise<void> {
   let config: Config;
@@ -42,6 +32,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // Missing tools or no libx264: fail at start-up instead of failing every job later.
   await checkTools(config);
 
   // The encoder: a real one-second encode decides (ENCODER=nvenc refuses to start without NVENC).
@@ -147,7 +138,7 @@ async function main(): Promise<void> {
     concurrency,
     onNvencFailure,
     hooks: {
-      jobStarted: ({ jobId, videoId }) => metrics.jobStarted(jobId, videoId),
+      jobStarted: ({ jobId }) => metrics.jobStarted(jobId),
       jobStats: ({ jobId, fps, speed }) =>
         metrics.jobStats(jobId, { fps: fps ?? undefined, realtimeFactor: speed ?? undefined }),
       encoded: ({ jobId, encoder: used, realtimeFactor }) => {

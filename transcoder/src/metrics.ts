@@ -1,3 +1,4 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { QueueDepth } from "./queue-depth.ts";
 
 /** How a job attempt left this worker; "handed_back" means it went back to the queue (shutdown, lost lock). */
@@ -24,8 +25,8 @@ export interface JobEnd {
 
 /** What the worker reports and what /metrics renders; every method is cheap and never throws. */
 export interface TranscoderMetrics {
-  /** Starts the per-job gauges; a job without a video id gets an empty video_id label. */
-  jobStarted(jobId: string, videoId?: string): void;
+  /** A job began on this node: it counts in jobs_in_progress and its live figures in the job gauges. */
+  jobStarted(jobId: string): void;
   jobStats(jobId: string, stats: JobStats): void;
   jobEnded(jobId: string, outcome: JobOutcome, end?: JobEnd): void;
   /** The encoder the start-up probe chose and why (e.g. "probe_ok", "no_nvenc_device", "configured"). */
@@ -41,80 +42,123 @@ export interface MetricsOptions {
   queueDepth?: () => Promise<QueueDepth | null>;
   /** 1 while the worker runs and reaches Redis (what /healthz answers 200 for). */
   up?: () => boolean;
-  /** Unix seconds the process started; defaults to now minus process.uptime(). */
-  startTimeSeconds?: number;
 }
 
-export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+/** The exposition format prom-client renders (text 0.0.4). */
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
 const P = "streamlet_transcoder_";
 
-type Labels = Record<string, string>;
-
-/** Escapes a label value: backslash, double quote and newline, per the exposition format. */
-export function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
-
-function escapeHelp(text: string): string {
-  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-}
-
-/** Go-style float text: +Inf, -Inf and NaN spelled the way Prometheus parses them. */
-export function formatValue(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Number.POSITIVE_INFINITY) return "+Inf";
-  if (value === Number.NEGATIVE_INFINITY) return "-Inf";
-  return String(value);
-}
-
-function sample(name: string, labels: Labels, value: number): string {
-  const pairs = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);
-  return `${name}${pairs.length > 0 ? `{${pairs.join(",")}}` : ""} ${formatValue(value)}`;
-}
-
-function family(
-  name: string,
-  type: "counter" | "gauge" | "histogram",
-  help: string,
-  lines: string[],
-): string[] {
-  return [`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`, ...lines];
-}
-
-interface Histogram {
-  buckets: number[];
-  sum: number;
-  count: number;
-}
-
 const isNumber = (v: number | undefined): v is number => typeof v === "number" && Number.isFinite(v);
 
-/** One registry per process: the worker writes to it, the ops server renders it. */
-export function createMetrics(options: MetricsOptions = {}): TranscoderMetrics {
-  const startTime = options.startTimeSeconds ?? Date.now() / 1000 - process.uptime();
-  const running = new Map<string, { videoId: string; fps?: number; realtimeFactor?: number }>();
-  const jobs = new Map<JobOutcome, number>(JOB_OUTCOMES.map((o) => [o, 0]));
-  const realtime = new Map<EncoderKind, Histogram>();
-  let encoderInfo: { encoder: EncoderKind; reason: string } | null = null;
-  let sessions: { inUse: number; limit: number } | null = null;
+function safe(fn: () => boolean): boolean {
+  try {
+    return fn();
+  } catch {
+    return false;
+  }
+}
 
-  const observe = (encoder: EncoderKind, value: number) => {
-    let h = realtime.get(encoder);
-    if (!h) {
-      h = { buckets: REALTIME_FACTOR_BUCKETS.map(() => 0), sum: 0, count: 0 };
-      realtime.set(encoder, h);
-    }
-    REALTIME_FACTOR_BUCKETS.forEach((le, i) => {
-      if (value <= le) h.buckets[i] = (h.buckets[i] ?? 0) + 1;
-    });
-    h.sum += value;
-    h.count += 1;
+/**
+ * One prom-client registry per process: the worker writes to it, the ops server renders it, with the
+ * standard process and Node.js metrics (process_start_time_seconds, process_cpu_seconds_total,
+ * nodejs_heap_size_used_bytes, …) beside ours. No metric carries a job or video id: those are unbounded
+ * series, and an unlisted video's id must not leak to whoever reads the metrics. The live per-job figures
+ * are folded into one value each: the slowest running job's.
+ */
+export function createMetrics(options: MetricsOptions = {}): TranscoderMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const running = new Map<string, JobStats>();
+  const registers = [registry];
+
+  /** The lowest live figure among running jobs; the series is absent while no job reports one. */
+  const slowest = (gauge: Gauge, key: keyof JobStats) => {
+    const values = [...running.values()].map((j) => j[key]).filter(isNumber);
+    if (values.length === 0) gauge.remove();
+    else gauge.set(Math.min(...values));
   };
 
+  new Gauge({
+    name: `${P}up`,
+    help: "1 while the worker runs and is connected to Redis.",
+    registers,
+    collect() {
+      this.set(options.up ? (safe(options.up) ? 1 : 0) : 1);
+    },
+  });
+  const jobsTotal = new Counter({
+    name: `${P}jobs_total`,
+    help: "Job attempts that left this worker, by outcome (handed_back: returned to the queue).",
+    labelNames: ["outcome"],
+    registers,
+  });
+  for (const outcome of JOB_OUTCOMES) jobsTotal.inc({ outcome }, 0);
+  new Gauge({
+    name: `${P}jobs_in_progress`,
+    help: "Jobs this worker is running now.",
+    registers,
+    collect() {
+      this.set(running.size);
+    },
+  });
+  new Gauge({
+    name: `${P}job_encode_fps`,
+    help: "Frames per second of the slowest running encode on this worker (absent while none reports).",
+    registers,
+    collect() {
+      slowest(this, "fps");
+    },
+  });
+  new Gauge({
+    name: `${P}job_realtime_factor`,
+    help: "Media seconds encoded per wall-clock second of the slowest running job on this worker (below 1: slower than real time; absent while none reports).",
+    registers,
+    collect() {
+      slowest(this, "realtimeFactor");
+    },
+  });
+  const realtime = new Histogram({
+    name: `${P}encode_realtime_factor`,
+    help: "Whole-job realtime factor of finished encodes, by encoder.",
+    labelNames: ["encoder"],
+    buckets: [...REALTIME_FACTOR_BUCKETS],
+    registers,
+  });
+  const encoderInfo = new Gauge({
+    name: `${P}encoder_info`,
+    help: "The video encoder this worker uses and why it was chosen (always 1).",
+    labelNames: ["encoder", "reason"],
+    registers,
+  });
+  const sessionsInUse = new Gauge({
+    name: `${P}nvenc_sessions_in_use`,
+    help: "NVENC encode sessions this worker holds now.",
+    registers,
+  });
+  const sessionLimit = new Gauge({
+    name: `${P}nvenc_session_limit`,
+    help: "NVENC sessions this worker allows itself (NVENC_SESSION_LIMIT).",
+    registers,
+  });
+  // Absent until the worker says (an unlabelled gauge would otherwise read 0 from the start).
+  sessionsInUse.remove();
+  sessionLimit.remove();
+  new Gauge({
+    name: `${P}queue_depth`,
+    help: "Jobs in the transcode queue by state (shared by all workers; absent when Redis did not answer).",
+    labelNames: ["state"],
+    registers,
+    async collect() {
+      const depth = options.queueDepth ? await options.queueDepth().catch(() => null) : null;
+      this.reset();
+      for (const [state, n] of Object.entries(depth ?? {})) this.set({ state }, n);
+    },
+  });
+
   return {
-    jobStarted(jobId, videoId) {
-      running.set(jobId, { videoId: videoId ?? "" });
+    jobStarted(jobId) {
+      running.set(jobId, {});
     },
     jobStats(jobId, stats) {
       const job = running.get(jobId);
@@ -124,111 +168,20 @@ export function createMetrics(options: MetricsOptions = {}): TranscoderMetrics {
     },
     jobEnded(jobId, outcome, end) {
       running.delete(jobId);
-      jobs.set(outcome, (jobs.get(outcome) ?? 0) + 1);
-      if (end && isNumber(end.realtimeFactor)) observe(end.encoder, end.realtimeFactor);
+      jobsTotal.inc({ outcome });
+      if (end && isNumber(end.realtimeFactor)) realtime.observe({ encoder: end.encoder }, end.realtimeFactor);
     },
     setEncoder(encoder, reason) {
-      encoderInfo = { encoder, reason };
+      encoderInfo.reset();
+      encoderInfo.set({ encoder, reason }, 1);
     },
     setSessions(inUse, limit) {
-      sessions = { inUse, limit };
+      sessionsInUse.set(inUse);
+      sessionLimit.set(limit);
     },
     get jobsInProgress() {
       return running.size;
     },
-    async render() {
-      // Fetch first: the scrape may wait on Redis, and the job gauges should be as fresh as possible.
-      const depth = options.queueDepth ? await options.queueDepth().catch(() => null) : null;
-      const up = options.up ? safe(options.up) : true;
-      const perJob = (name: string, key: "fps" | "realtimeFactor") =>
-        [...running].flatMap(([jobId, job]) => {
-          const value = job[key];
-          return value === undefined ? [] : [sample(name, { job_id: jobId, video_id: job.videoId }, value)];
-        });
-      const out = [
-        ...family(`${P}up`, "gauge", "1 while the worker runs and is connected to Redis.", [
-          sample(`${P}up`, {}, up ? 1 : 0),
-        ]),
-        ...family(
-          "process_start_time_seconds",
-          "gauge",
-          "Start time of the process since unix epoch in seconds.",
-          [sample("process_start_time_seconds", {}, Math.floor(startTime))],
-        ),
-        ...family(
-          `${P}jobs_total`,
-          "counter",
-          "Job attempts that left this worker, by outcome (handed_back: returned to the queue).",
-          JOB_OUTCOMES.map((o) => sample(`${P}jobs_total`, { outcome: o }, jobs.get(o) ?? 0)),
-        ),
-        ...family(`${P}jobs_in_progress`, "gauge", "Jobs this worker is running now.", [
-          sample(`${P}jobs_in_progress`, {}, running.size),
-        ]),
-        ...family(
-          `${P}job_encode_fps`,
-          "gauge",
-          "Frames per second of each running job's encode.",
-          perJob(`${P}job_encode_fps`, "fps"),
-        ),
-        ...family(
-          `${P}job_realtime_factor`,
-          "gauge",
-          "Media seconds encoded per wall-clock second, per running job (below 1: slower than real time).",
-          perJob(`${P}job_realtime_factor`, "realtimeFactor"),
-        ),
-        ...family(
-          `${P}encode_realtime_factor`,
-          "histogram",
-          "Whole-job realtime factor of finished encodes, by encoder.",
-          [...realtime].flatMap(([encoder, h]) => [
-            ...REALTIME_FACTOR_BUCKETS.map((le, i) =>
-              sample(
-                `${P}encode_realtime_factor_bucket`,
-                { encoder, le: formatValue(le) },
-                h.buckets[i] ?? 0,
-              ),
-            ),
-            sample(`${P}encode_realtime_factor_bucket`, { encoder, le: "+Inf" }, h.count),
-            sample(`${P}encode_realtime_factor_sum`, { encoder }, h.sum),
-            sample(`${P}encode_realtime_factor_count`, { encoder }, h.count),
-          ]),
-        ),
-        ...family(
-          `${P}encoder_info`,
-          "gauge",
-          "The video encoder this worker uses and why it was chosen (always 1).",
-          encoderInfo
-            ? [sample(`${P}encoder_info`, { encoder: encoderInfo.encoder, reason: encoderInfo.reason }, 1)]
-            : [],
-        ),
-        ...family(
-          `${P}nvenc_sessions_in_use`,
-          "gauge",
-          "NVENC encode sessions this worker holds now.",
-          sessions ? [sample(`${P}nvenc_sessions_in_use`, {}, sessions.inUse)] : [],
-        ),
-        ...family(
-          `${P}nvenc_session_limit`,
-          "gauge",
-          "NVENC sessions this worker allows itself (NVENC_SESSION_LIMIT).",
-          sessions ? [sample(`${P}nvenc_session_limit`, {}, sessions.limit)] : [],
-        ),
-        ...family(
-          `${P}queue_depth`,
-          "gauge",
-          "Jobs in the transcode queue by state (shared by all workers; absent when Redis did not answer).",
-          depth ? Object.entries(depth).map(([state, n]) => sample(`${P}queue_depth`, { state }, n)) : [],
-        ),
-      ];
-      return `${out.join("\n")}\n`;
-    },
+    render: () => registry.metrics(),
   };
-}
-
-function safe(fn: () => boolean): boolean {
-  try {
-    return fn();
-  } catch {
-    return false;
-  }
 }

@@ -49,13 +49,18 @@ export class SessionBudget {
   #inUse = 0;
   readonly #waiters: Waiter[] = [];
 
+  readonly limit: number;
+  /** Told the sessions in use after every change (metrics). */
+  readonly #onChange: ((inUse: number, limit: number) => void) | undefined;
+
   constructor(
-    readonly limit: number = DEFAULT_NVENC_SESSION_LIMIT,
-    /** Told the sessions in use after every change (metrics). */
-    private readonly onChange?: (inUse: number, limit: number) => void,
+    limit: number = DEFAULT_NVENC_SESSION_LIMIT,
+    onChange?: (inUse: number, limit: number) => void,
   ) {
     if (!Number.isInteger(limit) || limit < 1)
       throw new RangeError(`session limit must be >= 1, got ${limit}`);
+    this.limit = limit;
+    this.#onChange = onChange;
   }
 
   /** Sessions currently held (for metrics). */
@@ -77,7 +82,7 @@ export class SessionBudget {
     signal?.throwIfAborted();
     if (this.#waiters.length === 0 && this.#inUse + n <= this.limit) {
       this.#inUse += n;
-      this.onChange?.(this.#inUse, this.limit);
+      this.#onChange?.(this.#inUse, this.limit);
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
@@ -104,7 +109,7 @@ export class SessionBudget {
     if (n > this.#inUse) throw new Error(`releasing ${n} NVENC sessions but only ${this.#inUse} are held`);
     this.#inUse -= n;
     this.#drain();
-    this.onChange?.(this.#inUse, this.limit);
+    this.#onChange?.(this.#inUse, this.limit);
   }
 
   /** Runs `task` holding `sessions`, releasing them however it ends. */
@@ -131,7 +136,7 @@ export class SessionBudget {
       this.#waiters.shift();
       head.signal?.removeEventListener("abort", head.onAbort);
       this.#inUse += head.sessions;
-      this.onChange?.(this.#inUse, this.limit);
+      this.#onChange?.(this.#inUse, this.limit);
       head.resolve();
     }
   }

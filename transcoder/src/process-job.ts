@@ -1,38 +1,32 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { DEFAULT_LADDER, TranscodeJob } from "@streamlet/shared";
+import { contentTypeFor, DEFAULT_LADDER, MASTER_PLAYLIST, POSTER, TranscodeJob } from "@streamlet/shared";
 import { type Job, UnrecoverableError } from "bullmq";
-import type { EncoderSpec } from "./encoder.ts";
-import { type FallBackDecision, shouldFallBack } from "./encoder-probe.ts";
-import {
-  BadMediaError,
-  EdgeRejectedError,
-  errorMessage,
-  type JobCancelledError,
-  StorageNotFoundError,
-} from "./errors.ts";
-import { AUDIO_NAME, buildLadderArgs } from "./ffmpeg-args.ts";
-import { normalizeInitSegment } from "./hls-layout.ts";
-import { measureVariant, parseAvcInit } from "./hls-measure.ts";
-import { createJobProgress } from "./job-progress.ts";
-import { planLadder } from "./ladder.ts";
+import { encodeWithFallback, type LadderJob } from "./encode-ladder.ts";
+import { EdgeRejectedError, errorMessage, type JobCancelledError, StorageNotFoundError } from "./errors.ts";
+import { createJobProgress, type JobProgress } from "./job-progress.ts";
 import { errorFields, type Logger } from "./log.ts";
 import {
-  AAC_LC,
-  type MeasuredAudio,
-  type MeasuredRung,
+  BadMediaError,
+  type EncoderSpec,
+  type FallBackDecision,
+  type FfmpegStats,
+  type LadderPlan,
+  type MediaFacts,
+  makePoster,
+  planLadder,
+  probeFile,
+  toNumber,
   toRenditions,
+  type VerifiedLadder,
+  verifyLadder,
+  watchSegments,
   writeMasterPlaylist,
-} from "./master-playlist.ts";
+} from "./media/index.ts";
 import type { SessionBudget } from "./nvenc-budget.ts";
-import { makePoster, POSTER_NAME } from "./poster.ts";
-import { probeFile } from "./probe.ts";
 import type { ProgressPublisher } from "./progress-publisher.ts";
-import { toNumber } from "./rational.ts";
-import { FfmpegError, FfmpegStalledError, type FfmpegStats, runFfmpeg } from "./run-ffmpeg.ts";
-import { watchSegments } from "./segment-watch.ts";
 import type { Storage } from "./storage.ts";
-import { contentTypeFor, uploadFolder } from "./upload.ts";
+import { uploadFolder } from "./upload.ts";
 
 /** Opens the progress channel for one job attempt (the video's Durable Object, or a fake in tests). */
 export type OpenProgress = (channel: {
@@ -77,10 +71,6 @@ export interface TranscodeResult {
   renditions: ReturnType<typeof toRenditions>;
 }
 
-/** Name of the master playlist under the output prefix. */
-export const MASTER_NAME = "master.m3u8";
-/** How short of the probed duration the encode may come before the source counts as truncated. */
-export const DURATION_TOLERANCE = 0.1;
 const MAX_REASON = 1000;
 
 /** Whether BullMQ will give up after this attempt, so subscribers must hear "failed" now. */
@@ -108,6 +98,147 @@ export function failureReason(err: unknown): string {
   return reason.slice(0, MAX_REASON);
 }
 
+/** One attempt of one job, as every step sees it. */
+interface Attempt {
+  data: TranscodeJob;
+  number: number;
+  deps: ProcessDeps;
+  log: Logger;
+  publisher: ProgressPublisher;
+  progress: JobProgress;
+  /** Aborts on shutdown/lost lock (from the worker) and when the edge says the video was deleted. */
+  signal: AbortSignal;
+  /** Marks a stage in the log; throws once the attempt was stopped or refused for good. */
+  stage(name: string, fields?: Record<string, unknown>): void;
+}
+
+/** A payload that does not match the contract can never succeed: fail it without retries. */
+function parseJob(job: TranscodeJobLike, log: Logger): TranscodeJob {
+  const parsed = TranscodeJob.safeParse(job.data);
+  if (parsed.success) return parsed.data;
+  log.error("invalid job payload", { jobId: job.id, issues: parsed.error.issues });
+  throw new UnrecoverableError(
+    `invalid job payload: ${parsed.error.issues.map((i) => i.message).join("; ")}`,
+  );
+}
+
+function startAttempt(job: TranscodeJobLike, deps: ProcessDeps, shutdown?: AbortSignal): Attempt {
+  const data = parseJob(job, deps.log);
+  // attemptsStarted counts this attempt (and stalled restarts), so each attempt numbers above the last.
+  const number = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
+  const log = deps.log.child({ jobId: job.id, videoId: data.videoId });
+  const publisher = deps.openProgress({ videoId: data.videoId, token: data.progressToken, attempt: number });
+  const signal = shutdown ? AbortSignal.any([shutdown, publisher.cancelled]) : publisher.cancelled;
+  return {
+    data,
+    number,
+    deps,
+    log,
+    publisher,
+    progress: createJobProgress(publisher, log),
+    signal,
+    stage(name, fields) {
+      signal.throwIfAborted();
+      // Refused for good (the video is gone, bad credentials): the outcome could never be recorded.
+      if (publisher.refusal) throw publisher.refusal;
+      log.info("stage", { stage: name, attempt: number, ...fields });
+    },
+  };
+}
+
+/** Step 1: the source object into a temp file (no extension: ffmpeg must recognise the content). */
+async function download(a: Attempt, source: string): Promise<number> {
+  a.stage("download", { key: a.data.input.key });
+  const bytes = await a.deps.storage.download(a.data.input.key, source, a.signal, a.progress.downloading);
+  a.progress.downloading(bytes, bytes);
+  return bytes;
+}
+
+/** Steps 2 and 3: what the source is, and the ladder planned for it. */
+async function probeAndPlan(
+  a: Attempt,
+  source: string,
+  bytes: number,
+): Promise<{ facts: MediaFacts; plan: LadderPlan }> {
+  a.stage("probe", { bytes });
+  a.progress.probing();
+  const { ffprobePath, ffmpegPath } = a.deps;
+  const facts = await probeFile(source, { ffprobePath, ffmpegPath, signal: a.signal });
+  const plan = planLadder(facts, a.data.output.ladder ?? DEFAULT_LADDER);
+  a.stage("plan", { facts, rungs: plan.rungs, fps: plan.fps });
+  return { facts, plan };
+}
+
+/** What the encode step reports: which encoder did it and how fast. */
+interface Encoded {
+  encoder: EncoderSpec["kind"];
+  encodeSeconds: number;
+  /** Seconds of video per wall-clock second. */
+  realtimeFactor: number;
+}
+
+/** Step 4: the ladder in one ffmpeg run (fallback policy in encode-ladder.ts), with per-rung progress. */
+async function encode(a: Attempt, job: LadderJob): Promise<Encoded> {
+  const { deps, progress } = a;
+  const { facts, plan } = job;
+  progress.transcodingStarted(plan.rungs, facts.durationSeconds, toNumber(plan.fps));
+  const started = Date.now();
+  const names = plan.rungs.map((r) => r.name);
+  const watcher = watchSegments(job.outDir, names, progress.rungSegments, deps.segmentPollMs);
+  let used: EncoderSpec;
+  try {
+    used = await encodeWithFallback(job, {
+      ffmpegPath: deps.ffmpegPath,
+      encoder: deps.encoder,
+      fallbackEncoder: deps.fallbackEncoder,
+      sessions: deps.sessions,
+      stallTimeoutMs: deps.encodeStallTimeoutMs,
+      onStats: (stats) => {
+        progress.ffmpegStats(stats);
+        deps.onEncodeStats?.(stats);
+      },
+      onNvencFailure: deps.onNvencFailure,
+      log: a.log,
+      signal: a.signal,
+    });
+  } finally {
+    watcher.stop();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const realtimeFactor = facts.durationSeconds / seconds;
+  progress.transcoded();
+  deps.onEncoded?.({ encoder: used.kind, realtimeFactor, seconds });
+  return { encoder: used.kind, encodeSeconds: seconds, realtimeFactor };
+}
+
+/** Step 6: every file, then the master playlist last (once it exists, everything it names does). */
+async function upload(a: Attempt, outDir: string, ladder: VerifiedLadder): Promise<number> {
+  const prefix = a.data.output.prefix;
+  a.stage("upload", { prefix });
+  const master = writeMasterPlaylist(ladder);
+  // The master playlist is one more file after the folder.
+  const files = await uploadFolder(a.deps.storage, outDir, prefix, a.signal, (done, total) =>
+    a.progress.uploading(done, total + 1),
+  );
+  const masterKey = `${prefix}${MASTER_PLAYLIST}`;
+  await a.deps.storage.putBody(masterKey, master, contentTypeFor(MASTER_PLAYLIST), a.signal);
+  a.progress.uploading(files + 1, files + 1);
+  return files + 1;
+}
+
+/** Step 7: `ready`, resolved once the DO has it in Postgres; a timeout fails the attempt (retried). */
+async function reportReady(a: Attempt, facts: MediaFacts, ladder: VerifiedLadder): Promise<TranscodeResult> {
+  const renditions = toRenditions(ladder);
+  const durationSeconds = Math.round(ladder.encodedSeconds * 1000) / 1000;
+  await a.progress.ready({
+    durationSeconds,
+    sourceWidth: facts.width,
+    sourceHeight: facts.height,
+    renditions,
+  });
+  return { durationSeconds, renditions };
+}
+
 /** Removes what a cancelled job uploaded; logged, never thrown (the job ends cancelled either way). */
 async function removeOutput(storage: Storage, prefix: string, log: Logger): Promise<void> {
   try {
@@ -119,226 +250,78 @@ async function removeOutput(storage: Storage, prefix: string, log: Logger): Prom
 }
 
 /**
- * One transcode job, start to end: validate, download, probe, plan, encode, verify, poster, upload
- * (master last), publish ready, publishing progress to the video's DO throughout. The temp folder and
- * the progress socket go in every case.
+ * What a failed attempt throws: a cancelled job removes its output and ends cancelled; a stopped one
+ * (shutdown, lost lock) rethrows the stop reason untouched with no "failed" event; anything else is
+ * classified, and subscribers hear "failed" when no retry will follow.
+ */
+async function failAttempt(
+  a: Attempt,
+  job: TranscodeJobLike,
+  err: unknown,
+  shutdown?: AbortSignal,
+): Promise<never> {
+  const { log, publisher } = a;
+  if (publisher.cancelled.aborted) {
+    const cancelled = publisher.cancelled.reason as JobCancelledError;
+    log.warn("job cancelled", { reason: cancelled.message, during: errorMessage(err) });
+    await removeOutput(a.deps.storage, a.data.output.prefix, log);
+    throw cancelled;
+  }
+  if (shutdown?.aborted) {
+    log.warn("job interrupted; it will run again", { reason: errorMessage(shutdown.reason) });
+    throw shutdown.reason ?? err;
+  }
+  const final = classifyError(err);
+  const permanent = final instanceof UnrecoverableError;
+  log.error("job failed", { ...errorFields(err), permanent, lastAttempt: isLastAttempt(job) });
+  if (permanent || isLastAttempt(job)) {
+    await a.progress
+      .failed(failureReason(final))
+      .catch((publishErr) => log.error("could not publish the failure", errorFields(publishErr)));
+  }
+  throw final;
+}
+
+/**
+ * One transcode job, start to end: download, probe and plan, encode, verify, poster, upload (master
+ * last), report ready, publishing progress to the video's DO throughout. The temp folder and the
+ * progress socket go in every case.
  *
- * Stopping: when `signal` aborts (shutdown hand-back, lost lock) ffmpeg is killed, uploads stop and
- * `signal.reason` is rethrown untouched, with no "failed" event: the video is not at fault and the job
- * runs again. When the edge says the video was deleted, the job stops the same way, removes everything
- * it uploaded and ends with a JobCancelledError (no retry).
+ * Stopping: when `shutdown` aborts (hand-back, lost lock) ffmpeg is killed, uploads stop and its reason
+ * is rethrown untouched, with no "failed" event: the video is not at fault and the job runs again. When
+ * the edge says the video was deleted, the job stops the same way, removes everything it uploaded and
+ * ends with a JobCancelledError (no retry).
  */
 export async function processJob(
   job: TranscodeJobLike,
   deps: ProcessDeps,
   shutdown?: AbortSignal,
 ): Promise<TranscodeResult> {
-  const parsed = TranscodeJob.safeParse(job.data);
-  if (!parsed.success) {
-    deps.log.error("invalid job payload", { jobId: job.id, issues: parsed.error.issues });
-    throw new UnrecoverableError(
-      `invalid job payload: ${parsed.error.issues.map((i) => i.message).join("; ")}`,
-    );
-  }
-  const data = parsed.data;
-  // attemptsStarted counts this attempt (and stalled restarts), so each attempt numbers above the last.
-  const attempt = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
-  const log = deps.log.child({ jobId: job.id, videoId: data.videoId });
-  const publisher = deps.openProgress({ videoId: data.videoId, token: data.progressToken, attempt });
-  const signal = shutdown ? AbortSignal.any([shutdown, publisher.cancelled]) : publisher.cancelled;
-  const stage = (name: string, fields?: Record<string, unknown>) => {
-    signal?.throwIfAborted();
-    // Refused for good (the video is gone, bad credentials): the outcome could never be recorded.
-    if (publisher.refusal) throw publisher.refusal;
-    log.info("stage", { stage: name, attempt, ...fields });
-  };
-
-  const progress = createJobProgress(publisher, log);
+  const a = startAttempt(job, deps, shutdown);
   let tempDir: string | undefined;
   try {
-    stage("start");
-    // The first event after "queued" is what marks the video processing.
-    progress.downloading(0, null);
-    tempDir = await mkdtemp(join(deps.workDir, `streamlet-${data.videoId.replace(/[^\w-]/g, "_")}-`));
-    const source = join(tempDir, "source"); // no extension: ffmpeg must recognise the content, not the name
+    a.stage("start");
+    a.progress.downloading(0, null); // the first event after "queued" marks the video processing
+    tempDir = await mkdtemp(join(deps.workDir, `streamlet-${a.data.videoId}-`));
+    const source = join(tempDir, "source");
     const outDir = join(tempDir, "out");
     await mkdir(outDir);
 
-    stage("download", { key: data.input.key });
-    const bytes = await deps.storage.download(data.input.key, source, signal, progress.downloading);
-    progress.downloading(bytes, bytes);
-
-    stage("probe", { bytes });
-    progress.probing();
-    const facts = await probeFile(source, {
-      ffprobePath: deps.ffprobePath,
-      ffmpegPath: deps.ffmpegPath,
-      signal,
-    });
-    const plan = planLadder(facts, data.output.ladder ?? DEFAULT_LADDER);
-    stage("plan", { facts, rungs: plan.rungs, fps: plan.fps });
-
-    progress.transcodingStarted(plan.rungs, facts.durationSeconds, toNumber(plan.fps));
-    const started = Date.now();
-    const watcher = watchSegments(
-      outDir,
-      plan.rungs.map((r) => r.name),
-      progress.rungSegments,
-      deps.segmentPollMs,
-    );
-    const encode = async (encoder: EncoderSpec) => {
-      const args = buildLadderArgs({
-        input: source,
-        outDir,
-        facts,
-        rungs: plan.rungs,
-        fps: plan.fps,
-        encoder,
-      });
-      const run = () =>
-        runFfmpeg(args, {
-          ffmpegPath: deps.ffmpegPath,
-          signal,
-          durationSeconds: facts.durationSeconds,
-          stallTimeoutMs: deps.encodeStallTimeoutMs,
-          onStats: (stats) => {
-            progress.ffmpegStats(stats);
-            deps.onEncodeStats?.(stats);
-          },
-        });
-      // One NVENC session per rung, held for the whole encode (the session budget's unit).
-      if (encoder.kind === "nvenc" && deps.sessions) return deps.sessions.run(plan.rungs.length, run, signal);
-      return run();
-    };
-    let encoder = deps.encoder;
-    try {
-      try {
-        await encode(encoder);
-      } catch (err) {
-        const gpuRun = err instanceof FfmpegError || err instanceof FfmpegStalledError;
-        if (encoder.kind !== "nvenc" || !gpuRun || signal.aborted || !deps.fallbackEncoder) throw err;
-        // Any failure of the GPU ladder (a known NVENC/CUDA cause, or one we cannot name: CUDA out of
-        // memory, a decoder surprise) is encoded again on the CPU, now: a video must not fail for the
-        // GPU's sake. If the source itself is bad, the CPU encode fails too and says so.
-        const decision = err instanceof FfmpegError ? shouldFallBack(err.stderrTail) : null;
-        log.warn("NVENC encode failed mid-job; encoding this job with the fallback encoder", {
-          kind: decision?.failure.kind ?? "unrecognised",
-          error: decision?.failure.message ?? err.message,
-          hint: decision?.failure.hint,
-          fallback: deps.fallbackEncoder.kind,
-        });
-        if (decision) deps.onNvencFailure?.(decision);
-        await rm(outDir, { recursive: true, force: true });
-        await mkdir(outDir);
-        encoder = deps.fallbackEncoder;
-        await encode(encoder);
-      }
-    } finally {
-      watcher.stop();
-    }
-    const encodeSeconds = (Date.now() - started) / 1000;
-    progress.transcoded();
-    deps.onEncoded?.({
-      encoder: encoder.kind,
-      realtimeFactor: facts.durationSeconds / encodeSeconds,
-      seconds: encodeSeconds,
-    });
-
-    stage("verify", {
-      encoder: encoder.kind,
-      encodeSeconds,
-      realtimeFactor: facts.durationSeconds / encodeSeconds,
-    });
-    const names = [...plan.rungs.map((r) => r.name), ...(facts.hasAudio ? [AUDIO_NAME] : [])];
-    for (const name of names) await normalizeInitSegment(join(outDir, name));
-    const fps = toNumber(plan.fps);
-    const rungs: MeasuredRung[] = [];
-    const durations: number[] = [];
-    const segmentCounts = new Set<number>();
-    for (const rung of plan.rungs) {
-      const measured = await measureVariant(join(outDir, rung.name));
-      if (measured.stats.segmentCount === 0 || !measured.init)
-        throw new Error(`rung ${rung.name} has no segments`);
-      const avc = parseAvcInit(measured.init);
-      segmentCounts.add(measured.stats.segmentCount);
-      durations.push(measured.stats.durationSeconds);
-      rungs.push({
-        name: rung.name,
-        width: avc.width,
-        height: avc.height,
-        peakBitrate: measured.stats.peakBitrate,
-        averageBitrate: measured.stats.averageBitrate,
-        codecs: avc.codecs,
-        frameRate: fps,
-      });
-    }
-    if (segmentCounts.size > 1)
-      throw new Error(`rungs have different segment counts: ${[...segmentCounts].join(", ")}`);
-    let audio: MeasuredAudio | null = null;
-    if (facts.hasAudio) {
-      const measured = await measureVariant(join(outDir, AUDIO_NAME));
-      if (measured.stats.segmentCount === 0) throw new Error("audio variant has no segments");
-      durations.push(measured.stats.durationSeconds);
-      audio = { ...measured.stats, codecs: AAC_LC, channels: 2 };
-    }
-    const encoded = Math.max(...durations);
-    if (encoded < facts.durationSeconds * (1 - DURATION_TOLERANCE)) {
-      throw new BadMediaError(
-        `The uploaded file appears truncated: decoded ${encoded.toFixed(1)} s of ${facts.durationSeconds.toFixed(1)} s`,
-      );
-    }
-
-    stage("poster");
-    await makePoster(source, join(outDir, POSTER_NAME), facts, { ffmpegPath: deps.ffmpegPath, signal });
-
-    stage("upload", { prefix: data.output.prefix });
-    const master = writeMasterPlaylist({ rungs, audio });
-    // The master playlist is one more file after the folder.
-    const files = await uploadFolder(deps.storage, outDir, data.output.prefix, signal, (done, total) =>
-      progress.uploading(done, total + 1),
-    );
-    // Master last: once it exists, every file it points to already does.
-    await deps.storage.putBody(
-      `${data.output.prefix}${MASTER_NAME}`,
-      master,
-      contentTypeFor(MASTER_NAME),
-      signal,
-    );
-    progress.uploading(files + 1, files + 1);
-
-    const renditions = toRenditions({ rungs, audio });
-    const durationSeconds = Math.round(encoded * 1000) / 1000;
-    // Resolves once the DO has the ready event in Postgres; a timeout fails the attempt (retried).
-    await progress.ready({
-      durationSeconds,
-      sourceWidth: facts.width,
-      sourceHeight: facts.height,
-      renditions,
-    });
-    log.info("stage", { stage: "done", files: files + 1, durationSeconds, encodeSeconds });
-    return { durationSeconds, renditions };
+    const bytes = await download(a, source);
+    const { facts, plan } = await probeAndPlan(a, source, bytes);
+    const encoded = await encode(a, { source, outDir, facts, plan });
+    a.stage("verify", { ...encoded });
+    const ladder = await verifyLadder(outDir, plan, facts);
+    a.stage("poster");
+    await makePoster(source, join(outDir, POSTER), facts, { ffmpegPath: deps.ffmpegPath, signal: a.signal });
+    const files = await upload(a, outDir, ladder);
+    const result = await reportReady(a, facts, ladder);
+    a.log.info("stage", { stage: "done", files, durationSeconds: result.durationSeconds, ...encoded });
+    return result;
   } catch (err) {
-    if (publisher.cancelled.aborted) {
-      const cancelled = publisher.cancelled.reason as JobCancelledError;
-      log.warn("job cancelled", { reason: cancelled.message, during: errorMessage(err) });
-      await removeOutput(deps.storage, data.output.prefix, log);
-      throw cancelled;
-    }
-    if (shutdown?.aborted) {
-      log.warn("job interrupted; it will run again", { reason: errorMessage(shutdown.reason) });
-      throw shutdown.reason ?? err;
-    }
-    const final = classifyError(err);
-    const permanent = final instanceof UnrecoverableError;
-    log.error("job failed", { ...errorFields(err), permanent, lastAttempt: isLastAttempt(job) });
-    if (permanent || isLastAttempt(job)) {
-      await progress
-        .failed(failureReason(final))
-        .catch((publishErr) => log.error("could not publish the failure", errorFields(publishErr)));
-    }
-    throw final;
+    return await failAttempt(a, job, err, shutdown);
   } finally {
-    publisher.close();
+    a.publisher.close();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   }
 }

@@ -1,9 +1,14 @@
 import {
+  CLOSE_VIDEO_DELETED,
+  PROGRESS_TOKEN_HEADER,
   type ProgressEvent,
   PublishMessage,
   parseServerMessage,
+  publisherPath,
   SEQ_EPOCH,
   TERMINAL_EVENTS,
+  type TerminalEvent,
+  VIDEO_DELETED,
 } from "@streamlet/shared";
 import { WebSocket as ReconnectingWebSocket } from "partysocket";
 import WS from "ws";
@@ -13,7 +18,7 @@ import type { Logger } from "./log.ts";
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A progress event before the publisher numbers and stamps it. */
 export type ProgressUpdate = DistributiveOmit<ProgressEvent, "seq" | "at">;
-export type TerminalUpdate = Extract<ProgressUpdate, { type: "ready" | "failed" }>;
+export type TerminalUpdate = DistributiveOmit<TerminalEvent, "seq" | "at">;
 export type StageUpdate = Exclude<ProgressUpdate, TerminalUpdate>;
 
 /** At most one update per this many ms within a stage (about 4 per second). */
@@ -33,7 +38,7 @@ export interface PublisherOptions {
   /** TRANSCODER_SECRET, sent as `Authorization: Bearer`. */
   secret: string;
   videoId: string;
-  /** The job's progressToken, sent as X-Progress-Token. */
+  /** The job's progressToken, sent in PROGRESS_TOKEN_HEADER. */
   token: string;
   /** BullMQ's attemptsStarted (1 on the first attempt): seqs are attempt * SEQ_EPOCH + n. */
   attempt: number;
@@ -59,13 +64,10 @@ export interface ProgressPublisher {
   readonly refusal: Error | null;
   /**
    * Aborted (with a JobCancelledError) when the edge says the video was deleted: an `error` frame
-   * `video_deleted`, close code 4410, or 410 to the upgrade. The job should stop and remove its output.
+   * VIDEO_DELETED, close code CLOSE_VIDEO_DELETED, or 410 to the upgrade. The job should stop and remove its output.
    */
   readonly cancelled: AbortSignal;
 }
-
-/** Close code the video's DO uses when the video is deleted (HTTP 410 in the application range). */
-export const CLOSE_VIDEO_DELETED = 4410;
 
 /** No ack for a terminal event in time: transient, so BullMQ retries (the DO dedups by seq). */
 export class ProgressAckTimeoutError extends Error {
@@ -75,7 +77,7 @@ export class ProgressAckTimeoutError extends Error {
 /** The publisher socket URL for a video. */
 export function publisherUrl(edgeUrl: string, videoId: string): string {
   const base = edgeUrl.replace(/\/+$/, "").replace(/^http/, "ws");
-  return `${base}/v1/internal/videos/${encodeURIComponent(videoId)}/progress`;
+  return `${base}${publisherPath(videoId)}`;
 }
 
 /** A `ws` client that always sends our headers: partysocket only passes (url, protocols). */
@@ -118,7 +120,10 @@ export function createProgressPublisher(options: PublisherOptions): ProgressPubl
   const cancellation = new AbortController();
 
   const socket = new ReconnectingWebSocket(publisherUrl(options.edgeUrl, options.videoId), undefined, {
-    WebSocket: withHeaders({ Authorization: `Bearer ${options.secret}`, "X-Progress-Token": options.token }),
+    WebSocket: withHeaders({
+      Authorization: `Bearer ${options.secret}`,
+      [PROGRESS_TOKEN_HEADER]: options.token,
+    }),
     minReconnectionDelay: options.reconnect?.minDelayMs ?? 500,
     maxReconnectionDelay: options.reconnect?.maxDelayMs ?? 5000,
     reconnectionDelayGrowFactor: 1.5,
@@ -148,7 +153,7 @@ export function createProgressPublisher(options: PublisherOptions): ProgressPubl
         settle(null);
       }
     } else if (msg.type === "error") {
-      if (msg.code === "video_deleted") return cancel(msg.message);
+      if (msg.code === VIDEO_DELETED) return cancel(msg.message);
       lastServerError = `${msg.code}: ${msg.message}`;
       log.warn("progress socket error message", { code: msg.code, message: msg.message });
       // The DO could not write the outcome to Postgres and asks for it again; it dedups by seq.

@@ -1,18 +1,7 @@
 import { readdir } from "node:fs/promises";
-import { extname, join, relative, sep } from "node:path";
+import { join, relative, sep } from "node:path";
+import { contentTypeFor } from "@streamlet/shared";
 import type { Storage } from "./storage.ts";
-
-const CONTENT_TYPES: Record<string, string> = {
-  ".m3u8": "application/vnd.apple.mpegurl",
-  ".m4s": "video/iso.segment",
-  ".mp4": "video/mp4",
-  ".jpg": "image/jpeg",
-};
-
-/** Content-Type for an output file; players and CDNs rely on it for HLS. */
-export function contentTypeFor(name: string): string {
-  return CONTENT_TYPES[extname(name).toLowerCase()] ?? "application/octet-stream";
-}
 
 /** Runs `fn` over items with at most `limit` in flight. */
 async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildLadderArgs } from "../src/ffmpeg-args.ts";
-import { normalizeInitSegment } from "../src/hls-layout.ts";
-import { measureVariant, parseAvcInit } from "../src/hls-measure.ts";
-import { planLadder } from "../src/ladder.ts";
-import { probeFile } from "../src/probe.ts";
-import { runFfmpeg } from "../src/run-ffmpeg.ts";
+import { buildLadderArgs } from "../src/media/ffmpeg-args.ts";
+import { normalizeInitSegment } from "../src/media/hls-layout.ts";
+import { measureVariant, parseAvcInit } from "../src/media/hls-measure.ts";
+import { planLadder } from "../src/media/ladder.ts";
+import { probeFile } from "../src/media/probe.ts";
+import { runFfmpeg } from "../src/media/run-ffmpeg.ts";
 
 const run = promisify(execFile);
 const LADDER = [

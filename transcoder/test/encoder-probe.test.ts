@@ -12,7 +12,7 @@ import {
   nvencProbeArgs,
   probeEncoder,
   shouldFallBack,
-} from "../src/encoder-probe.ts";
+} from "../src/media/encoder-probe.ts";
 
 const FIXTURES = join(import.meta.dirname, "fixtures", "ffmpeg-errors");
 

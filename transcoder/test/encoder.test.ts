@@ -3,9 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEncoder, type EncoderSpec, nvencDecodePath, type SourceFacts } from "../src/encoder.ts";
-import { buildLadderArgs } from "../src/ffmpeg-args.ts";
-import type { PlannedRung } from "../src/ladder.ts";
+import { createEncoder, type EncoderSpec, nvencDecodePath, type SourceFacts } from "../src/media/encoder.ts";
+import { buildLadderArgs } from "../src/media/ffmpeg-args.ts";
+import type { PlannedRung } from "../src/media/ladder.ts";
 import { r480, r720, r1080 } from "./helpers/rungs.ts";
 
 // A portrait phone clip: stored 1920x1080 with rotation 90, displayed 1080x1920.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { buildFilterGraph, buildLadderArgs, buildVarStreamMap } from "../src/ffmpeg-args.ts";
-import type { PlannedRung } from "../src/ladder.ts";
+import { buildFilterGraph, buildLadderArgs, buildVarStreamMap } from "../src/media/ffmpeg-args.ts";
+import type { PlannedRung } from "../src/media/ladder.ts";
 import { r480, r720, r1080 } from "./helpers/rungs.ts";
 
 const encoder = { kind: "x264", preset: "veryfast" } as const;

@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { rewriteMapUri } from "../src/hls-layout.ts";
-import { avcCodecString, measureSegments, parseAvcInit, parseMediaPlaylist } from "../src/hls-measure.ts";
+import { rewriteMapUri } from "../src/media/hls-layout.ts";
+import {
+  avcCodecString,
+  measureSegments,
+  parseAvcInit,
+  parseMediaPlaylist,
+} from "../src/media/hls-measure.ts";
 
 /** A variant playlist as FFmpeg 5.1 writes it for fMP4 (29.97 fps, 2 s GOP). */
 const PLAYLIST = `#EXTM3U

@@ -1,7 +1,7 @@
 import { DEFAULT_LADDER, Rendition } from "@streamlet/shared";
 import { describe, expect, it } from "vitest";
-import { planFrameRate, planLadder } from "../src/ladder.ts";
-import { parseProbe } from "../src/probe.ts";
+import { planFrameRate, planLadder } from "../src/media/ladder.ts";
+import { parseProbe } from "../src/media/probe.ts";
 
 const cfr30 = { frameRate: { num: 30, den: 1 }, variableFrameRate: false };
 const src = (width: number, height: number) => ({ width, height, ...cfr30 });

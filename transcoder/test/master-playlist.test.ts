@@ -1,6 +1,6 @@
 import { Rendition } from "@streamlet/shared";
 import { describe, expect, it } from "vitest";
-import { type MeasuredRung, toRenditions, writeMasterPlaylist } from "../src/master-playlist.ts";
+import { type MeasuredRung, toRenditions, writeMasterPlaylist } from "../src/media/master-playlist.ts";
 
 const rungs: MeasuredRung[] = [
   {

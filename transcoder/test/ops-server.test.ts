@@ -52,7 +52,7 @@ describe("ops server", () => {
 
   it("serves /metrics in the Prometheus text format", async () => {
     const metrics = createMetrics();
-    metrics.jobStarted("7", "vid_x");
+    metrics.jobStarted("7");
     const url = await start(() => ok, metrics);
     const res = await fetch(`${url}/metrics`);
     expect(res.status).toBe(200);
@@ -60,6 +60,8 @@ describe("ops server", () => {
     const text = await res.text();
     expect(text).toContain("# TYPE streamlet_transcoder_jobs_total counter\n");
     expect(text).toContain("streamlet_transcoder_jobs_in_progress 1\n");
+    expect(text).toContain("# TYPE process_start_time_seconds gauge\n");
+    expect(text).not.toMatch(/job_id|video_id/);
   });
 
   it("answers 500 when rendering fails, and keeps serving", async () => {

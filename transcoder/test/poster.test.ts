@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildPosterArgs, posterSize } from "../src/poster.ts";
+import { buildPosterArgs, posterSize } from "../src/media/poster.ts";
 
 describe("posterSize", () => {
   it.each([

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { noise } from "../../scripts/stack/noise.ts";
-import { BadMediaError } from "../src/errors.ts";
-import { BAD_MEDIA, classifyProbeFailure, parseProbe, probeFile } from "../src/probe.ts";
+import { BadMediaError } from "../src/media/errors.ts";
+import { BAD_MEDIA, classifyProbeFailure, parseProbe, probeFile } from "../src/media/probe.ts";
 
 /** Trimmed ffprobe 5.1 output (-show_streams -show_format) for a 1080p30 phone clip. */
 const landscape = {

@@ -4,14 +4,14 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { ProgressEvent, SEQ_EPOCH } from "@streamlet/shared";
+import { MASTER_PLAYLIST, outputPrefix, ProgressEvent, SEQ_EPOCH, sourceKey } from "@streamlet/shared";
 import { UnrecoverableError } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { noise } from "../../scripts/stack/noise.ts";
 import { JobCancelledError } from "../src/errors.ts";
 import { createLogger } from "../src/log.ts";
+import { BAD_MEDIA } from "../src/media/probe.ts";
 import { SessionBudget } from "../src/nvenc-budget.ts";
-import { BAD_MEDIA } from "../src/probe.ts";
 import {
   type OpenProgress,
   type ProcessDeps,
@@ -27,6 +27,7 @@ import {
 } from "../src/progress-publisher.ts";
 import { createStorage } from "../src/storage.ts";
 import { startFakeDo, waitUntil } from "./helpers/fake-do.ts";
+import { testId } from "./helpers/ids.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
 const run = promisify(execFile);
@@ -124,8 +125,8 @@ function job(videoId: string, attemptsMade = 0, data?: unknown): TranscodeJobLik
     id: videoId,
     data: data ?? {
       videoId,
-      input: { key: `sources/${videoId}` },
-      output: { prefix: `videos/${videoId}/`, ladder: LADDER },
+      input: { key: sourceKey(videoId) },
+      output: { prefix: outputPrefix(videoId), ladder: LADDER },
       progressToken: `token-${videoId}`,
     },
     attemptsMade,
@@ -159,11 +160,11 @@ async function upload(key: string, body: Uint8Array) {
 
 describe("processJob", () => {
   it("turns an upload into HLS + poster in storage, master last, publishing progress then ready", async () => {
-    await upload("sources/vid_ok", clip);
+    await upload(sourceKey(testId("vid_ok")), clip);
     const { deps, events, channels, closedCount } = harness();
-    const result = await processJob(job("vid_ok"), deps);
+    const result = await processJob(job(testId("vid_ok")), deps);
 
-    expect(channels).toEqual([{ videoId: "vid_ok", token: "token-vid_ok", attempt: 1 }]);
+    expect(channels).toEqual([{ videoId: testId("vid_ok"), token: `token-${testId("vid_ok")}`, attempt: 1 }]);
     expect(stages(events)).toEqual(["downloading", "probing", "transcoding", "uploading", "ready"]);
     expectMonotonic(events);
     const downloads = events.filter((e) => e.type === "downloading");
@@ -192,7 +193,7 @@ describe("processJob", () => {
     expect(uploads.at(-1)).toMatchObject({ percent: 100 });
     const totalFiles = uploads[0]?.totalFiles ?? 0;
     expect(uploads.at(-1)).toMatchObject({ files: totalFiles, totalFiles });
-    expect(s3.puts.filter((k) => k.startsWith("videos/vid_ok/"))).toHaveLength(totalFiles);
+    expect(s3.puts.filter((k) => k.startsWith(outputPrefix(testId("vid_ok"))))).toHaveLength(totalFiles);
 
     const ready = events.at(-1);
     expect(ready?.finished).toBe(true);
@@ -211,7 +212,7 @@ describe("processJob", () => {
     expect(result.renditions).toEqual(ready.renditions);
     expect(closedCount()).toBe(1);
 
-    const prefix = "videos/vid_ok/";
+    const prefix = outputPrefix(testId("vid_ok"));
     expect(s3.puts.filter((k) => k.startsWith(prefix)).at(-1)).toBe(`${prefix}master.m3u8`);
     const expected: [string, string][] = [
       ["master.m3u8", "application/vnd.apple.mpegurl"],
@@ -246,8 +247,8 @@ describe("processJob", () => {
     ["an empty file", new Uint8Array(0), BAD_MEDIA.empty],
     ["random bytes", noise(300 * 1024), BAD_MEDIA.unreadable],
   ])("rejects %s as unrecoverable and publishes the reason", async (_label, body, reason) => {
-    const id = `vid_bad_${randomBytes(4).toString("hex")}`;
-    await upload(`sources/${id}`, body);
+    const id = testId(`vid_bad_${randomBytes(4).toString("hex")}`);
+    await upload(sourceKey(id), body);
     const { deps, events, closedCount } = harness();
     const err = await processJob(job(id), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
@@ -259,9 +260,9 @@ describe("processJob", () => {
   });
 
   it("a truncated upload (moov first, data cut) fails as truncated", async () => {
-    await upload("sources/vid_cut", clip.subarray(0, Math.floor(clip.length * 0.4)));
+    await upload(sourceKey(testId("vid_cut")), clip.subarray(0, Math.floor(clip.length * 0.4)));
     const { deps, events } = harness();
-    const err = await processJob(job("vid_cut"), deps).catch((e: unknown) => e);
+    const err = await processJob(job(testId("vid_cut")), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect((err as Error).message).toMatch(
       /^The uploaded file appears truncated: decoded \d+\.\d s of 7\.0 s$/,
@@ -271,7 +272,7 @@ describe("processJob", () => {
 
   it("a missing source object is unrecoverable", async () => {
     const { deps, events } = harness();
-    const err = await processJob(job("vid_missing"), deps).catch((e: unknown) => e);
+    const err = await processJob(job(testId("vid_missing")), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect((err as Error).message).toMatch(/not found in storage/);
     expect(stages(events)).toEqual(["downloading", "failed"]);
@@ -282,7 +283,7 @@ describe("processJob", () => {
     const err = await processJob(job("x", 0, { videoId: "", input: {} }), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect((err as Error).message).toMatch(/^invalid job payload/);
-    const { progressToken: _, ...noToken } = job("y").data as Record<string, unknown>;
+    const { progressToken: _, ...noToken } = job(testId("y")).data as Record<string, unknown>;
     await expect(processJob(job("y", 0, noToken), deps)).rejects.toThrow(/^invalid job payload/);
     expect(channels).toEqual([]);
     expect(events).toEqual([]);
@@ -294,14 +295,14 @@ describe("processJob", () => {
       { attempts: 2, baseDelayMs: 1 },
     );
     const first = harness({ storage: down });
-    const err = await processJob(job("vid_outage", 0), first.deps).catch((e: unknown) => e);
+    const err = await processJob(job(testId("vid_outage"), 0), first.deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(UnrecoverableError);
     expect(stages(first.events)).toEqual(["downloading"]);
     expect(first.closedCount()).toBe(1);
 
     const last = harness({ storage: down });
-    await expect(processJob(job("vid_outage", 2), last.deps)).rejects.toThrow();
+    await expect(processJob(job(testId("vid_outage"), 2), last.deps)).rejects.toThrow();
     expect(last.channels[0]?.attempt).toBe(3);
     expect(stages(last.events)).toEqual(["downloading", "failed"]);
     expect(last.events.at(-1)).toMatchObject({ reason: expect.stringMatching(/^Processing failed: /) });
@@ -311,8 +312,8 @@ describe("processJob", () => {
     const { deps, closedCount } = harness({}, async (update) => {
       if (update.type === "ready") throw new ProgressAckTimeoutError("no ack");
     });
-    await upload("sources/vid_edge", clip);
-    const err = await processJob(job("vid_edge"), deps).catch((e: unknown) => e);
+    await upload(sourceKey(testId("vid_edge")), clip);
+    const err = await processJob(job(testId("vid_edge")), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProgressAckTimeoutError);
     expect(err).not.toBeInstanceOf(UnrecoverableError);
     expect(closedCount()).toBe(1);
@@ -321,18 +322,22 @@ describe("processJob", () => {
 
   it("stops early when the edge refuses the progress socket for good (a deleted video, say)", async () => {
     const secret = "0123456789abcdef";
-    const fake = await startFakeDo({ secret, token: "token-vid_gone", videoId: "vid_gone" });
+    const fake = await startFakeDo({
+      secret,
+      token: `token-${testId("vid_gone")}`,
+      videoId: testId("vid_gone"),
+    });
     fake.behaviour.refuse = 404;
     try {
-      await upload("sources/vid_gone", clip);
+      await upload(sourceKey(testId("vid_gone")), clip);
       const { deps } = harness({
         openProgress: (channel) =>
           createProgressPublisher({ ...channel, edgeUrl: fake.url, secret, log: createLogger({}, () => {}) }),
       });
-      const err = await processJob(job("vid_gone"), deps).catch((e: unknown) => e);
+      const err = await processJob(job(testId("vid_gone")), deps).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UnrecoverableError);
       expect((err as Error).message).toMatch(/HTTP 404/);
-      expect(s3.puts.some((k) => k.startsWith("videos/vid_gone/"))).toBe(false);
+      expect(s3.puts.some((k) => k.startsWith(outputPrefix(testId("vid_gone"))))).toBe(false);
       expect(await readdir(workDir)).toEqual([]);
     } finally {
       await fake.close();
@@ -340,21 +345,21 @@ describe("processJob", () => {
   });
 
   it("a video deleted while its output uploads: the job stops, removes what it uploaded and ends cancelled", async () => {
-    await upload("sources/vid_del", clip);
+    await upload(sourceKey(testId("vid_del")), clip);
     let uploadedBeforeCancel = 0;
     const { deps, events } = harness({}, undefined, (update, cancel) => {
       // Cancel once some files are in storage, as a DELETE arriving mid-upload would.
       if (update.type === "uploading" && update.files >= 3 && uploadedBeforeCancel === 0) {
-        uploadedBeforeCancel = s3.puts.filter((k) => k.startsWith("videos/vid_del/")).length;
+        uploadedBeforeCancel = s3.puts.filter((k) => k.startsWith(outputPrefix(testId("vid_del")))).length;
         cancel();
       }
     });
-    const err = await processJob(job("vid_del", 2), deps).catch((e: unknown) => e);
+    const err = await processJob(job(testId("vid_del"), 2), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(JobCancelledError);
     expect(err).toBeInstanceOf(UnrecoverableError); // BullMQ does not retry it
     expect(uploadedBeforeCancel).toBeGreaterThan(0);
-    expect(await s3.list("videos/vid_del/")).toEqual([]);
-    expect(s3.puts).not.toContain("videos/vid_del/master.m3u8");
+    expect(await s3.list(outputPrefix(testId("vid_del")))).toEqual([]);
+    expect(s3.puts).not.toContain(`${outputPrefix(testId("vid_del"))}${MASTER_PLAYLIST}`);
     // Even on the last attempt: no "failed" (nobody is left to tell, and the video did nothing wrong).
     expect(events.some((e) => e.type === "failed" || e.type === "ready")).toBe(false);
     expect(await readdir(workDir)).toEqual([]);
@@ -362,7 +367,7 @@ describe("processJob", () => {
 
   it("an NVENC encode that fails for a GPU reason is encoded again on x264 in the same attempt", async () => {
     // This machine has no NVIDIA driver: h264_nvenc fails for real ("Cannot load libcuda.so.1").
-    await upload("sources/vid_gpu", clip);
+    await upload(sourceKey(testId("vid_gpu")), clip);
     const sessions = new SessionBudget(4);
     const failures: string[] = [];
     const encoded: string[] = [];
@@ -373,7 +378,7 @@ describe("processJob", () => {
       onNvencFailure: (d) => failures.push(d.failure.kind),
       onEncoded: (r) => encoded.push(r.encoder),
     });
-    const result = await processJob(job("vid_gpu"), deps);
+    const result = await processJob(job(testId("vid_gpu")), deps);
     expect(failures).toEqual(["no_driver"]);
     expect(encoded).toEqual(["x264"]);
     expect(sessions.inUse).toBe(0);
@@ -383,26 +388,30 @@ describe("processJob", () => {
   }, 60_000);
 
   it("a shutdown abort mid-encode kills ffmpeg and rethrows its reason, with no failed event", async () => {
-    await upload("sources/vid_stop", clip);
+    await upload(sourceKey(testId("vid_stop")), clip);
     const shutdown = new AbortController();
     const handBack = new Error("handing the job back");
     const { deps, events } = harness({}, undefined, (update) => {
       if (update.type === "transcoding" && update.percent > 0) shutdown.abort(handBack);
     });
-    const err = await processJob(job("vid_stop", 2), deps, shutdown.signal).catch((e: unknown) => e);
+    const err = await processJob(job(testId("vid_stop"), 2), deps, shutdown.signal).catch((e: unknown) => e);
     expect(err).toBe(handBack);
     expect(events.some((e) => e.type === "failed")).toBe(false);
-    expect(s3.puts.some((k) => k.startsWith("videos/vid_stop/"))).toBe(false);
+    expect(s3.puts.some((k) => k.startsWith(outputPrefix(testId("vid_stop"))))).toBe(false);
     expect(await readdir(workDir)).toEqual([]);
-    const { stdout } = await run("pgrep", ["-f", "vid_stop"]).catch(() => ({ stdout: "" }));
+    const { stdout } = await run("pgrep", ["-f", testId("vid_stop")]).catch(() => ({ stdout: "" }));
     expect(stdout.trim()).toBe(""); // no ffmpeg left behind
   }, 60_000);
 
   it("the edge closes the socket with 4410 (video deleted) mid-encode: cancelled through the real publisher", async () => {
     const secret = "0123456789abcdef";
-    const fake = await startFakeDo({ secret, token: "token-vid_del2", videoId: "vid_del2" });
+    const fake = await startFakeDo({
+      secret,
+      token: `token-${testId("vid_del2")}`,
+      videoId: testId("vid_del2"),
+    });
     try {
-      await upload("sources/vid_del2", clip);
+      await upload(sourceKey(testId("vid_del2")), clip);
       const { deps } = harness({
         openProgress: (channel) =>
           createProgressPublisher({
@@ -413,12 +422,12 @@ describe("processJob", () => {
             log: createLogger({}, () => {}),
           }),
       });
-      const running = processJob(job("vid_del2"), deps).catch((e: unknown) => e);
+      const running = processJob(job(testId("vid_del2")), deps).catch((e: unknown) => e);
       await waitUntil(() => fake.received.some((r) => r.event.type === "transcoding"), 30_000, "transcoding");
       fake.deleteVideo();
       const err = await running;
       expect(err).toBeInstanceOf(JobCancelledError);
-      expect(await s3.list("videos/vid_del2/")).toEqual([]);
+      expect(await s3.list(outputPrefix(testId("vid_del2")))).toEqual([]);
       expect(fake.received.some((r) => r.event.type === "failed" || r.event.type === "ready")).toBe(false);
       expect(await readdir(workDir)).toEqual([]);
     } finally {
@@ -428,10 +437,14 @@ describe("processJob", () => {
 
   it("through a real socket: seqs carry the attempt, and the job resolves only after ready is acked", async () => {
     const secret = "0123456789abcdef";
-    const fake = await startFakeDo({ secret, token: "token-vid_sock", videoId: "vid_sock" });
+    const fake = await startFakeDo({
+      secret,
+      token: `token-${testId("vid_sock")}`,
+      videoId: testId("vid_sock"),
+    });
     fake.behaviour.ackDelayMs = 50;
     try {
-      await upload("sources/vid_sock", clip);
+      await upload(sourceKey(testId("vid_sock")), clip);
       const { deps } = harness({
         openProgress: (channel) =>
           createProgressPublisher({
@@ -441,7 +454,7 @@ describe("processJob", () => {
             log: createLogger({}, () => {}),
           }),
       });
-      await processJob(job("vid_sock", 1), deps);
+      await processJob(job(testId("vid_sock"), 1), deps);
       const stored = fake.stored();
       expect(stages(stored)).toEqual(["downloading", "probing", "transcoding", "uploading", "ready"]);
       expectMonotonic(stored);

@@ -1,5 +1,6 @@
 import { SEQ_EPOCH } from "@streamlet/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { renditions } from "../../shared/test/fixtures/renditions.ts";
 import { EdgeRejectedError, JobCancelledError } from "../src/errors.ts";
 import { createLogger } from "../src/log.ts";
 import {
@@ -12,23 +13,17 @@ import {
 } from "../src/progress-publisher.ts";
 import { startFakeDo, waitUntil } from "./helpers/fake-do.ts";
 
-const expected = { secret: "0123456789abcdef", token: "progress-token-1", videoId: "vid_1" };
+const expected = {
+  secret: "0123456789abcdef",
+  token: "progress-token-1",
+  videoId: "5f0c7a52-3b1e-4d6a-8f2c-9e4b1a7d3c60",
+};
 const ready: TerminalUpdate = {
   type: "ready",
   durationSeconds: 8,
   sourceWidth: 1280,
   sourceHeight: 720,
-  renditions: [
-    {
-      name: "720p",
-      width: 1280,
-      height: 720,
-      bandwidth: 3_000_000,
-      averageBandwidth: 2_000_000,
-      codecs: "avc1.64001f,mp4a.40.2",
-      frameRate: 30,
-    },
-  ],
+  renditions: [...renditions],
 };
 const transcoding = (percent: number) => ({
   type: "transcoding" as const,

@@ -6,13 +6,15 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
+  execTool,
   FfmpegError,
   FfmpegStalledError,
   parseStats,
   parseTimemark,
   progressPercent,
   runFfmpeg,
-} from "../src/run-ffmpeg.ts";
+  toolRunError,
+} from "../src/media/run-ffmpeg.ts";
 
 const run = promisify(execFile);
 
@@ -63,7 +65,7 @@ describe("runFfmpeg", () => {
     expect(e.stderrTail.length).toBeLessThanOrEqual(30);
   });
 
-  it("passes an option value with exactly one space as one argument (fluent-ffmpeg would split it)", async () => {
+  it("passes an option value with a space in it as one argument", async () => {
     const out = join(tmpdir(), `streamlet-space-${randomUUID()}.mp4`);
     await runFfmpeg([
       ...["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10", "-t", "0.2"],
@@ -150,5 +152,53 @@ describe("runFfmpeg", () => {
         signal: AbortSignal.abort(new Error("early")),
       }),
     ).rejects.toThrow("early");
+  });
+});
+
+describe("execTool (short runs: ffprobe, the encoder probe, -version)", () => {
+  it("hands back stdout, stderr and a non-zero exit as data", async () => {
+    const ok = await execTool("ffprobe", ["-hide_banner", "-version"]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^ffprobe version/);
+    const bad = await execTool("ffprobe", ["-v", "error", "/nonexistent/in put.mp4"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("No such file or directory");
+    expect(bad.commandLine).toBe("ffprobe -v error '/nonexistent/in put.mp4'");
+    const err = toolRunError("ffprobe", bad);
+    expect(err).toBeInstanceOf(FfmpegError);
+    expect(err.message).toMatch(/^ffprobe exited with code 1: .*No such file or directory/);
+    expect(err.commandLine).toBe(bad.commandLine);
+    expect(err.stderrTail.at(-1)).toContain("No such file or directory");
+  });
+
+  it("kills a run past its timeout and resolves with code null", async () => {
+    const started = Date.now();
+    const run = await execTool(
+      "ffmpeg",
+      ["-nostdin", "-re", "-f", "lavfi", "-i", "testsrc2", "-f", "null", "-"],
+      {
+        timeoutMs: 500,
+      },
+    );
+    expect(run.code).toBeNull();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(toolRunError("ffmpeg", run, 500).message).toBe("ffmpeg did not finish within 500 ms");
+  });
+
+  it("rejects with the command line when the binary cannot start, and with the reason on abort", async () => {
+    const err = await execTool("/nonexistent/ffmpeg", ["-version"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FfmpegError);
+    expect((err as FfmpegError).message).toMatch(/ENOENT/);
+    expect((err as FfmpegError).commandLine).toBe("/nonexistent/ffmpeg -version");
+    const controller = new AbortController();
+    const pending = execTool(
+      "ffmpeg",
+      ["-nostdin", "-re", "-f", "lavfi", "-i", "testsrc2", "-f", "null", "-"],
+      {
+        signal: controller.signal,
+      },
+    );
+    setTimeout(() => controller.abort(new Error("stop now")), 200);
+    await expect(pending).rejects.toThrow("stop now");
   });
 });

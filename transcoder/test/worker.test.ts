@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { MASTER_PLAYLIST, outputPrefix, sourceKey } from "@streamlet/shared";
 import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +13,7 @@ import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import { createStorage, type Storage } from "../src/storage.ts";
 import { createWorker, drainWorker, type WorkerHooks } from "../src/worker.ts";
+import { testId } from "./helpers/ids.ts";
 import { hasRedisServer, startRedis } from "./helpers/redis.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
@@ -68,8 +70,8 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
       ...["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", clip],
     ]);
     const storage = createStorage(s3.config);
-    await storage.putBody("sources/vid_w1", await readFile(clip), "video/mp4");
-    await storage.putBody("sources/vid_w2", randomBytes(64 * 1024), "application/octet-stream");
+    await storage.putBody(sourceKey(testId("vid_w1")), await readFile(clip), "video/mp4");
+    await storage.putBody(sourceKey(testId("vid_w2")), randomBytes(64 * 1024), "application/octet-stream");
   }, 60_000);
 
   afterAll(async () => {
@@ -83,22 +85,23 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
   });
 
   /** The stages a video went through, repeats collapsed. */
-  const stagesOf = (videoId: string) =>
+  const stagesOf = (name: string) =>
     published
-      .filter(([id]) => id === videoId)
+      .filter(([id]) => id === testId(name))
       .map(([, type]) => type)
       .filter((t, i, all) => t !== all[i - 1]);
 
-  const add = (videoId: string) =>
+  /** Queues the video named `name` (its id: testId(name)) under job id `name`. */
+  const add = (name: string) =>
     queue.add(
       "transcode",
       {
-        videoId,
-        input: { key: `sources/${videoId}` },
-        output: { prefix: `videos/${videoId}/` },
-        progressToken: `token-${videoId}`,
+        videoId: testId(name),
+        input: { key: sourceKey(testId(name)) },
+        output: { prefix: outputPrefix(testId(name)) },
+        progressToken: `token-${name}`,
       },
-      { jobId: videoId, attempts: 3, backoff: { type: "exponential", delay: 5000 } },
+      { jobId: name, attempts: 3, backoff: { type: "exponential", delay: 5000 } },
     );
 
   it("completes a good job (no audio: a video-only ladder)", async () => {
@@ -106,7 +109,7 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
     const result = await job.waitUntilFinished(events, 60_000);
     expect(result.renditions.map((r: { name: string }) => r.name)).toEqual(["240p"]);
     expect(stagesOf("vid_w1")).toEqual(["downloading", "probing", "transcoding", "uploading", "ready"]);
-    const master = await (await s3.get("videos/vid_w1/master.m3u8")).text();
+    const master = await (await s3.get(`${outputPrefix(testId("vid_w1"))}${MASTER_PLAYLIST}`)).text();
     expect(master).not.toContain("EXT-X-MEDIA");
     expect(master).toMatch(
       /CODECS="avc1\.64[0-9a-f]{4}",RESOLUTION=426x240,FRAME-RATE=25\.000\n240p\/index\.m3u8/,
@@ -198,16 +201,16 @@ describe.skipIf(!hasRedisServer)("shutdown hand-back and lost locks (real Redis)
       () => queue.close(),
     );
     await Promise.all([worker.waitUntilReady(), events.waitUntilReady()]);
-    const add = (videoId: string) =>
+    const add = (name: string) =>
       queue.add(
         "transcode",
         {
-          videoId,
-          input: { key: `sources/${videoId}` },
-          output: { prefix: `videos/${videoId}/` },
-          progressToken: `token-${videoId}`,
+          videoId: testId(name),
+          input: { key: sourceKey(testId(name)) },
+          output: { prefix: outputPrefix(testId(name)) },
+          progressToken: `token-${name}`,
         },
-        { jobId: videoId, attempts: 3 },
+        { jobId: name, attempts: 3 },
       );
     const untilActive = async (jobId: string) => {
       for (let i = 0; i < 100 && !worker.runningJobIds().includes(jobId); i++) await sleep(50);

@@ -7,7 +7,15 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type ProgressEvent, parseClientMessage } from "@streamlet/shared";
+import {
+  CLOSE_VIDEO_DELETED,
+  CLOSE_VIDEO_DELETED_REASON,
+  PROGRESS_TOKEN_HEADER,
+  type ProgressEvent,
+  parseClientMessage,
+  publisherPath,
+  VIDEO_DELETED,
+} from "@streamlet/shared";
 import { type WebSocket, WebSocketServer } from "ws";
 
 export interface Received {
@@ -50,11 +58,11 @@ export async function startFakeDo(expected: { secret: string; token: string; vid
     verifyClient: (info, done) => {
       headers.push(info.req.headers);
       if (behaviour.refuse) return done(false, behaviour.refuse);
-      const path = `/v1/internal/videos/${expected.videoId}/progress`;
+      const path = publisherPath(expected.videoId);
       const ok =
         info.req.url === path &&
         info.req.headers.authorization === `Bearer ${expected.secret}` &&
-        info.req.headers["x-progress-token"] === expected.token;
+        info.req.headers[PROGRESS_TOKEN_HEADER.toLowerCase()] === expected.token;
       done(ok, ok ? undefined : 401);
     },
   });
@@ -113,8 +121,8 @@ export async function startFakeDo(expected: { secret: string; token: string; vid
     deleteVideo: () => {
       behaviour.refuse = 410;
       for (const ws of sockets) {
-        ws.send(JSON.stringify({ type: "error", code: "video_deleted", message: "the video was deleted" }));
-        ws.close(4410, "video deleted");
+        ws.send(JSON.stringify({ type: "error", code: VIDEO_DELETED, message: "the video was deleted" }));
+        ws.close(CLOSE_VIDEO_DELETED, CLOSE_VIDEO_DELETED_REASON);
       }
     },
     /** Drops every live connection abruptly, as a DO eviction or a network cut would. */

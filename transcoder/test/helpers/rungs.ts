@@ -1,4 +1,4 @@
-import type { PlannedRung } from "../../src/ladder.ts";
+import type { PlannedRung } from "../../src/media/ladder.ts";
 
 /** The default ladder's rungs as planned for a 1080p source (fixtures for the argument builder tests). */
 export const r1080: PlannedRung = {

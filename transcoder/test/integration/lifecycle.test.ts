@@ -3,7 +3,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SEGMENT_SECONDS, TRANSCODE_QUEUE } from "@streamlet/shared";
+import {
+  MASTER_PLAYLIST,
+  outputPrefix,
+  SEGMENT_FILE,
+  SEGMENT_SECONDS,
+  TRANSCODE_QUEUE,
+  VARIANT_PLAYLIST,
+} from "@streamlet/shared";
 import { AwsClient } from "aws4fetch";
 import { Queue, QueueEvents } from "bullmq";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
@@ -191,19 +198,23 @@ async function expectCompleteLadder(videoId: string) {
   expect(video.status).toBe("ready");
   expect(video.failureReason).toBeNull();
   expect(video.renditions.map((r) => r.height).sort((a, b) => b - a)).toEqual([720, 480]);
-  const keys = await listKeys(`videos/${videoId}/`);
-  expect(keys).toContain(`videos/${videoId}/master.m3u8`);
+  const prefix = outputPrefix(videoId);
+  const keys = await listKeys(prefix);
+  expect(keys).toContain(`${prefix}${MASTER_PLAYLIST}`);
   const expected = Math.ceil(CLIP_SECONDS / SEGMENT_SECONDS);
   const master = await (await fetch(video.playback.hls ?? "")).text();
   for (const r of video.renditions) {
-    expect(master).toContain(`${r.name}/index.m3u8`);
-    const playlistUrl = (video.playback.hls ?? "").replace(/master\.m3u8$/, `${r.name}/index.m3u8`);
+    expect(master).toContain(`${r.name}/${VARIANT_PLAYLIST}`);
+    const hls = video.playback.hls ?? "";
+    const playlistUrl = `${hls.slice(0, hls.lastIndexOf("/") + 1)}${r.name}/${VARIANT_PLAYLIST}`;
     const playlist = await (await fetch(playlistUrl)).text();
     const segments = playlist.split("\n").filter((l) => l && !l.startsWith("#"));
     expect(segments, `${r.name} segments`).toHaveLength(expected);
     expect(new Set(segments).size).toBe(expected);
     // Stored: the same segments, no leftovers from an interrupted attempt.
-    const stored = keys.filter((k) => k.startsWith(`videos/${videoId}/${r.name}/`) && /\.m4s$/.test(k));
+    const stored = keys.filter(
+      (k) => k.startsWith(`${prefix}${r.name}/`) && SEGMENT_FILE.test(path.basename(k)),
+    );
     expect(stored.map((k) => path.basename(k)).sort()).toEqual(segments.map((s) => path.basename(s)).sort());
   }
 }
@@ -318,5 +329,9 @@ describe("transcoder node lifecycle (two real transcoder processes)", () => {
     expect(metrics).toMatch(/streamlet_transcoder_encode_realtime_factor_count\{encoder="x264"\} 1/);
     expect(metrics).toMatch(/streamlet_transcoder_queue_depth\{state="waiting"\} \d+/);
     expect(metrics).toContain("streamlet_transcoder_up 1");
+    // prom-client's standard process metrics, and no per-job (unbounded, id-leaking) series.
+    expect(metrics).toMatch(/^process_start_time_seconds \d+$/m);
+    expect(metrics).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(metrics).not.toMatch(/job_id=|video_id=/);
   }, 150_000);
 });

@@ -1,9 +1,6 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { VARIANT_PLAYLIST } from "./ffmpeg-args.ts";
-
-/** The init segment's stable name in every variant folder. */
-export const INIT_NAME = "init.mp4";
+import { INIT_SEGMENT, VARIANT_PLAYLIST } from "@streamlet/shared";
 
 /** Points a playlist's EXT-X-MAP at another URI. */
 export function rewriteMapUri(playlist: string, uri: string): string {
@@ -18,8 +15,8 @@ export async function normalizeInitSegment(variantDir: string): Promise<void> {
   const playlistPath = join(variantDir, VARIANT_PLAYLIST);
   const text = await readFile(playlistPath, "utf8");
   const current = /^#EXT-X-MAP:.*URI="([^"]*)"/m.exec(text)?.[1];
-  if (current === undefined || current === INIT_NAME) return;
+  if (current === undefined || current === INIT_SEGMENT) return;
   if (current.includes("/")) throw new Error(`unexpected init segment path in ${playlistPath}: ${current}`);
-  await rename(join(variantDir, current), join(variantDir, INIT_NAME));
-  await writeFile(playlistPath, rewriteMapUri(text, INIT_NAME));
+  await rename(join(variantDir, current), join(variantDir, INIT_SEGMENT));
+  await writeFile(playlistPath, rewriteMapUri(text, INIT_SEGMENT));
 }

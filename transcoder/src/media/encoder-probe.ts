@@ -1,9 +1,9 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEncoder, type NvencSpec } from "./encoder.ts";
 import type { PlannedRung } from "./ladder.ts";
+import { execTool } from "./run-ffmpeg.ts";
 
 /** Why NVENC can't be used here; each kind has one thing the operator should do (NVENC_HINTS). */
 export type NvencFailureKind =
@@ -126,10 +126,13 @@ export interface EncoderProbeResult {
 /** ENCODER=nvenc on a machine where NVENC doesn't work: the caller must refuse to start. */
 export class NvencUnavailableError extends Error {
   override name = "NvencUnavailableError";
-  constructor(readonly failure: NvencFailure) {
+  readonly failure: NvencFailure;
+
+  constructor(failure: NvencFailure) {
     super(
       `ENCODER=nvenc but NVENC does not work here (${failure.kind}: ${failure.message}); ${failure.hint}`,
     );
+    this.failure = failure;
   }
 }
 
@@ -140,20 +143,11 @@ export type ExecFfmpeg = (
   options: { timeoutMs: number; signal?: AbortSignal },
 ) => Promise<{ code: number | null; stderr: string }>;
 
-const execFfmpeg: ExecFfmpeg = (ffmpegPath, args, { timeoutMs, signal }) =>
-  new Promise((resolve, reject) => {
-    execFile(
-      ffmpegPath,
-      args,
-      { maxBuffer: 4 * 1024 * 1024, timeout: timeoutMs, signal, killSignal: "SIGKILL" },
-      (err, _stdout, stderr) => {
-        if (!err) resolve({ code: 0, stderr });
-        else if (typeof err.code === "number") resolve({ code: err.code, stderr });
-        else if (err.killed && !signal?.aborted) resolve({ code: null, stderr });
-        else reject(err);
-      },
-    );
-  });
+/** The real thing: ffmpeg through the one runner (a run past timeoutMs is killed and gives code null). */
+const execFfmpeg: ExecFfmpeg = async (ffmpegPath, args, { timeoutMs, signal }) => {
+  const run = await execTool(ffmpegPath, args, { timeoutMs, signal, maxBufferBytes: 4 * 1024 * 1024 });
+  return { code: run.code, stderr: run.stderr };
+};
 
 const PROBE_RUNG: PlannedRung = {
   name: "probe",

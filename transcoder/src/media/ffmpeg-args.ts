@@ -1,21 +1,16 @@
-import { SEGMENT_SECONDS } from "@streamlet/shared";
+import { AUDIO_FOLDER, SEGMENT_PATTERN, SEGMENT_SECONDS, VARIANT_PLAYLIST } from "@streamlet/shared";
 import { createEncoder, type EncoderSpec, type SourceFacts } from "./encoder.ts";
 import type { PlannedRung } from "./ladder.ts";
 import type { MediaFacts } from "./probe.ts";
 import type { Rational } from "./rational.ts";
 
-/** Name of the audio-only variant folder. */
-export const AUDIO_NAME = "audio";
 /** Audio group id shared by the video variants and the audio rendition. */
 export const AUDIO_GROUP = "aud";
-/** Variant playlist file name inside each rendition folder. */
-export const VARIANT_PLAYLIST = "index.m3u8";
 /**
  * What FFmpeg 5.1 names the init segment: with several variants it appends "_<index>" to a fixed
  * name, so we ask for "init_<name>.mp4" (%v) and rename it to init.mp4 afterwards (see hls-layout.ts).
  */
 export const FFMPEG_INIT_PATTERN = "init_%v.mp4";
-export const SEGMENT_PATTERN = "seg_%05d.m4s";
 
 export const AUDIO_ARGS = [
   "-c:a",
@@ -66,7 +61,7 @@ export function buildFilterGraph(
 export function buildVarStreamMap(rungs: PlannedRung[], hasAudio: boolean): string {
   const group = hasAudio ? `,agroup:${AUDIO_GROUP}` : "";
   const video = rungs.map((r, i) => `v:${i}${group},name:${r.name}`);
-  return [...video, ...(hasAudio ? [`a:0${group},name:${AUDIO_NAME}`] : [])].join(" ");
+  return [...video, ...(hasAudio ? [`a:0${group},name:${AUDIO_FOLDER}`] : [])].join(" ");
 }
 
 /**

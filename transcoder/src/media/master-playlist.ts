@@ -1,5 +1,5 @@
-import type { Rendition } from "@streamlet/shared";
-import { AUDIO_GROUP, AUDIO_NAME, VARIANT_PLAYLIST } from "./ffmpeg-args.ts";
+import { AUDIO_FOLDER, type Rendition, VARIANT_PLAYLIST } from "@streamlet/shared";
+import { AUDIO_GROUP } from "./ffmpeg-args.ts";
 
 /** A video rung as measured from its files. Bit rates are video only. */
 export interface MeasuredRung {
@@ -55,7 +55,7 @@ export function writeMasterPlaylist(input: MasterInput): string {
   if (audio) {
     lines.push(
       `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="${AUDIO_GROUP}",NAME="Default",LANGUAGE="und",DEFAULT=YES,` +
-        `AUTOSELECT=YES,CHANNELS="${audio.channels}",URI="${AUDIO_NAME}/${VARIANT_PLAYLIST}"`,
+        `AUTOSELECT=YES,CHANNELS="${audio.channels}",URI="${AUDIO_FOLDER}/${VARIANT_PLAYLIST}"`,
     );
   }
   for (const r of toRenditions(input)) {

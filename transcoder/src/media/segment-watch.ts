@@ -1,7 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-
-const SEGMENT_FILE = /^seg_\d+\.m4s$/;
+import { SEGMENT_FILE } from "@streamlet/shared";
 
 /** Counts the finished media segments in a variant folder (0 while the folder doesn't exist yet). */
 export async function countSegments(dir: string): Promise<number> {

@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { VARIANT_PLAYLIST } from "./ffmpeg-args.ts";
+import { VARIANT_PLAYLIST } from "@streamlet/shared";
 
 export interface PlaylistSegment {
   uri: string;

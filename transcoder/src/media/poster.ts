@@ -2,8 +2,6 @@ import { stat } from "node:fs/promises";
 import type { MediaFacts } from "./probe.ts";
 import { runFfmpeg } from "./run-ffmpeg.ts";
 
-/** Stored next to master.m3u8. */
-export const POSTER_NAME = "poster.jpg";
 export const POSTER_MAX_WIDTH = 1280;
 /** Where in the video the poster is taken: past intros and fades, before most of the content. */
 export const POSTER_POSITION = 0.1;

@@ -1,8 +1,8 @@
-import { execFile } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { z } from "zod";
 import { BadMediaError } from "./errors.ts";
 import { parseRational, type Rational, reduce, toNumber } from "./rational.ts";
+import { execTool, type ToolRun, toolRunError } from "./run-ffmpeg.ts";
 
 /** What the planner needs to know about a source, after rotation and pixel aspect are applied. */
 export interface MediaFacts {
@@ -159,23 +159,14 @@ export interface ProbeOptions {
   timeoutMs?: number;
 }
 
-function run(
-  file: string,
-  args: string[],
-  options: ProbeOptions,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      { maxBuffer: 16 * 1024 * 1024, timeout: options.timeoutMs ?? 120_000, signal: options.signal },
-      (err, stdout, stderr) => {
-        // A non-zero exit is data (classified below); failing to start (ENOENT) or an abort is an error.
-        if (err && typeof err.code !== "number") reject(err);
-        else resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-      },
-    );
-  });
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** Runs ffprobe/ffmpeg through the one runner; a run that timed out is an error, a non-zero exit is data. */
+async function run(binary: string, args: string[], options: ProbeOptions): Promise<ToolRun> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const result = await execTool(binary, args, { signal: options.signal, timeoutMs });
+  if (result.code === null) throw toolRunError(binary, result, timeoutMs);
+  return result;
 }
 
 /** Reads the duration from packet timestamps when the container header has none (MediaRecorder WebM). */
@@ -196,20 +187,15 @@ async function durationFromPackets(path: string, options: ProbeOptions): Promise
 export async function probeFile(path: string, options: ProbeOptions): Promise<MediaFacts> {
   const { size } = await stat(path);
   if (size === 0) throw new BadMediaError(BAD_MEDIA.empty);
-  const { code, stdout, stderr } = await run(
+  const probed = await run(
     options.ffprobePath,
     ["-v", "error", "-print_format", "json", "-show_streams", "-show_format", path],
     options,
   );
-  if (code !== 0) {
-    throw (
-      classifyProbeFailure(stderr) ??
-      new Error(`ffprobe exited with code ${code}: ${stderr.trim().slice(-500)}`)
-    );
-  }
+  if (probed.code !== 0) throw classifyProbeFailure(probed.stderr) ?? toolRunError("ffprobe", probed);
   let json: unknown;
   try {
-    json = JSON.parse(stdout);
+    json = JSON.parse(probed.stdout);
   } catch {
     throw new BadMediaError(BAD_MEDIA.unreadable);
   }
