@@ -13,6 +13,7 @@ import { makeClip } from "./stack/clip.ts";
 import { run } from "./stack/proc.ts";
 import { ROOT } from "./stack/services.ts";
 import { type Stack, startStack } from "./stack/stack.ts";
+import { Supervisor, stopOnSignals } from "./stack/supervisor.ts";
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
 const dataDir = path.join(ROOT, ".data", "demo");
@@ -162,6 +163,11 @@ function progressView(out: NodeJS.WriteStream, started: number) {
 let stack: Stack | undefined;
 const logs: string[] = [];
 let exitCode = 1;
+let keeping = false;
+// Ctrl-C at any moment (starting, transcoding, or in --keep mode) stops every child before exiting:
+// 130 when it cut the demo short, the demo's own status in --keep mode.
+const supervisor = new Supervisor();
+stopOnSignals(supervisor, { say, exitCode: () => (keeping ? exitCode : 130) });
 try {
   say("starting the stack (redis, postgres, s3rver, wrangler dev, transcoder)…");
   stack = await startStack({
@@ -169,6 +175,7 @@ try {
     ports: "random",
     transcoders: 1,
     env: process.env,
+    supervisor,
     log: (name) => (line) => {
       logs.push(`[${name}] ${line}`);
       if (logs.length > 200) logs.shift();
@@ -187,14 +194,16 @@ try {
   // Subscribed before the upload is confirmed, as a browser page would be: every stage arrives live.
   const outcome = waitForProgressEnd(stack.edgeUrl, id, api.accessToken(), {
     onEvent: (e) => view.update(e),
-    onError: (e) =>
+    onError: (e) => {
+      if (supervisor.stopping) return; // after a Ctrl-C the edge going away is expected, not news
       view.note(
         e.kind === "server"
           ? `progress socket: ${e.code}: ${e.message}`
           : e.kind === "deleted"
             ? `progress socket: ${e.message}`
             : `progress socket: ${e.message}${e.willRetry ? " (reconnecting)" : ""}`,
-      ),
+      );
+    },
   });
   await uploadFile(created.upload, file);
   await api.markUploaded(id);
@@ -231,13 +240,12 @@ try {
     exitCode = allDecoded && renditions.length > 0 ? 0 : 1;
     if (keep) {
       say(`\nplay it: ${hls}  (the stack keeps running; Ctrl-C stops it)`);
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
+      keeping = true;
+      await new Promise<never>(() => {}); // the signal handler stops everything and exits
     }
   }
 } catch (err) {
+  if (supervisor.stopping) await new Promise<never>(() => {}); // interrupted: the handler exits
   say(`demo failed: ${(err as Error).message}`);
   say(logs.slice(-40).join("\n"));
 } finally {

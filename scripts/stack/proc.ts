@@ -1,12 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { type Group, Supervisor, signalGroup, sweepGroup } from "./supervisor.ts";
 
 export interface Managed {
   name: string;
   child: ChildProcess;
   /** Resolves when the process has exited. */
   exited: Promise<number | null>;
+  /** Stops it (stop signal, then SIGKILL for its group after the timeout); resolves when its group is empty. */
   stop(): Promise<void>;
   /** Sends a signal to the main process only (e.g. SIGTERM to test a graceful shutdown). */
   signal(signal: NodeJS.Signals): void;
@@ -25,15 +27,33 @@ export interface SpawnOptions {
   stopSignal?: NodeJS.Signals;
   /**
    * Send the stop signal to the main process only, not its group (the transcoder: a SIGTERM reaching
-   * ffmpeg directly would fail the job instead of letting the transcoder drain or hand it back).
+   * ffmpeg directly would fail the job instead of letting the transcoder drain or hand it back; the
+   * postmaster stops its own backends).
    */
   stopLeaderOnly?: boolean;
-  /** How long stop() waits before SIGKILLing the group (default 10 s). */
+  /** How long stop() waits before SIGKILLing the group (default 3 s). */
   stopTimeoutMs?: number;
+  /**
+   * A second stop signal makes it hurry (the transcoder hands running jobs back): sent when the timeout
+   * passes or on hurry(), then 1.5 s more before SIGKILL.
+   */
+  stopRepeatable?: boolean;
+  /** Stopped before everything else by Supervisor.stopAll() (the transcoders). */
+  stopFirst?: boolean;
+  /** The stack it belongs to (default: one supervisor for the whole process). */
+  supervisor?: Supervisor;
 }
 
-/** Spawns a long-running child in its own process group, so stop() also ends its children. */
+/** The supervisor of children spawned without one (e.g. a lone Postgres in a test setup). */
+export const defaultSupervisor = new Supervisor();
+
+/**
+ * Spawns a long-running child in its own process group, so stop() also ends its children; its
+ * supervisor's watchdog ends the group if this process dies first.
+ */
 export function spawnManaged(name: string, cmd: string, args: string[], opts: SpawnOptions = {}): Managed {
+  const supervisor = opts.supervisor ?? defaultSupervisor;
+  supervisor.assertOpen(name);
   const child = spawn(cmd, args, {
     cwd: opts.cwd,
     env: opts.env ?? process.env,
@@ -56,6 +76,7 @@ export function spawnManaged(name: string, cmd: string, args: string[], opts: Sp
       }
     });
   }
+  const pid = child.pid;
   const exited = new Promise<number | null>((resolve) => {
     child.on("exit", (code) => resolve(code));
     child.on("error", (err) => {
@@ -63,19 +84,42 @@ export function spawnManaged(name: string, cmd: string, args: string[], opts: Sp
       resolve(-1);
     });
   });
-  async function stop() {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    if (opts.stopLeaderOnly) signalLeader(opts.stopSignal ?? "SIGTERM");
-    else signalGroup(child.pid, opts.stopSignal ?? "SIGTERM");
-    const timeoutMs = opts.stopTimeoutMs ?? 10_000;
-    const done = await Promise.race([exited.then(() => true), sleep(timeoutMs).then(() => false)]);
-    if (!done) {
-      signalGroup(child.pid, "SIGKILL");
-      await exited;
-    }
-  }
+  const running = () => pid !== undefined && child.exitCode === null && child.signalCode === null;
+  const stopSignal = opts.stopSignal ?? "SIGTERM";
+  const send = (signal: NodeJS.Signals) => {
+    if (!running() || pid === undefined) return;
+    if (opts.stopLeaderOnly) signalLeader(signal);
+    else signalGroup(pid, signal);
+  };
+  let hurried: () => void = () => {};
+  const hurry = new Promise<"hurry">((resolve) => {
+    hurried = () => resolve("hurry");
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      send(stopSignal);
+      const done = exited.then(() => "exited" as const);
+      let outcome = await Promise.race([
+        done,
+        sleep(opts.stopTimeoutMs ?? 3000).then(() => "timeout" as const),
+        ...(opts.stopRepeatable ? [hurry] : []),
+      ]);
+      if (outcome !== "exited" && opts.stopRepeatable) {
+        send(stopSignal);
+        outcome = await Promise.race([done, sleep(1500).then(() => "timeout" as const)]);
+      }
+      if (outcome !== "exited" && pid !== undefined) {
+        log(`did not stop in time: SIGKILL`);
+        signalGroup(pid, "SIGKILL");
+        await exited;
+      }
+      await ended;
+    })();
+    return stopping;
+  };
   function signalLeader(signal: NodeJS.Signals) {
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (!running()) return;
     try {
       child.kill(signal);
     } catch {
@@ -83,23 +127,28 @@ export function spawnManaged(name: string, cmd: string, args: string[], opts: Sp
     }
   }
   async function kill() {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    signalGroup(child.pid, "SIGKILL");
+    if (pid === undefined || !running()) return;
+    signalGroup(pid, "SIGKILL");
     await exited;
+    await ended;
   }
+  // However the leader ends, what is left of its group (ffmpeg, workerd) goes with it.
+  const ended = exited.then(async () => {
+    if (pid !== undefined) await sweepGroup(pid);
+    supervisor.remove(group);
+  });
+  const group: Group = {
+    name,
+    pgid: pid ?? 0,
+    first: opts.stopFirst ?? false,
+    stopSignal,
+    leaderOnly: opts.stopLeaderOnly ?? false,
+    repeatable: opts.stopRepeatable ?? false,
+    stop,
+    hurry: () => hurried(),
+  };
+  if (pid !== undefined) supervisor.add(group);
   return { name, child, exited, stop, signal: signalLeader, kill };
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals) {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
 }
 
 /** Runs a command to completion and returns its output; throws with the output on a non-zero exit. */

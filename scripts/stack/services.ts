@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { type Managed, run, spawnManaged, waitForHttp, waitForPort } from "./proc.ts";
+import { procStat, type Supervisor } from "./supervisor.ts";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 const bin = (name: string) => path.join(ROOT, "node_modules", ".bin", name);
@@ -10,11 +11,20 @@ const isRoot = process.getuid?.() === 0;
 export type Log = (name: string) => (line: string) => void;
 
 /** Starts redis-server on loopback; `persist` keeps an append-only file so queued jobs survive a restart. */
-export async function startRedis(opts: { dir: string; port: number; persist: boolean; log?: Log }) {
+export async function startRedis(opts: {
+  dir: string;
+  port: number;
+  persist: boolean;
+  log?: Log;
+  supervisor?: Supervisor;
+}) {
   mkdirSync(opts.dir, { recursive: true });
   const args = ["--bind", "127.0.0.1", "--port", String(opts.port), "--dir", opts.dir, "--save", ""];
   args.push("--appendonly", opts.persist ? "yes" : "no", "--maxmemory-policy", "noeviction");
-  const proc = spawnManaged("redis", "redis-server", args, { log: opts.log?.("redis") });
+  const proc = spawnManaged("redis", "redis-server", args, {
+    log: opts.log?.("redis"),
+    supervisor: opts.supervisor,
+  });
   await waitForPort(opts.port, "127.0.0.1", 15_000, proc);
   return { proc, url: `redis://127.0.0.1:${opts.port}` };
 }
@@ -30,9 +40,35 @@ function postgresBinDir(): string {
   return ""; // rely on PATH
 }
 
-/** Postgres refuses to run as root; as root we run it as the `postgres` system user. */
+/**
+ * Postgres refuses to run as root; as root we run it as the `postgres` system user. setpriv execs in
+ * place (runuser would stay as a parent), so the postmaster is the process we signal.
+ */
 function asPostgres(cmd: string, args: string[]): [string, string[]] {
-  return isRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
+  if (!isRoot) return [cmd, args];
+  if (onPath("setpriv"))
+    return ["setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", cmd, ...args]];
+  return ["runuser", ["-u", "postgres", "--", cmd, ...args]];
+}
+
+function onPath(name: string) {
+  return (process.env.PATH ?? "")
+    .split(path.delimiter)
+    .some((dir) => dir && existsSync(path.join(dir, name)));
+}
+
+/**
+ * A postmaster killed while its parent was gone stays a zombie where init never reaps (a container
+ * without an init): Postgres would take the zombie's pid for a running server and refuse to start.
+ */
+function clearZombieLock(dir: string, log?: (line: string) => void) {
+  const file = path.join(dir, "postmaster.pid");
+  if (!existsSync(file)) return;
+  const pid = Number(readFileSync(file, "utf8").split("\n")[0]);
+  if (pid > 0 && procStat(pid)?.state === "Z") {
+    log?.(`removing the lock of a dead postmaster (pid ${pid} is a zombie)`);
+    rmSync(file, { force: true });
+  }
 }
 
 export const PG_USER = "streamlet";
@@ -40,7 +76,13 @@ export const PG_PASSWORD = "streamlet-local";
 export const PG_DATABASE = "streamlet";
 
 /** Creates (once) and starts a private Postgres cluster on loopback, TCP only, with the app database. */
-export async function startPostgres(opts: { dir: string; port: number; fast?: boolean; log?: Log }) {
+export async function startPostgres(opts: {
+  dir: string;
+  port: number;
+  fast?: boolean;
+  log?: Log;
+  supervisor?: Supervisor;
+}) {
   const binDir = postgresBinDir();
   const tool = (name: string) => (binDir ? path.join(binDir, name) : name);
   if (!existsSync(path.join(opts.dir, "PG_VERSION"))) {
@@ -83,8 +125,16 @@ export async function startPostgres(opts: { dir: string; port: number; fast?: bo
   ];
   if (opts.fast)
     settings.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
+  clearZombieLock(opts.dir, opts.log?.("postgres"));
   const [cmd, args] = asPostgres(tool("postgres"), ["-D", opts.dir, ...settings]);
-  const proc = spawnManaged("postgres", cmd, args, { log: opts.log?.("postgres"), stopSignal: "SIGINT" });
+  // SIGINT to the postmaster: a fast shutdown (what `pg_ctl stop -m fast` sends); it stops its backends.
+  const proc = spawnManaged("postgres", cmd, args, {
+    log: opts.log?.("postgres"),
+    stopSignal: "SIGINT",
+    stopLeaderOnly: true,
+    stopTimeoutMs: 5000,
+    supervisor: opts.supervisor,
+  });
   await waitForPort(opts.port, "127.0.0.1", 30_000, proc);
   const admin = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${opts.port}/postgres`;
   await retry(async () => {
@@ -128,7 +178,13 @@ const CORS_XML = `<CORSConfiguration>
 `;
 
 /** Starts s3rver (the local S3-compatible server) with the bucket created and CORS open for browser PUTs. */
-export async function startS3(opts: { dir: string; port: number; bucket: string; log?: Log }) {
+export async function startS3(opts: {
+  dir: string;
+  port: number;
+  bucket: string;
+  log?: Log;
+  supervisor?: Supervisor;
+}) {
   mkdirSync(opts.dir, { recursive: true });
   const cors = path.join(opts.dir, "..", "s3-cors.xml");
   writeFileSync(cors, CORS_XML);
@@ -144,7 +200,10 @@ export async function startS3(opts: { dir: string; port: number; bucket: string;
     String(opts.port),
   ];
   args.push("--configure-bucket", opts.bucket, cors, "--silent");
-  const proc = spawnManaged("s3", process.execPath, args, { log: opts.log?.("s3") });
+  const proc = spawnManaged("s3", process.execPath, args, {
+    log: opts.log?.("s3"),
+    supervisor: opts.supervisor,
+  });
   await waitForPort(opts.port, "127.0.0.1", 20_000, proc);
   return { proc, endpoint: `http://127.0.0.1:${opts.port}` };
 }
@@ -161,6 +220,7 @@ export async function startEdge(opts: {
   port: number;
   vars: Record<string, string>;
   log?: Log;
+  supervisor?: Supervisor;
 }) {
   mkdirSync(opts.dataDir, { recursive: true });
   const envFile = path.join(opts.dataDir, "edge.env");
@@ -183,7 +243,13 @@ export async function startEdge(opts: {
     WRANGLER_LOG_PATH: path.join(opts.dataDir, "wrangler-logs"),
     NO_COLOR: "1",
   };
-  const proc = spawnManaged("edge", bin("wrangler"), args, { env, cwd: ROOT, log: opts.log?.("edge") });
+  // SIGTERM to the group: wrangler, its node child and workerd all stop.
+  const proc = spawnManaged("edge", bin("wrangler"), args, {
+    env,
+    cwd: ROOT,
+    log: opts.log?.("edge"),
+    supervisor: opts.supervisor,
+  });
   const url = `http://127.0.0.1:${opts.port}`;
   await waitForHttp(`${url}/healthz`, 90_000, proc);
   return { proc, url };
@@ -196,6 +262,7 @@ export async function startTranscoder(opts: {
   log?: Log;
   /** Called with every output line (JSON log lines), e.g. to wait for a job stage in a test. */
   onLine?: (line: string) => void;
+  supervisor?: Supervisor;
 }) {
   const name = opts.name ?? "transcoder";
   let markReady: () => void = () => {};
@@ -210,7 +277,12 @@ export async function startTranscoder(opts: {
     cwd: ROOT,
     log: opts.log?.(name),
     // Only the transcoder gets the SIGTERM: it drains and hands jobs back; its ffmpeg must not be hit.
+    // A second SIGTERM hands running jobs back at once. Stopped before Redis and the edge it needs.
     stopLeaderOnly: true,
+    stopRepeatable: true,
+    stopTimeoutMs: 3500,
+    stopFirst: true,
+    supervisor: opts.supervisor,
     onLine: (line) => {
       if (/"msg":"ready"/.test(line)) markReady();
       opts.onLine?.(line);

@@ -14,6 +14,7 @@ import {
   startS3,
   startTranscoder,
 } from "./services.ts";
+import { Supervisor } from "./supervisor.ts";
 
 export interface StackOptions {
   /** Folder for every piece of local state (databases, objects, logs, secrets). */
@@ -30,6 +31,11 @@ export interface StackOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra variables for the transcoder processes (e.g. TRANSCODER_CONCURRENCY). */
   transcoderEnv?: Record<string, string>;
+  /**
+   * Owns every process the stack starts (default: a new one). Pass your own to stop a stack that is
+   * still starting (Ctrl-C during start-up): supervisor.stopAll() stops what runs and refuses the rest.
+   */
+  supervisor?: Supervisor;
 }
 
 export interface AddTranscoderOptions {
@@ -48,7 +54,9 @@ export interface Stack {
     name?: string,
     opts?: AddTranscoderOptions,
   ): Promise<{ proc: Managed; stop(): Promise<void> }>;
+  /** Stops every process (transcoders first) and the in-process Neon bridge. */
   stop(): Promise<void>;
+  supervisor: Supervisor;
 }
 
 // Below Linux's ephemeral range (32768+), so an outgoing connection never holds one of them.
@@ -87,18 +95,24 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   if (opts.ports !== "random") {
     for (const [name, port] of Object.entries(opts.ports)) await assertPortFree(port, name);
   }
-  const stops: Array<() => Promise<void>> = [];
+  const supervisor = opts.supervisor ?? new Supervisor();
+  let stopBridge = async () => {};
   const stop = async () => {
-    for (const s of stops.reverse()) await s().catch(() => {});
-    stops.length = 0;
+    await supervisor.stopAll();
+    await stopBridge().catch(() => {});
   };
   try {
     const durable = opts.durable ?? false;
     let redisUrl = env.REDIS_URL;
     if (!redisUrl) {
       const dir = path.join(opts.dataDir, "redis");
-      const started = await startRedis({ dir, port: ports.redis, persist: durable, log: opts.log });
-      stops.push(started.proc.stop);
+      const started = await startRedis({
+        dir,
+        port: ports.redis,
+        persist: durable,
+        log: opts.log,
+        supervisor,
+      });
       redisUrl = started.url;
     }
 
@@ -110,30 +124,30 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         port: ports.postgres,
         fast: !durable,
         log: opts.log,
+        supervisor,
       });
-      stops.push(started.proc.stop);
       databaseUrl = started.url;
     }
     await applyMigrations(databaseUrl);
-    let neonProxy = env.NEON_WS_PROXY ?? "";
+    let neonProxy = env.NEON_WS_PROXY || "";
     if (!neonProxy) {
       const target = new URL(databaseUrl);
       const bridge = startNeonBridge({
         port: ports.neonBridge,
         allowed: [`${target.hostname}:${target.port || 5432}`],
       });
+      stopBridge = bridge.stop;
       await bridge.ready;
-      stops.push(bridge.stop);
       neonProxy = bridge.url;
     }
 
-    const bucket = env.S3_BUCKET ?? "streamlet";
+    const bucket = env.S3_BUCKET || "streamlet";
     let s3 = {
-      S3_ENDPOINT: env.S3_ENDPOINT ?? "",
+      S3_ENDPOINT: env.S3_ENDPOINT || "",
       S3_BUCKET: bucket,
-      S3_REGION: env.S3_REGION ?? "us-east-1",
-      S3_ACCESS_KEY_ID: env.S3_ACCESS_KEY_ID ?? S3_ACCESS_KEY,
-      S3_SECRET_ACCESS_KEY: env.S3_SECRET_ACCESS_KEY ?? S3_SECRET_KEY,
+      S3_REGION: env.S3_REGION || "us-east-1",
+      S3_ACCESS_KEY_ID: env.S3_ACCESS_KEY_ID || S3_ACCESS_KEY,
+      S3_SECRET_ACCESS_KEY: env.S3_SECRET_ACCESS_KEY || S3_SECRET_KEY,
     };
     if (!s3.S3_ENDPOINT) {
       const started = await startS3({
@@ -141,8 +155,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         port: ports.s3,
         bucket,
         log: opts.log,
+        supervisor,
       });
-      stops.push(started.proc.stop);
       s3 = { ...s3, S3_ENDPOINT: started.endpoint };
     }
 
@@ -152,9 +166,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       NEON_WS_PROXY: neonProxy,
       REDIS_URL: redisUrl,
       ...s3,
-      S3_PUBLIC_ENDPOINT: env.S3_PUBLIC_ENDPOINT ?? s3.S3_ENDPOINT,
-      JWT_SECRET: env.JWT_SECRET ?? secrets.JWT_SECRET ?? "",
-      TRANSCODER_SECRET: env.TRANSCODER_SECRET ?? secrets.TRANSCODER_SECRET ?? "",
+      S3_PUBLIC_ENDPOINT: env.S3_PUBLIC_ENDPOINT || s3.S3_ENDPOINT,
+      JWT_SECRET: env.JWT_SECRET || secrets.JWT_SECRET || "",
+      TRANSCODER_SECRET: env.TRANSCODER_SECRET || secrets.TRANSCODER_SECRET || "",
       // Optional settings pass through when given (e.g. MONGODB_URL from `docker-compose up mongodb`).
       ...Object.fromEntries(
         Object.entries(env).filter(
@@ -170,8 +184,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       port: ports.edge,
       vars: edgeVars,
       log: opts.log,
+      supervisor,
     });
-    stops.push(edge.proc.stop);
 
     const transcoderVars: Record<string, string> = {
       REDIS_URL: redisUrl,
@@ -179,9 +193,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       EDGE_URL: edge.url,
       TRANSCODER_SECRET: edgeVars.TRANSCODER_SECRET ?? "",
       WORK_DIR: path.join(opts.dataDir, "work"),
-      // stop() SIGKILLs after 10 s: a running job is handed back to the queue well before that, so it
-      // resumes at once on the next start instead of waiting out its lock.
-      SHUTDOWN_GRACE_MS: env.SHUTDOWN_GRACE_MS || "5000",
+      // stop() sends a second SIGTERM (hand back now) after 3.5 s: a running job finishes within the
+      // grace or goes back to the queue, and resumes at once on the next start instead of waiting out its lock.
+      SHUTDOWN_GRACE_MS: env.SHUTDOWN_GRACE_MS || "2500",
       // Any free port for /healthz and /metrics, so several transcoders (tests) never collide; the
       // "ready" log line says which.
       OPS_PORT: env.OPS_PORT || "0",
@@ -196,13 +210,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         name: name ?? `transcoder-${count}`,
         log: opts.log,
         onLine: more.onLine,
+        supervisor,
       });
-      stops.push(t.proc.stop);
       return { proc: t.proc, stop: t.proc.stop };
     };
     for (let i = 0; i < (opts.transcoders ?? 1); i++) await addTranscoder();
 
-    return { edgeUrl: edge.url, edgeVars, transcoderVars, addTranscoder, stop };
+    return { edgeUrl: edge.url, edgeVars, transcoderVars, addTranscoder, stop, supervisor };
   } catch (err) {
     await stop();
     throw err;
