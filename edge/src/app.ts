@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { PROGRESS_TOKEN_HEADER } from "@streamlet/shared";
 import type { Context, MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
@@ -10,18 +11,24 @@ import { ConfigError } from "./config.ts";
 import { engagementRoutes } from "./engagement/routes.ts";
 import type { AppEnv } from "./env.ts";
 import { envelope, HttpError } from "./errors.ts";
-import { internalRoutes } from "./internal/routes.ts";
 import { withConfig, withDb } from "./middleware.ts";
 import { json } from "./openapi.ts";
 import { playRoutes } from "./play/routes.ts";
+import { progressRoutes } from "./progress/routes.ts";
 import { meRoutes } from "./videos/me-routes.ts";
 import { videoRoutes } from "./videos/routes.ts";
 
 type ValidationResult = { success: true } | { success: false; error: z.ZodError; target: string };
 
-/** The zod failure hook every route shares: a 400 in our envelope naming each bad field. */
+/**
+ * The zod failure hook every route shares: a 400 in our envelope naming each bad field; a path parameter
+ * that fails (a malformed id, see ids.ts) names nothing, so it is a 404 with the parameter's message.
+ */
 export function validationHook(result: ValidationResult, c: Context) {
   if (result.success) return;
+  if (result.target === "param") {
+    return c.json(envelope("not_found", result.error.issues[0]?.message ?? "not found"), 404);
+  }
   const where = result.target === "json" ? "body" : result.target;
   const problems = result.error.issues
     .map((issue) => (issue.path.length ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
@@ -68,11 +75,11 @@ export function createApp() {
   app.openapi(healthz, (c) => c.json({ ok: true as const }, 200));
   app.route("/v1/auth", authRoutes);
   app.route("/v1/videos", videoRoutes);
+  app.route("/", progressRoutes);
   app.route("/v1/videos", engagementRoutes);
   app.route("/v1", commentRoutes);
   app.route("/v1/me", meRoutes);
   app.route("/v1/channels", channelRoutes);
-  app.route("/v1/internal", internalRoutes);
   app.route("/v1/play", playRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
@@ -89,7 +96,7 @@ export function createApp() {
   app.openAPIRegistry.registerComponent("securitySchemes", "progressToken", {
     type: "apiKey",
     in: "header",
-    name: "X-Progress-Token",
+    name: PROGRESS_TOKEN_HEADER,
     description: "The progressToken of the video's transcode job (publishes that video's progress only)",
   });
   app.doc31("/openapi.json", (c) => ({

@@ -21,6 +21,13 @@ describe("playback tokens", () => {
     expect(exp - Math.floor(Date.now() / 1000)).toBeGreaterThan(PLAYBACK_TOKEN_SECONDS - 5);
   });
 
+  it("signs the canonical id: an upper-case id gets the same token", async () => {
+    expect(await signPlaybackToken(ID.toUpperCase(), SECRET, NOW + 60)).toBe(
+      await signPlaybackToken(ID, SECRET, NOW + 60),
+    );
+    await expect(signPlaybackToken("not-a-uuid", SECRET)).rejects.toThrow(TypeError);
+  });
+
   const valid = () => signPlaybackToken(ID, SECRET, NOW + 60);
   const flip = (token: string) => {
     const last = token.at(-2) === "A" ? "B" : "A";
@@ -30,6 +37,14 @@ describe("playback tokens", () => {
   it.each<[string, () => Promise<string>, string, number, boolean]>([
     ["a valid token", valid, ID, NOW, true],
     ["a valid token, upper-case id", valid, ID.toUpperCase(), NOW, true],
+    [
+      "a token signed for the upper-case id",
+      () => signPlaybackToken(ID.toUpperCase(), SECRET, NOW + 60),
+      ID,
+      NOW,
+      true,
+    ],
+    ["a valid token, a malformed id", valid, "not-a-uuid", NOW, false],
     ["one second before expiry", valid, ID, NOW + 59, true],
     ["at expiry", valid, ID, NOW + 60, false],
     ["after expiry", valid, ID, NOW + 3600, false],

@@ -1,19 +1,9 @@
-import type { Rendition } from "@streamlet/shared";
 import { describe, expect, it } from "vitest";
+import { rendition720p } from "../../shared/test/fixtures/renditions.ts";
 import type { VideoRow } from "../src/db/schema.ts";
 import { fallbackEvent } from "../src/progress/fallback.ts";
 import { type Handoff, handoffRequest, parseHandoff } from "../src/progress/handoff.ts";
 import { bearerFromProtocols, offeredProtocols } from "../src/progress/protocols.ts";
-
-const rendition: Rendition = {
-  name: "720p",
-  width: 1280,
-  height: 720,
-  bandwidth: 3_000_000,
-  averageBandwidth: 2_500_000,
-  codecs: "avc1.64001f,mp4a.40.2",
-  frameRate: 30,
-};
 
 const row = (changes: Partial<VideoRow>): VideoRow => ({
   id: "0b5e7d3c-8f5a-4b7e-9c1d-2e3f4a5b6c7d",
@@ -94,7 +84,7 @@ describe("fallbackEvent", () => {
       durationSeconds: 8,
       sourceWidth: 1280,
       sourceHeight: 720,
-      renditions: [rendition],
+      renditions: [rendition720p],
       readyAt: new Date(3_000),
     });
     expect(fallbackEvent(ready)).toEqual({
@@ -104,7 +94,7 @@ describe("fallbackEvent", () => {
       durationSeconds: 8,
       sourceWidth: 1280,
       sourceHeight: 720,
-      renditions: [rendition],
+      renditions: [rendition720p],
     });
     expect(fallbackEvent(row({ status: "failed", failureReason: "not a video" }))).toEqual({
       type: "failed",

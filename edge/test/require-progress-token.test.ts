@@ -10,7 +10,7 @@ import {
 } from "../src/auth/tokens.ts";
 import type { AppEnv } from "../src/env.ts";
 import { HttpError } from "../src/errors.ts";
-import { requireProgressToken } from "../src/internal/require-progress-token.ts";
+import { requireProgressToken } from "../src/progress/require-progress-token.ts";
 
 const SECRET = "s".repeat(32);
 const VIDEO = "0b5e7d3c-8f5a-4b7e-9c1d-2e3f4a5b6c7d";

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { signAccessToken } from "../src/auth/tokens.ts";
 import type { AppEnv } from "../src/env.ts";
 import { HttpError } from "../src/errors.ts";
-import { requireTranscoder } from "../src/internal/require-transcoder.ts";
+import { requireTranscoder } from "../src/progress/require-transcoder.ts";
 
 const SECRET = "transcoder-secret-0123456789";
 

@@ -1,39 +1,66 @@
 import type { VideoStatus } from "@streamlet/shared";
 import { describe, expect, it } from "vitest";
-import { decideTransition, type TranscodeStatus } from "../src/videos/transitions.ts";
+import { decideTransition } from "../src/videos/transitions.ts";
 
-type Report = TranscodeStatus;
+const STATUSES: readonly VideoStatus[] = ["awaiting_upload", "queued", "processing", "ready", "failed"];
 
-const table: Array<[VideoStatus, Report, "apply" | "noop" | "reject"]> = [
-  ["awaiting_upload", "processing", "reject"],
-  ["awaiting_upload", "ready", "reject"],
-  ["awaiting_upload", "failed", "reject"],
-  ["queued", "processing", "apply"],
-  ["queued", "ready", "apply"],
-  ["queued", "failed", "apply"],
-  ["processing", "processing", "noop"], // a retried job reports processing again
-  ["processing", "ready", "apply"],
-  ["processing", "failed", "apply"],
-  ["ready", "processing", "reject"],
-  ["ready", "ready", "noop"],
-  ["ready", "failed", "reject"],
-  ["failed", "processing", "reject"],
-  ["failed", "ready", "reject"],
-  ["failed", "failed", "noop"],
-];
+// Every (current, target) pair: the whole table, so a new status or move has to be decided here.
+const table: Record<VideoStatus, Record<VideoStatus, "apply" | "noop" | "reject">> = {
+  awaiting_upload: {
+    awaiting_upload: "noop",
+    queued: "apply", // POST /uploaded
+    processing: "reject",
+    ready: "reject",
+    failed: "reject",
+  },
+  queued: {
+    awaiting_upload: "apply", // POST /uploaded could not enqueue: rolled back
+    queued: "noop", // POST /uploaded again
+    processing: "apply",
+    ready: "apply",
+    failed: "apply",
+  },
+  processing: {
+    awaiting_upload: "reject",
+    queued: "reject",
+    processing: "noop", // a retried job reports processing again
+    ready: "apply",
+    failed: "apply",
+  },
+  ready: {
+    awaiting_upload: "reject",
+    queued: "reject",
+    processing: "reject",
+    ready: "noop",
+    failed: "reject",
+  },
+  failed: {
+    awaiting_upload: "reject",
+    queued: "reject",
+    processing: "reject",
+    ready: "reject",
+    failed: "noop",
+  },
+};
+
+const cases = STATUSES.flatMap((current) =>
+  STATUSES.map((target) => [current, target, table[current][target]] as const),
+);
 
 describe("decideTransition", () => {
-  it.each(table)("%s + %s → %s", (current, report, expected) => {
-    const decision = decideTransition(current, report);
+  it.each(cases)("%s → %s: %s", (current, target, expected) => {
+    const decision = decideTransition(current, target);
     expect(decision.kind).toBe(expected);
     if (decision.kind === "apply") expect(decision.from).toContain(current);
     if (decision.kind === "reject") expect(decision.message).toContain(current);
   });
 
   it("applies conditionally on every allowed source state, never on the target itself", () => {
-    for (const report of ["processing", "ready", "failed"] as const) {
-      const decision = decideTransition("queued", report);
-      expect(decision.kind === "apply" && decision.from.includes(report)).toBe(false);
+    for (const target of STATUSES) {
+      for (const current of STATUSES) {
+        const decision = decideTransition(current, target);
+        expect(decision.kind === "apply" && decision.from.includes(target)).toBe(false);
+      }
     }
   });
 });

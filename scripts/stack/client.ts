@@ -56,6 +56,14 @@ export function apiClient(baseUrl: string) {
   };
 }
 
+/** A client signed up as a new user (a random address with `label` in it), as the tests and demos want one. */
+export async function signedUpClient(baseUrl: string, label = "user") {
+  const client = apiClient(baseUrl);
+  const suffix = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+  await client.signup(`${label}-${suffix}@example.com`, "a long enough password");
+  return client;
+}
+
 /** PUTs a file to a presigned upload URL, streamed from disk, as a browser's fetch(url, { body: file }) would. */
 export async function uploadFile(upload: CreateVideoResponse["upload"], file: string) {
   const blob = await openAsBlob(file);

@@ -842,6 +842,103 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/internal/videos/{id}/progress": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Transcoder progress publisher (WebSocket; the transcoder's only way to change a video's state)
+     * @description WebSocket upgrade. Needs `Authorization: Bearer $TRANSCODER_SECRET` and the job's `X-Progress-Token` (minted by the edge at enqueue time: HS256, aud streamlet:progress, scope publish, sub = video id, 7 days). Subprotocol `streamlet.progress.v1` is selected when offered. Frames: `{type:"publish",event}` and `{type:"ping"}` in; `{type:"ack",seq}` (stored, or a duplicate; for ready/failed only after the Postgres write), `{type:"pong"}` and `{type:"error",code,message}` (bad_message, persist_failed) out. After the terminal event is acknowledged the socket is closed with 1000. When the video is deleted the publisher gets `{type:"error",code:"video_deleted"}` and close code 4410, and a new connection for a deleted video is answered 410 `video_deleted`: the transcoder stops the job and removes its output.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header: {
+          upgrade: string;
+          /** @description The job's progressToken */
+          "x-progress-token": string;
+        };
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Switching Protocols: the publisher socket */
+        101: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description unsupported_protocol: subprotocols offered, but not the events protocol */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Missing or wrong transcoder secret, or missing, forged or expired progress token */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description The progress token is for another video */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Malformed video id */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description video_deleted: the video no longer exists; stop the job */
+        410: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description upgrade_required: not a WebSocket upgrade */
+        426: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/videos/{id}/reaction": {
     parameters: {
       query?: never;
@@ -1773,103 +1870,6 @@ export interface paths {
         };
         /** @description No such channel */
         404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/internal/videos/{id}/progress": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Transcoder progress publisher (WebSocket; the transcoder's only way to change a video's state)
-     * @description WebSocket upgrade. Needs `Authorization: Bearer $TRANSCODER_SECRET` and the job's `X-Progress-Token` (minted by the edge at enqueue time: HS256, aud streamlet:progress, scope publish, sub = video id, 7 days). Subprotocol `streamlet.progress.v1` is selected when offered. Frames: `{type:"publish",event}` and `{type:"ping"}` in; `{type:"ack",seq}` (stored, or a duplicate; for ready/failed only after the Postgres write), `{type:"pong"}` and `{type:"error",code,message}` (bad_message, persist_failed) out. After the terminal event is acknowledged the socket is closed with 1000. When the video is deleted the publisher gets `{type:"error",code:"video_deleted"}` and close code 4410, and a new connection for a deleted video is answered 410 `video_deleted`: the transcoder stops the job and removes its output.
-     */
-    get: {
-      parameters: {
-        query?: never;
-        header: {
-          upgrade: string;
-          /** @description The job's progressToken */
-          "x-progress-token": string;
-        };
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Switching Protocols: the publisher socket */
-        101: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description unsupported_protocol: subprotocols offered, but not the events protocol */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        /** @description Missing or wrong transcoder secret, or missing, forged or expired progress token */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        /** @description The progress token is for another video */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        /** @description Malformed video id */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        /** @description video_deleted: the video no longer exists; stop the job */
-        410: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        /** @description upgrade_required: not a WebSocket upgrade */
-        426: {
           headers: {
             [name: string]: unknown;
           };

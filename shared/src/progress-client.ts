@@ -10,7 +10,7 @@ import {
   type TerminalEvent,
 } from "./progress.ts";
 
-export { CLOSE_VIDEO_DELETED, type TerminalEvent };
+export { CLOSE_VIDEO_DELETED, type ProgressEvent, type TerminalEvent };
 
 /** Anything built like the browser's WebSocket: `new WebSocket(url, protocols)` (in Node: the `ws` package). */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => unknown;

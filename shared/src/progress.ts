@@ -158,6 +158,12 @@ export function publisherPath(videoId: string): string {
   return `/v1/internal/videos/${encodeURIComponent(videoId)}/progress`;
 }
 
+/** The subscriber socket's route on the edge, `{id}` standing for the video id (what eventsPath fills in). */
+export const EVENTS_ROUTE = "/v1/videos/{id}/events";
+
+/** The publisher socket's route on the edge, `{id}` standing for the video id (what publisherPath fills in). */
+export const PUBLISHER_ROUTE = "/v1/internal/videos/{id}/progress";
+
 /** Header carrying the job's progress token on the publisher's upgrade (beside the transcoder secret). */
 export const PROGRESS_TOKEN_HEADER = "X-Progress-Token";
 

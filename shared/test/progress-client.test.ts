@@ -9,6 +9,7 @@ import {
   subscribeToProgress,
   waitForTerminalEvent,
 } from "../src/progress-client.ts";
+import { rendition720p } from "./fixtures/renditions.ts";
 
 const TOKEN = "header.payload.signature";
 const at = 1_700_000_000_000;
@@ -28,17 +29,7 @@ const ready = (n: number): ProgressEvent => ({
   durationSeconds: 8,
   sourceWidth: 1280,
   sourceHeight: 720,
-  renditions: [
-    {
-      name: "720p",
-      width: 1280,
-      height: 720,
-      bandwidth: 3_000_000,
-      averageBandwidth: 2_000_000,
-      codecs: "avc1.64001f,mp4a.40.2",
-      frameRate: 30,
-    },
-  ],
+  renditions: [rendition720p],
 });
 
 /** A local `ws` server playing the video's DO for subscribers: snapshot or replay on join, then live events. */

@@ -1,12 +1,17 @@
 import { describe, expect, it } from "vitest";
 import {
+  EVENTS_ROUTE,
+  eventsPath,
   isTerminal,
   MAX_MESSAGE_BYTES,
+  PUBLISHER_ROUTE,
   parseClientMessage,
   parseProgressEvent,
   parseServerMessage,
+  publisherPath,
   SEQ_EPOCH,
 } from "../src/index.ts";
+import { rendition360p } from "./fixtures/renditions.ts";
 
 const transcoding = {
   type: "transcoding",
@@ -64,22 +69,21 @@ describe("progress messages", () => {
       durationSeconds: 3,
       sourceWidth: 640,
       sourceHeight: 360,
-      renditions: [
-        {
-          name: "360p",
-          width: 640,
-          height: 360,
-          bandwidth: 2,
-          averageBandwidth: 1,
-          codecs: "avc1.64001e",
-          frameRate: 30,
-        },
-      ],
+      renditions: [rendition360p],
     });
     expect(ready && isTerminal(ready)).toBe(true);
     const failed = parseProgressEvent({ type: "failed", seq: 9, at: 2, reason: "bad" });
     expect(failed && isTerminal(failed)).toBe(true);
     const t = parseProgressEvent(transcoding);
     expect(t && isTerminal(t)).toBe(false);
+  });
+});
+
+describe("progress socket paths", () => {
+  it("fill the edge's routes with the (encoded) video id", () => {
+    const id = "0b5e7d3c-8f5a-4b7e-9c1d-2e3f4a5b6c7d";
+    expect(eventsPath(id)).toBe(EVENTS_ROUTE.replace("{id}", id));
+    expect(publisherPath(id)).toBe(PUBLISHER_ROUTE.replace("{id}", id));
+    expect(eventsPath("a b")).toBe(EVENTS_ROUTE.replace("{id}", "a%20b"));
   });
 });

@@ -1,24 +1,20 @@
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { CommentBody, ListCommentsQuery } from "@streamlet/shared";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { CommentBody, canonicalId, ListCommentsQuery } from "@streamlet/shared";
+import { optionalUser } from "../auth/optional-user.ts";
 import { requireUser } from "../auth/require-user.ts";
-import { readableVideo, videoById } from "../engagement/access.ts";
 import { withEngagementStore } from "../engagement/open-store.ts";
 import { CommentListSchema, CommentSchema } from "../engagement/openapi.ts";
-import { optionalUser } from "../engagement/optional-user.ts";
 import type { CommentRecord, EngagementStore, Page } from "../engagement/store.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
+import { idParams } from "../ids.ts";
 import { errors, json, jsonBody, userSecurity } from "../openapi.ts";
+import { readableVideo, videoById } from "../videos/access.ts";
 import { decodeCursor, encodeCursor } from "../videos/cursor.ts";
-import { isUuid } from "../videos/serialize.ts";
 import { toComment } from "./serialize.ts";
 
-const VideoIdParam = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid", description: "Video id" }),
-});
-const CommentIdParam = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid", description: "Comment id" }),
-});
+const VideoIdParam = idParams("video", "Video id");
+const CommentIdParam = idParams("comment", "Comment id");
 
 const createComment = createRoute({
   method: "post",
@@ -91,9 +87,9 @@ const deleteComment = createRoute({
   },
 });
 
-/** The comment with this id, or a 404 alike for a malformed id and a missing comment. */
+/** The comment with this (canonical) id, or a 404. */
 async function commentOr404(store: EngagementStore, id: string): Promise<CommentRecord> {
-  const comment = isUuid(id) ? await store.getComment(id.toLowerCase()) : null;
+  const comment = await store.getComment(id);
   if (comment === null) throw notFound("comment");
   return comment;
 }
@@ -114,8 +110,9 @@ export const commentRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createComment, async (c) => {
     const { userId } = c.var;
     const video = await readableVideo(c.var.db, c.req.valid("param").id, userId);
-    const { body, parentId } = c.req.valid("json");
-    if (parentId !== undefined && !isUuid(parentId)) {
+    const { body, parentId: rawParentId } = c.req.valid("json");
+    const parentId = rawParentId === undefined ? null : canonicalId(rawParentId);
+    if (rawParentId !== undefined && parentId === null) {
       throw new HttpError(400, "invalid_parent", "parentId is not a comment on this video");
     }
     const store = await c.var.engagement();
@@ -123,7 +120,7 @@ export const commentRoutes = new OpenAPIHono<AppEnv>()
       videoId: video.id,
       authorId: userId,
       body,
-      parentId: parentId?.toLowerCase() ?? null,
+      parentId,
     });
     if (!result.ok) {
       throw result.reason === "reply_depth"

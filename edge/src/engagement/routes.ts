@@ -1,18 +1,17 @@
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { ReactionBody, type ReactionSummary } from "@streamlet/shared";
+import { optionalUser } from "../auth/optional-user.ts";
 import { requireUser } from "../auth/require-user.ts";
 import type { AppEnv } from "../env.ts";
+import { idParams } from "../ids.ts";
 import { errors, json, jsonBody, userSecurity } from "../openapi.ts";
-import { readableVideo } from "./access.ts";
+import { readableVideo } from "../videos/access.ts";
 import { withEngagementStore } from "./open-store.ts";
 import { ReactionSummarySchema, ViewReceiptSchema } from "./openapi.ts";
-import { optionalUser } from "./optional-user.ts";
 import type { EngagementStore } from "./store.ts";
 import { viewerKey } from "./viewer.ts";
 
-const IdParam = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid" }),
-});
+const IdParam = idParams();
 
 const reactionErrors = errors({
   400: "invalid_json / invalid_request: the body is not { value: like | dislike }",

@@ -19,7 +19,7 @@ export function toBase64(bytes: Uint8Array): string {
 }
 
 /** Decodes standard base64; null instead of throwing on anything malformed. */
-export function fromBase64(text: string): Uint8Array | null {
+export function fromBase64(text: string): Uint8Array<ArrayBuffer> | null {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return null;
   try {
     const binary = atob(text);
@@ -35,19 +35,19 @@ export function toBase64Url(bytes: Uint8Array): string {
 }
 
 /** Decodes unpadded base64url; null on anything malformed. */
-export function fromBase64Url(text: string): Uint8Array | null {
+export function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | null {
   if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
   const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
   return fromBase64(padded);
 }
 
 /** Random bytes from the platform CSPRNG. */
-export function randomBytes(length: number): Uint8Array {
+export function randomBytes(length: number): Uint8Array<ArrayBuffer> {
   return crypto.getRandomValues(new Uint8Array(length));
 }
 
 /** SHA-256 of a UTF-8 string or bytes. */
-export async function sha256(input: string | Uint8Array): Promise<Uint8Array> {
+export async function sha256(input: string | Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   const data = typeof input === "string" ? new TextEncoder().encode(input) : input;
   return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
 }

@@ -1,3 +1,5 @@
+import { type AssetExtension, servableAsset } from "@streamlet/shared";
+
 /** What the delivery route may serve, and how. */
 export type PlayAsset = {
   /** Path below the video's output prefix, e.g. "720p/seg_00001.m4s". */
@@ -6,31 +8,26 @@ export type PlayAsset = {
   cacheControl: string;
 };
 
-// One optional folder ("720p", "audio") and a file name; letters, digits, "_" and "-" only, so no
-// "..", no "%", no empty segment, and no way out of videos/<id>/ (the source lives under sources/).
-const ASSET_PATH = /^(?:([A-Za-z0-9_-]{1,64})\/)?([A-Za-z0-9_-]{1,128})\.(m3u8|m4s|mp4|jpg)$/;
-
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
-const BY_EXTENSION = {
+/** The edge's cache policy by file type (which files exist and their content types: shared's layout). */
+const CACHE_CONTROL: Record<AssetExtension, string> = {
   // Playlists are the entry point: a short TTL lets a re-publish or takedown reach players within a
   // minute, while still absorbing a burst of viewers at the edge.
-  m3u8: { contentType: "application/vnd.apple.mpegurl", cacheControl: "public, max-age=60" },
+  m3u8: "public, max-age=60",
   // Segments and init sections are written once under keys derived from the video id: never changing.
-  m4s: { contentType: "video/iso.segment", cacheControl: IMMUTABLE },
-  mp4: { contentType: "video/mp4", cacheControl: IMMUTABLE },
+  m4s: IMMUTABLE,
+  mp4: IMMUTABLE,
   // The poster may be regenerated (e.g. a chosen thumbnail): an hour, not forever.
-  jpg: { contentType: "image/jpeg", cacheControl: "public, max-age=3600" },
-} as const;
+  jpg: "public, max-age=3600",
+};
 
 /**
- * Validates the raw (still percent-encoded) path after /v1/play/<id>/ against the allow-list;
- * null means 404. Only master.m3u8, <rung>/index.m3u8, <rung>/init.mp4, <rung>/seg_N.m4s,
- * audio/... and poster.jpg shapes can pass.
+ * The raw (still percent-encoded) path after /v1/play/<id>/ as something to serve: shared's allow-list
+ * (servableAsset) plus the edge's Cache-Control; null means 404.
  */
 export function parseAssetPath(rawPath: string): PlayAsset | null {
-  const match = ASSET_PATH.exec(rawPath);
-  if (!match) return null;
-  const extension = match[3] as keyof typeof BY_EXTENSION;
-  return { path: rawPath, ...BY_EXTENSION[extension] };
+  const asset = servableAsset(rawPath);
+  if (!asset) return null;
+  return { path: asset.path, contentType: asset.contentType, cacheControl: CACHE_CONTROL[asset.extension] };
 }

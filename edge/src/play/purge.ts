@@ -1,4 +1,4 @@
-import { videoKeys } from "@streamlet/shared";
+import { outputPrefix } from "@streamlet/shared";
 import type { Config } from "../config.ts";
 import { parseAssetPath } from "./asset.ts";
 import { videoCacheTag } from "./cache-tag.ts";
@@ -13,7 +13,7 @@ export async function purgeCachedAssets(
   videoId: string,
   keys: readonly string[],
 ) {
-  const prefix = videoKeys(videoId).outputPrefix;
+  const prefix = outputPrefix(videoId);
   const paths = keys
     .filter((key) => key.startsWith(prefix))
     .map((key) => key.slice(prefix.length))
@@ -86,10 +86,4 @@ export async function purgeVideoCache(
     ? purgeEverywhere(config.cachePurge, videoId).catch((error: unknown) => console.error(String(error)))
     : Promise.resolve();
   await Promise.all([local, global]);
-}
-
-/** Every stored key of a video: its source and everything under its output prefix. */
-export function videoPrefixes(videoId: string): string[] {
-  const keys = videoKeys(videoId);
-  return [keys.source, keys.outputPrefix];
 }

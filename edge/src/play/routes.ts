@@ -1,5 +1,13 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
-import { videoKeys } from "@streamlet/shared";
+import {
+  canonicalId,
+  INIT_SEGMENT,
+  MASTER_PLAYLIST,
+  outputPrefix,
+  POSTER,
+  segmentName,
+  VARIANT_PLAYLIST,
+} from "@streamlet/shared";
 import { eq } from "drizzle-orm";
 import { videos } from "../db/schema.ts";
 import type { AppEnv } from "../env.ts";
@@ -7,7 +15,6 @@ import { HttpError } from "../errors.ts";
 import { waitUntil } from "../middleware.ts";
 import { ErrorSchema } from "../openapi.ts";
 import { Storage } from "../storage.ts";
-import { isUuid } from "../videos/serialize.ts";
 import { parseAssetPath } from "./asset.ts";
 import { videoCacheTag } from "./cache-tag.ts";
 import { assetHeaders, respondFromFull } from "./respond.ts";
@@ -29,16 +36,17 @@ playRoutes.openAPIRegistry.registerPath({
   path: "/{id}/{asset}",
   tags: ["playback"],
   summary:
-    "HLS delivery (also HEAD): master.m3u8, <rung>/index.m3u8, <rung>/init.mp4, <rung>/seg_N.m4s, poster.jpg",
+    `HLS delivery (also HEAD): ${MASTER_PLAYLIST}, <rung>/${VARIANT_PLAYLIST}, <rung>/${INIT_SEGMENT}, ` +
+    `<rung>/seg_N.m4s, ${POSTER}`,
   description:
-    "`asset` may contain one folder (e.g. `720p/seg_00001.m4s`). Supports single byte ranges (206/416), " +
+    `\`asset\` may contain one folder (e.g. \`720p/${segmentName(1)}\`). Supports single byte ranges (206/416), ` +
     "If-None-Match (304) and CORS. Served from the edge cache when present. Private videos are served " +
     "only below `/v1/play/{id}/t/{token}/{asset}` with the token from the owner's GET /v1/videos/{id} " +
     "(404 without a valid one); public and unlisted videos answer both forms.",
   request: {
     params: z.object({
       id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid" }),
-      asset: z.string().openapi({ param: { name: "asset", in: "path" }, example: "master.m3u8" }),
+      asset: z.string().openapi({ param: { name: "asset", in: "path" }, example: MASTER_PLAYLIST }),
     }),
     headers: z.object({ range: z.string().optional().openapi({ example: "bytes=0-1023" }) }),
   },
@@ -61,8 +69,8 @@ playRoutes.openAPIRegistry.registerPath({
 // Hono answers HEAD through GET routes and drops the body.
 playRoutes.get("/:id/*", async (c) => {
   const rawId = c.req.param("id");
-  if (!isUuid(rawId)) throw fileNotFound();
-  const id = rawId.toLowerCase();
+  const id = canonicalId(rawId);
+  if (id === null) throw fileNotFound();
   const url = new URL(c.req.url);
   const marker = `/${rawId}/`;
   let rest = url.pathname.slice(url.pathname.indexOf(marker) + marker.length);
@@ -97,7 +105,7 @@ playRoutes.get("/:id/*", async (c) => {
     .limit(1);
   if (row?.status !== "ready" || !(await mayPlay(row.visibility))) throw fileNotFound();
 
-  const key = `${videoKeys(id).outputPrefix}${asset.path}`;
+  const key = `${outputPrefix(id)}${asset.path}`;
   const object = await new Storage(c.var.config.s3).get(key).catch((error: unknown) => {
     // Storage down or unreachable: the viewer may retry, and this must not read as our own fault.
     console.error(`play: reading ${key} failed (request ${c.var.requestId}):`, error);

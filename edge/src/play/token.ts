@@ -1,3 +1,4 @@
+import { canonicalId } from "@streamlet/shared";
 import { fromBase64Url, toBase64Url } from "../lib/bytes.ts";
 
 /** Seconds a playback token stays valid: long enough to watch a long video after loading the page. */
@@ -34,8 +35,14 @@ function playbackKey(secret: string): Promise<CryptoKey> {
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+function canonical(videoId: string): string {
+  const id = canonicalId(videoId);
+  if (id === null) throw new TypeError(`not a video id: ${JSON.stringify(videoId)}`);
+  return id;
+}
+
 /**
- * A token (`<exp>.<base64url HMAC of "<videoId>.<exp>">`) that unlocks a private video's delivery URLs;
+ * A token (`<exp>.<base64url HMAC of "<canonical videoId>.<exp>">`) that unlocks a private video's delivery URLs;
  * it rides in the path, so every relative URI of the playlists inherits it.
  */
 export async function signPlaybackToken(
@@ -43,7 +50,7 @@ export async function signPlaybackToken(
   secret: string,
   exp = nowSeconds() + PLAYBACK_TOKEN_SECONDS,
 ): Promise<string> {
-  const message = new TextEncoder().encode(`${videoId.toLowerCase()}.${exp}`);
+  const message = new TextEncoder().encode(`${canonical(videoId)}.${exp}`);
   const signature = await crypto.subtle.sign("HMAC", await playbackKey(secret), message);
   return `${exp}.${toBase64Url(new Uint8Array(signature))}`;
 }
@@ -61,7 +68,9 @@ export async function verifyPlaybackToken(
   if (exp <= now) return false;
   const signature = fromBase64Url(match[2]);
   if (signature?.byteLength !== 32) return false;
-  const message = new TextEncoder().encode(`${videoId.toLowerCase()}.${exp}`);
+  const id = canonicalId(videoId);
+  if (id === null) return false;
+  const message = new TextEncoder().encode(`${id}.${exp}`);
   // crypto.subtle.verify compares the MACs in constant time.
   return crypto.subtle.verify("HMAC", await playbackKey(secret), signature, message);
 }

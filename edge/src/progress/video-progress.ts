@@ -1,30 +1,23 @@
 import { DurableObject } from "cloudflare:workers";
 import {
+  CLOSE_VIDEO_DELETED,
+  CLOSE_VIDEO_DELETED_REASON,
   MAX_MESSAGE_BYTES,
   type ProgressEvent,
   parseClientMessage,
   type ServerMessage,
+  type TerminalEvent,
+  VIDEO_DELETED,
 } from "@streamlet/shared";
 import { loadConfig } from "../config.ts";
 import { envelope } from "../errors.ts";
 import { EventLog } from "./event-log.ts";
 import { fallbackEvent } from "./fallback.ts";
 import { type Handoff, type ProgressRole, parseHandoff } from "./handoff.ts";
-import {
-  type PersistResult,
-  persistProcessing,
-  persistTerminal,
-  type TerminalEvent,
-  withDatabase,
-} from "./persist.ts";
+import { type PersistResult, persistProcessing, persistTerminal, withDatabase } from "./persist.ts";
 
 /** Close code and reason publishers get once the job's terminal event is stored: nothing more will come. */
 export const CLOSE_JOB_ENDED = { code: 1000, reason: "job ended" } as const;
-/**
- * Close code and reason every socket gets when the video is deleted; a publisher that sees it stops its
- * job and removes what it uploaded (code 4410: HTTP 410 Gone in the application range).
- */
-export const CLOSE_VIDEO_DELETED = { code: 4410, reason: "video deleted" } as const;
 
 const PING = JSON.stringify({ type: "ping" });
 const PONG = JSON.stringify({ type: "pong" } satisfies ServerMessage);
@@ -65,7 +58,7 @@ export class VideoProgress extends DurableObject<Env> {
       async () => {
         const publishers = this.#tellDeleted();
         const subscribers = this.ctx.getWebSockets("subscriber");
-        for (const ws of subscribers) close(ws, CLOSE_VIDEO_DELETED.code, CLOSE_VIDEO_DELETED.reason);
+        for (const ws of subscribers) close(ws, CLOSE_VIDEO_DELETED, CLOSE_VIDEO_DELETED_REASON);
         // Let writes in flight finish first, so none of them recreates the state just forgotten.
         await Promise.all([this.#publishing, this.#marking]);
         await this.ctx.storage.deleteAll();
@@ -76,12 +69,12 @@ export class VideoProgress extends DurableObject<Env> {
     );
   }
 
-  /** Sends `video_deleted` to every publisher and closes it with CLOSE_VIDEO_DELETED; returns how many. */
+  /** Sends VIDEO_DELETED to every publisher and closes it with CLOSE_VIDEO_DELETED; returns how many. */
   #tellDeleted(): number {
     const publishers = this.ctx.getWebSockets("publisher");
     for (const ws of publishers) {
-      send(ws, { type: "error", code: "video_deleted", message: "the video was deleted; stop the job" });
-      close(ws, CLOSE_VIDEO_DELETED.code, CLOSE_VIDEO_DELETED.reason);
+      send(ws, { type: "error", code: VIDEO_DELETED, message: "the video was deleted; stop the job" });
+      close(ws, CLOSE_VIDEO_DELETED, CLOSE_VIDEO_DELETED_REASON);
     }
     return publishers.length;
   }

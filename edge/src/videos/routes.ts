@@ -1,23 +1,27 @@
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import {
+  CLOSE_VIDEO_DELETED,
   CreateVideoBody,
-  EVENTS_PROTOCOL,
   ListVideosQuery,
+  outputPrefix,
+  sourceKey,
   UpdateVideoBody,
+  VIDEO_DELETED,
   videoKeys,
+  videoPrefixes,
 } from "@streamlet/shared";
 import { and, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
-import { bearerToken, requireUser } from "../auth/require-user.ts";
+import { optionalUser } from "../auth/optional-user.ts";
+import { requireUser } from "../auth/require-user.ts";
 import { signProgressToken } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
-import { type VideoRow, videos } from "../db/schema.ts";
-import { canRead } from "../engagement/access.ts";
+import { videos } from "../db/schema.ts";
 import { withOpenedStore } from "../engagement/open-store.ts";
-import { optionalUser } from "../engagement/optional-user.ts";
 import { statsForRead } from "../engagement/stats.ts";
-import type { AppEnv, UserVariables } from "../env.ts";
+import type { AppEnv } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
+import { idParams } from "../ids.ts";
 import { waitUntil } from "../middleware.ts";
 import {
   CreateVideoResponseSchema,
@@ -29,21 +33,18 @@ import {
   VideoListSchema,
   VideoSchema,
 } from "../openapi.ts";
-import { purgeVideoCache, videoPrefixes } from "../play/purge.ts";
+import { purgeVideoCache } from "../play/purge.ts";
 import { playbackTokenFor } from "../play/token.ts";
-import { connectToProgress } from "../progress/connect.ts";
-import { fallbackEvent } from "../progress/fallback.ts";
-import { bearerFromProtocols, offeredProtocols } from "../progress/protocols.ts";
-import { requireWebSocket } from "../progress/require-web-socket.ts";
 import { Storage } from "../storage.ts";
+import { canRead, ownedVideo, videoById } from "./access.ts";
+import { changeStatus } from "./change-status.ts";
 import { publicVideoPage } from "./public-page.ts";
-import { baseUrlOf, isUuid, toVideo } from "./serialize.ts";
+import { baseUrlOf, toVideo } from "./serialize.ts";
+import { decideTransition } from "./transitions.ts";
 
 const NO_STATS = { views: 0, likes: 0, dislikes: 0, comments: 0 };
 
-const IdParam = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid" }),
-});
+const IdParam = idParams();
 
 const createVideo = createRoute({
   method: "post",
@@ -122,8 +123,8 @@ const deleteVideo = createRoute({
   summary:
     "Delete your video: its row, engagement, stored files and cached copies; a queued job is removed and a running one stopped",
   description:
-    "A waiting transcode job is removed; a running one is told on its progress channel (video_deleted, " +
-    "close 4410), stops and removes what it uploaded. Cached copies are purged here and, when the purge " +
+    `A waiting transcode job is removed; a running one is told on its progress channel (${VIDEO_DELETED}, ` +
+    `close ${CLOSE_VIDEO_DELETED}), stops and removes what it uploaded. Cached copies are purged here and, when the purge ` +
     "API is configured, in every data centre.",
   security: userSecurity,
   middleware: [requireUser()] as const,
@@ -131,48 +132,6 @@ const deleteVideo = createRoute({
   responses: {
     204: { description: "Deleted" },
     ...errors({ 401: "Not signed in", 404: "No such video, or not yours", 503: "queue_unavailable" }),
-  },
-});
-
-const subscribeEvents = createRoute({
-  method: "get",
-  path: "/{id}/events",
-  tags: ["videos"],
-  summary: "Live transcode progress of your video (WebSocket)",
-  description:
-    "WebSocket upgrade. Browsers authenticate by offering the subprotocols " +
-    `\`["${EVENTS_PROTOCOL}", "bearer.<access token>"]\` (the 101 selects \`${EVENTS_PROTOCOL}\` only); other ` +
-    "clients may send `Authorization: Bearer <access token>` instead. The token never goes in the URL. " +
-    'On joining: `{type:"snapshot",event}` (the latest event, or one built from the video, or null), or with ' +
-    '`?since=<seq>` every stored event after it as `{type:"event",event}`. Then live `{type:"event",event}`. ' +
-    'Send `{type:"ping"}` for `{type:"pong"}`; anything else is answered `{type:"error",code}` ' +
-    "(forbidden, bad_message) and dropped.",
-  security: userSecurity,
-  middleware: [
-    requireWebSocket({ protocol: EVENTS_PROTOCOL }),
-    requireUser({
-      token: (c) => subscriberToken(c.req.header("authorization"), c.req.header("sec-websocket-protocol")),
-    }),
-  ] as const,
-  request: {
-    params: IdParam,
-    query: z.object({
-      since: z
-        .string()
-        .regex(/^\d{1,15}$/, { message: "must be a sequence number" })
-        .transform(Number)
-        .optional()
-        .openapi({ description: "Replay the events after this seq instead of sending a snapshot" }),
-    }),
-  },
-  responses: {
-    101: { description: "Switching Protocols: the subscriber socket" },
-    ...errors({
-      400: "invalid_request (since), unsupported_protocol (subprotocols offered, but not the events protocol)",
-      401: "Missing, invalid or expired access token",
-      404: "No such video, or not yours",
-      426: "upgrade_required: not a WebSocket upgrade",
-    }),
   },
 });
 
@@ -191,36 +150,17 @@ const listVideos = createRoute({
 /** A route context with extra variables (callerId, userId), as the helpers typed for AppEnv take it. */
 const asApp = (c: Context) => c as unknown as Context<AppEnv>;
 
-/** A route context behind requireUser(), as ownedVideo takes it. */
-const asOwner = (c: Context) => c as unknown as Context<AppEnv & { Variables: UserVariables }>;
-
-/** The signed-in user's video, or 404 (the same answer whether it is missing or someone else's). */
-async function ownedVideo(c: Context<AppEnv & { Variables: UserVariables }>, id: string): Promise<VideoRow> {
-  const [row] = await c.var.db
-    .select()
-    .from(videos)
-    .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
-    .limit(1);
-  if (!row) throw notFound();
-  return row;
-}
-
 /** Lists a video's stored assets and drops their cached copies everywhere; failures are logged, never thrown. */
 async function purgeStoredVideo(config: Config, origins: string[], id: string): Promise<void> {
   try {
-    const keys = await new Storage(config.s3).listKeys(videoKeys(id).outputPrefix);
+    const keys = await new Storage(config.s3).listKeys(outputPrefix(id));
     await purgeVideoCache(config, origins, id, keys);
   } catch (error) {
     console.error(`purging cached assets of ${id} failed:`, error);
   }
 }
 
-/** The subscriber's access token: `Authorization: Bearer` (non-browser clients) or the bearer subprotocol. */
-function subscriberToken(authorization: string | undefined, protocols: string | undefined): string | null {
-  return bearerToken(authorization) ?? bearerFromProtocols(offeredProtocols(protocols));
-}
-
-/** /v1/videos: create, confirm upload, read, change, delete, list, live progress. */
+/** /v1/videos: create, confirm upload, read, change, delete, list (live progress: progress/routes.ts). */
 export const videoRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createVideo, async (c) => {
     const body = c.req.valid("json");
@@ -234,16 +174,15 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       })
       .returning();
     if (!row) throw new Error("insert into videos returned no row");
-    const upload = await new Storage(c.var.config.s3).presignPut(videoKeys(row.id).source);
+    const upload = await new Storage(c.var.config.s3).presignPut(sourceKey(row.id));
     const video = toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url));
     return c.json({ video, upload }, 201);
   })
   .openapi(markUploaded, async (c) => {
     const { id } = c.req.valid("param");
-    if (!isUuid(id)) throw notFound();
     const { db, config } = c.var;
-    const row = await ownedVideo(asOwner(c), id);
-    if (row.status !== "awaiting_upload" && row.status !== "queued") {
+    const row = await ownedVideo(db, id, c.var.userId);
+    if (decideTransition(row.status, "queued").kind === "reject") {
       throw new HttpError(409, "invalid_state", `the video is already ${row.status}`);
     }
 
@@ -255,12 +194,12 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     if (size === 0) throw new HttpError(422, "upload_empty", "the uploaded source file is empty");
 
     // Queued first, then the job: a fast transcoder's first progress event must find the video queued.
-    // Conditional, so a status the transcoder already reported is never moved back to queued.
-    const [updated] = await db
-      .update(videos)
-      .set({ status: "queued", sourceBytes: size, updatedAt: sql`now()` })
-      .where(and(eq(videos.id, id), eq(videos.status, "awaiting_upload")))
-      .returning();
+    // Through the state machine, so a status the transcoder already reported is never moved back.
+    const queued = await changeStatus(db, id, "queued", { sourceBytes: size });
+    if (queued.outcome === "missing") throw notFound();
+    if (queued.outcome === "rejected") {
+      throw new HttpError(409, "invalid_state", `the video is already ${queued.row.status}`);
+    }
     try {
       // Loaded on first use: bullmq and ioredis are most of the Worker and only this route needs them.
       const { enqueueTranscode } = await import("../queue.ts");
@@ -273,22 +212,14 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       waitUntil(c, cleanup);
     } catch (error) {
       // Nothing was queued: put the video back so the client's retry starts from a clean state.
-      if (updated) {
-        await db
-          .update(videos)
-          .set({ status: "awaiting_upload", updatedAt: sql`now()` })
-          .where(and(eq(videos.id, id), eq(videos.status, "queued")));
-      }
+      if (queued.outcome === "applied") await changeStatus(db, id, "awaiting_upload");
       throw error;
     }
-    const current = updated ?? (await db.select().from(videos).where(eq(videos.id, id)).limit(1))[0];
-    if (!current) throw notFound();
-    return c.json({ video: toVideo(current, baseUrlOf(config.publicBaseUrl, c.req.url)) }, 202);
+    return c.json({ video: toVideo(queued.row, baseUrlOf(config.publicBaseUrl, c.req.url)) }, 202);
   })
   .openapi(getVideo, async (c) => {
     const { id } = c.req.valid("param");
-    if (!isUuid(id)) throw notFound();
-    const [row] = await c.var.db.select().from(videos).where(eq(videos.id, id)).limit(1);
+    const row = await videoById(c.var.db, id);
     if (!row || !canRead(row, c.var.callerId)) throw notFound();
     // Nothing can be counted before a video is ready: zeros without asking the store.
     const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
@@ -297,7 +228,6 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(updateVideo, async (c) => {
     const { id } = c.req.valid("param");
-    if (!isUuid(id)) throw notFound();
     const body = c.req.valid("json");
     const { db, config } = c.var;
     const [before] = await db
@@ -327,9 +257,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(deleteVideo, async (c) => {
     const { id } = c.req.valid("param");
-    if (!isUuid(id)) throw notFound();
     const { db, config } = c.var;
-    const row = await ownedVideo(asOwner(c), id);
+    const row = await ownedVideo(db, id, c.var.userId);
     // The job first: a waiting one is removed, a running one told to stop (it kills ffmpeg and removes
     // what it uploaded; a reconnect finds the channel gone, and its outcome later finds no row). Then
     // pending views, the files (also whatever a job that just finished uploaded), engagement and the
@@ -355,17 +284,5 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const origins = [baseUrlOf(config.publicBaseUrl, c.req.url), new URL(c.req.url).origin];
     waitUntil(c, purgeVideoCache(config, origins, id, keys));
     return c.body(null, 204);
-  })
-  .openapi(subscribeEvents, async (c) => {
-    const { id } = c.req.valid("param");
-    if (!isUuid(id)) throw notFound();
-    const row = await ownedVideo(asOwner(c), id);
-    const since = c.req.valid("query").since ?? null;
-    return connectToProgress(c.req, c.env, {
-      role: "subscriber",
-      videoId: id,
-      since,
-      fallback: fallbackEvent(row),
-    });
   })
   .openapi(listVideos, async (c) => c.json(await publicVideoPage(c, c.req.valid("query")), 200));

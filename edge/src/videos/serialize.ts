@@ -1,4 +1,4 @@
-import type { Video, VideoStats } from "@streamlet/shared";
+import { MASTER_PLAYLIST, POSTER, type Video, type VideoStats } from "@streamlet/shared";
 import type { VideoRow } from "../db/schema.ts";
 
 /**
@@ -21,8 +21,8 @@ export function toVideo(row: VideoRow, baseUrl: string, stats?: VideoStats, play
     sourceHeight: row.sourceHeight,
     renditions: row.renditions,
     playback: {
-      hls: ready ? `${play}/master.m3u8` : null,
-      poster: ready ? `${play}/poster.jpg` : null,
+      hls: ready ? `${play}/${MASTER_PLAYLIST}` : null,
+      poster: ready ? `${play}/${POSTER}` : null,
     },
     createdAt: row.createdAt.toISOString(),
     readyAt: row.readyAt?.toISOString() ?? null,
@@ -33,11 +33,4 @@ export function toVideo(row: VideoRow, baseUrl: string, stats?: VideoStats, play
 /** Where absolute URLs point: PUBLIC_BASE_URL when configured, else the origin the request came to. */
 export function baseUrlOf(publicBaseUrl: string | null, requestUrl: string): string {
   return publicBaseUrl ?? new URL(requestUrl).origin;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** True for a canonical UUID; anything else can be answered 404 without asking Postgres. */
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
 }

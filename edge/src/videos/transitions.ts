@@ -1,15 +1,22 @@
 import type { VideoStatus } from "@streamlet/shared";
 
-/** The states the transcoder's progress can move a video into. */
-export type TranscodeStatus = Extract<VideoStatus, "processing" | "ready" | "failed">;
+/**
+ * The video status machine: every status change (the owner's upload confirmation, the transcoder's
+ * progress) is decided here and applied by changeStatus (change-status.ts), one path for all of them.
+ */
 
-/** What to do with a status the transcoder's progress implies, given the video's current status. */
+/** What to do with a requested status, given the video's current status. */
 export type TransitionDecision =
   | { kind: "apply"; from: readonly VideoStatus[] }
   | { kind: "noop" }
   | { kind: "reject"; message: string };
 
-const ALLOWED_FROM: Record<TranscodeStatus, readonly VideoStatus[]> = {
+/** For each target status, the statuses a video may move into it from. */
+const ALLOWED_FROM: Record<VideoStatus, readonly VideoStatus[]> = {
+  // Back to awaiting_upload only when queueing the job failed (POST /uploaded's rollback).
+  awaiting_upload: ["queued"],
+  // The owner confirmed the upload (POST /uploaded).
+  queued: ["awaiting_upload"],
   processing: ["queued"],
   ready: ["queued", "processing"],
   failed: ["queued", "processing"],
@@ -18,10 +25,11 @@ const ALLOWED_FROM: Record<TranscodeStatus, readonly VideoStatus[]> = {
 /**
  * Decides a transition against the stored status: allowed moves are applied (conditionally on `from`, so
  * a concurrent change loses instead of being overwritten); a move to the status already stored is a
- * no-op, so a repeat (a retried job starting again, a re-sent terminal event) succeeds; anything else
- * (a terminal state changing, progress for a video that was never queued) is rejected.
+ * no-op, so a repeat (a second upload confirmation, a retried job starting again, a re-sent terminal
+ * event) succeeds; anything else (a terminal state changing, progress for a video that was never queued)
+ * is rejected.
  */
-export function decideTransition(current: VideoStatus, target: TranscodeStatus): TransitionDecision {
+export function decideTransition(current: VideoStatus, target: VideoStatus): TransitionDecision {
   const from = ALLOWED_FROM[target];
   if (from.includes(current)) return { kind: "apply", from };
   if (current === target) return { kind: "noop" };

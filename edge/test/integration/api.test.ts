@@ -1,44 +1,21 @@
 import { randomBytes } from "node:crypto";
 import {
   BEARER_PROTOCOL_PREFIX,
-  ErrorEnvelope,
   EVENTS_PROTOCOL,
-  parseServerMessage,
-  type ServerMessage,
   TRANSCODE_QUEUE,
   Video,
   VideoList,
 } from "@streamlet/shared";
 import { Queue } from "bullmq";
 import IORedis from "ioredis";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import WebSocket from "ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type WebSocket from "ws";
+import { type CallOptions, call, edge, expectError, nextMessage, upgrade, vars } from "./helpers.ts";
 
-const edge = inject("edgeUrl");
-const vars = inject("edgeVars");
-
-async function req(
-  method: string,
-  path: string,
-  opts: { body?: unknown; raw?: string; token?: string } = {},
-) {
-  const headers: Record<string, string> = {};
-  if (opts.body !== undefined || opts.raw !== undefined) headers["content-type"] = "application/json";
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  const res = await fetch(`${edge}${path}`, {
-    method,
-    headers,
-    body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null };
-}
-
-function expectError(res: { status: number; json: unknown }, status: number, code?: string) {
-  expect(res.status).toBe(status);
-  const env = ErrorEnvelope.parse(res.json);
-  if (code) expect(env.error.code).toBe(code);
-  expect(env.error.message.length).toBeGreaterThan(0);
+/** call() with the JSON body untyped: this file reads many shapes of it. */
+async function req(method: string, path: string, opts: CallOptions = {}) {
+  const res = await call(method, path, opts);
+  return { ...res, json: res.json as ReturnType<typeof JSON.parse> };
 }
 
 const email = () => `user-${randomBytes(6).toString("hex")}@example.com`;
@@ -327,39 +304,6 @@ describe("videos and uploads", () => {
     expectError(await req("GET", "/v1/videos?limit=1000"), 400);
   });
 });
-
-/** Attempts a WebSocket upgrade; resolves with the refusal's status and error code, or the open socket. */
-function upgrade(path: string, opts: { headers?: Record<string, string>; protocols?: string[] } = {}) {
-  return new Promise<{ status: number; code?: string; body?: string; ws?: WebSocket }>((resolve, reject) => {
-    const ws = new WebSocket(`${edge.replace(/^http/, "ws")}${path}`, opts.protocols ?? [], {
-      headers: opts.headers,
-    });
-    ws.on("unexpected-response", (request, res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        body += chunk;
-      });
-      res.on("end", () => {
-        request.destroy();
-        resolve({
-          status: res.statusCode ?? 0,
-          code: ErrorEnvelope.parse(JSON.parse(body)).error.code,
-          body,
-        });
-      });
-    });
-    ws.on("open", () => resolve({ status: 101, ws }));
-    ws.on("error", reject);
-  });
-}
-
-/** The next message on a socket, parsed as a server message. */
-function nextMessage(ws: WebSocket) {
-  return new Promise<ServerMessage | null>((resolve) =>
-    ws.once("message", (data) => resolve(parseServerMessage(String(data)))),
-  );
-}
 
 describe("live progress sockets", () => {
   it("mints a progress token for the job: this video only, publish scope, 7 days", async () => {

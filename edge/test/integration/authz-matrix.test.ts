@@ -1,27 +1,19 @@
-import { neonConfig } from "@neondatabase/serverless";
-import { ErrorEnvelope, type Visibility } from "@streamlet/shared";
-import { AwsClient } from "aws4fetch";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import WebSocket from "ws";
-import { loadConfig } from "../../src/config.ts";
-import { createDb } from "../../src/db/client.ts";
-import { videos } from "../../src/db/schema.ts";
+import {
+  BEARER_PROTOCOL_PREFIX,
+  ErrorEnvelope,
+  EVENTS_PROTOCOL,
+  eventsPath,
+  type Visibility,
+} from "@streamlet/shared";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call as callEdge, openDb, readyVideo as readyVideoOf, upgrade as upgradeEdge } from "./helpers.ts";
 
 // One authorisation matrix for every public route: route × caller (anonymous, another user, the owner) ×
 // visibility (where it matters), each cell a test with its expected status. Users sign up through the API
 // (each request with its own CF-Connecting-IP, so the rate limits never trip); the ready videos are rows
 // plus stored objects (as videos-access.test.ts builds them), and every mutating cell is non-destructive
 // or works on a throwaway video / comment; the owner's channel DELETE runs last.
-neonConfig.webSocketConstructor = WebSocket;
-const edge = inject("edgeUrl");
-const config = loadConfig(inject("edgeVars"));
-const { db, end } = createDb(config);
-const s3 = new AwsClient({
-  accessKeyId: config.s3.accessKeyId,
-  secretAccessKey: config.s3.secretAccessKey,
-  region: config.s3.region,
-  service: "s3",
-});
+const { db, end } = openDb();
 afterAll(() => end());
 
 let ipCounter = 0;
@@ -29,44 +21,22 @@ const ipBase = `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random()
 const nextIp = () => `${ipBase}.${(ipCounter++ % 250) + 1}`;
 
 type Res = { status: number; json: unknown };
+/** A request from an address of its own, so the rate limits never trip. */
 async function call(
   method: string,
   path: string,
   opts: { token?: string; body?: unknown } = {},
 ): Promise<Res> {
-  const headers: Record<string, string> = { "cf-connecting-ip": nextIp() };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${edge}${path}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
-  const text = await res.text();
-  const json =
-    text && res.headers.get("content-type")?.startsWith("application/json") ? JSON.parse(text) : null;
-  return { status: res.status, json };
+  const res = await callEdge(method, path, { ...opts, headers: { "cf-connecting-ip": nextIp() } });
+  return { status: res.status, json: res.json };
 }
 
 /** The status of a WebSocket upgrade to the events route (101 when it opens). */
-function upgrade(id: string, token?: string): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const protocols = token ? ["streamlet.progress.v1", `bearer.${token}`] : ["streamlet.progress.v1"];
-    const ws = new WebSocket(`${edge.replace(/^http/, "ws")}/v1/videos/${id}/events`, protocols);
-    ws.once("unexpected-response", (_req, res) => {
-      let text = "";
-      res.on("data", (chunk: Buffer) => {
-        text += chunk.toString();
-      });
-      res.on("end", () => {
-        ws.terminate();
-        resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null });
-      });
-    });
-    ws.once("upgrade", () => resolve({ status: 101, json: null }));
-    ws.once("open", () => ws.close());
-    ws.once("error", (err) => reject(err));
-  });
+async function upgrade(id: string, token?: string): Promise<Res> {
+  const protocols = token ? [EVENTS_PROTOCOL, `${BEARER_PROTOCOL_PREFIX}${token}`] : [EVENTS_PROTOCOL];
+  const res = await upgradeEdge(eventsPath(id), { protocols });
+  res.ws?.close();
+  return { status: res.status, json: res.json ?? null };
 }
 
 type Account = { id: string; email: string; password: string; accessToken: string; refreshToken: string };
@@ -90,28 +60,8 @@ async function login(a: Account) {
   return res.json as { accessToken: string; refreshToken: string };
 }
 
-const MASTER = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=2x2\n720p/index.m3u8\n";
 async function readyVideo(ownerId: string, visibility: Visibility) {
-  const [row] = await db
-    .insert(videos)
-    .values({
-      ownerId,
-      title: `authz ${visibility}`,
-      visibility,
-      status: "ready",
-      readyAt: new Date(),
-      sourceBytes: 3,
-    })
-    .returning();
-  if (!row) throw new Error("no video row");
-  for (const [key, body] of [
-    [`sources/${row.id}`, "src"],
-    [`videos/${row.id}/master.m3u8`, MASTER],
-  ] as const) {
-    const res = await s3.fetch(`${config.s3.endpoint}/${config.s3.bucket}/${key}`, { method: "PUT", body });
-    expect(res.ok).toBe(true);
-  }
-  return row.id;
+  return (await readyVideoOf(db, ownerId, visibility, `authz ${visibility}`)).id;
 }
 
 type Who = "anonymous" | "another user" | "the owner";

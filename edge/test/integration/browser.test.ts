@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -6,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { apiClient, uploadFile, waitForTerminal } from "../../../scripts/stack/client.ts";
+import { signedUpClient, uploadFile, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
 import { ROOT } from "../../../scripts/stack/services.ts";
 
@@ -56,8 +55,7 @@ afterAll(async () => {
 
 describe("playback in Chromium with hls.js", () => {
   it.skipIf(!existsSync(CHROMIUM))("plays the ladder from the edge on another origin", async () => {
-    const api = apiClient(edge);
-    await api.signup(`browser-${randomBytes(6).toString("hex")}@example.com`, "a long enough password");
+    const api = await signedUpClient(edge, "browser");
     const clip = await makeClip(path.join(dir, "clip.mp4"), { seconds: 8, width: 1280, height: 720 });
     const created = await api.createVideo("browser");
     await uploadFile(created.upload, clip);

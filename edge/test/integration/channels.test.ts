@@ -1,42 +1,13 @@
-import { neonConfig } from "@neondatabase/serverless";
-import { Channel, ChannelList, ErrorEnvelope, VideoList, type Visibility } from "@streamlet/shared";
-import { sign } from "hono/jwt";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import WebSocket from "ws";
-import { loadConfig } from "../../src/config.ts";
-import { createDb } from "../../src/db/client.ts";
-import { users, videos } from "../../src/db/schema.ts";
+import { Channel, ChannelList, VideoList, type Visibility } from "@streamlet/shared";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { videos } from "../../src/db/schema.ts";
+import { call, expectError, openDb, user as userOf } from "./helpers.ts";
 
 // Channels and subscriptions through the real stack (wrangler dev, Postgres through the Neon bridge).
-neonConfig.webSocketConstructor = WebSocket;
-const edge = inject("edgeUrl");
-const config = loadConfig(inject("edgeVars"));
-const { db, end } = createDb(config);
+const { db, end } = openDb();
 afterAll(() => end());
 
-async function call(method: string, path: string, opts: { token?: string; body?: unknown } = {}) {
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${edge}${path}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as unknown) : null };
-}
-
-async function user() {
-  const [row] = await db
-    .insert(users)
-    .values({ email: `channels-${crypto.randomUUID()}@example.com`, passwordHash: "unused" })
-    .returning({ id: users.id });
-  if (!row) throw new Error("no user row");
-  const now = Math.floor(Date.now() / 1000);
-  const token = await sign({ sub: row.id, iat: now, exp: now + 900 }, config.jwtSecret, "HS256");
-  return { id: row.id, token };
-}
+const user = () => userOf(db, "channels");
 
 const newHandle = () => `ch_${crypto.randomUUID().replace(/-/g, "").slice(0, 20)}`;
 
@@ -47,11 +18,6 @@ async function channelOf(owner: { token: string }, handle = newHandle()) {
   });
   expect(res.status, JSON.stringify(res.json)).toBe(201);
   return Channel.parse(res.json);
-}
-
-function expectError(res: { status: number; json: unknown }, status: number, code: string) {
-  expect(res.status, JSON.stringify(res.json)).toBe(status);
-  expect(ErrorEnvelope.parse(res.json).error.code).toBe(code);
 }
 
 type Who = "anonymous" | "other" | "owner";

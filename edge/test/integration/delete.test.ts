@@ -1,30 +1,26 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { type ProgressEvent, parseListObjects, TRANSCODE_QUEUE } from "@streamlet/shared";
-import { AwsClient } from "aws4fetch";
+import { outputPrefix, type ProgressEvent, sourceKey, TRANSCODE_QUEUE } from "@streamlet/shared";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { apiClient, uploadFile, waitForTerminal, watchProgress } from "../../../scripts/stack/client.ts";
+import {
+  type apiClient,
+  signedUpClient,
+  uploadFile,
+  waitForTerminal,
+  watchProgress,
+} from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
 import { run } from "../../../scripts/stack/proc.ts";
-import { loadConfig } from "../../src/config.ts";
 import { videoCacheTag } from "../../src/play/cache-tag.ts";
+import { config, edge, listKeys } from "./helpers.ts";
 
 // DELETE of a video whose transcode is running (the job stops and removes what it uploaded), and the
 // global cache purge a visibility change or a delete sends to Cloudflare's API (a fake API here, see
 // scripts/stack/fake-cloudflare-api.ts: the real one is out of reach and must not be purged by tests).
-const edge = inject("edgeUrl");
-const config = loadConfig(inject("edgeVars"));
 const purgeRequestsUrl = inject("purgeRequestsUrl");
-const s3 = new AwsClient({
-  accessKeyId: config.s3.accessKeyId,
-  secretAccessKey: config.s3.secretAccessKey,
-  region: config.s3.region,
-  service: "s3",
-});
 const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 const queue = new Queue(TRANSCODE_QUEUE, { connection });
 let dir: string;
@@ -43,13 +39,6 @@ afterAll(async () => {
   connection.disconnect();
 });
 
-async function listKeys(prefix: string): Promise<string[]> {
-  const url = `${config.s3.endpoint}/${config.s3.bucket}?list-type=2&prefix=${encodeURIComponent(prefix)}`;
-  const res = await s3.fetch(url);
-  expect(res.ok).toBe(true);
-  return parseListObjects(await res.text()).keys;
-}
-
 async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, ms = 60_000) {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -60,11 +49,7 @@ async function until<T>(what: string, read: () => Promise<T>, done: (value: T) =
   }
 }
 
-async function newUser() {
-  const api = apiClient(edge);
-  await api.signup(`delete-${randomBytes(6).toString("hex")}@example.com`, "a long enough password");
-  return api;
-}
+const newUser = () => signedUpClient(edge, "delete");
 
 async function upload(api: ReturnType<typeof apiClient>, file: string) {
   const created = await api.createVideo(path.basename(file));
@@ -117,10 +102,10 @@ describe("deleting a video", () => {
     const ffmpegs = await run("pgrep", ["-f", `ffmpeg.*streamlet-${id}`]).catch(() => "");
     expect(ffmpegs.trim()).toBe("");
     // Nothing of the video is left in storage, now or a moment later (no late upload lands).
-    expect(await listKeys(`videos/${id}/`)).toEqual([]);
-    expect(await listKeys(`sources/${id}`)).toEqual([]);
+    expect(await listKeys(outputPrefix(id))).toEqual([]);
+    expect(await listKeys(sourceKey(id))).toEqual([]);
     await new Promise((r) => setTimeout(r, 2000));
-    expect(await listKeys(`videos/${id}/`)).toEqual([]);
+    expect(await listKeys(outputPrefix(id))).toEqual([]);
     const gone = await api.api.GET("/v1/videos/{id}", { params: { path: { id } } });
     expect(gone.response.status).toBe(404);
 

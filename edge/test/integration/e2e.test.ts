@@ -1,10 +1,14 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createApiClient } from "@streamlet/shared/api-client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { apiClient, uploadFile, waitForTerminal } from "../../../scripts/stack/client.ts";
+import {
+  type apiClient,
+  signedUpClient,
+  uploadFile,
+  waitForTerminal,
+} from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
 import { noise } from "../../../scripts/stack/noise.ts";
 import { run } from "../../../scripts/stack/proc.ts";
@@ -19,11 +23,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function newUser() {
-  const api = apiClient(edge);
-  await api.signup(`e2e-${randomBytes(6).toString("hex")}@example.com`, "a long enough password");
-  return api;
-}
+const newUser = () => signedUpClient(edge, "e2e");
 
 /** Uploads a file through the public API exactly as a browser would and waits for the outcome. */
 async function uploadAndWait(api: ReturnType<typeof apiClient>, file: string) {

@@ -1,4 +1,3 @@
-import { neonConfig } from "@neondatabase/serverless";
 import {
   Comment,
   CommentList,
@@ -8,48 +7,26 @@ import {
   VideoList,
   ViewReceipt,
 } from "@streamlet/shared";
-import { sign } from "hono/jwt";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import WebSocket from "ws";
-import { loadConfig } from "../../src/config.ts";
-import { createDb } from "../../src/db/client.ts";
-import { users, videos } from "../../src/db/schema.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { videos } from "../../src/db/schema.ts";
+import { call as callEdge, openDb, user as userOf } from "./helpers.ts";
 
 // Likes, comments and views through the real stack: the Worker and its ViewCounter objects under
 // wrangler dev, Postgres through the Neon driver and bridge.
-neonConfig.webSocketConstructor = WebSocket;
-const edge = inject("edgeUrl");
-const vars = inject("edgeVars");
-const { db, end } = createDb(loadConfig(vars));
+const { db, end } = openDb();
 
+/** A request as one browser (user agent) makes it: views are counted per viewer. */
 async function call(
   method: string,
   path: string,
   opts: { token?: string; body?: unknown; ua?: string } = {},
 ) {
-  const headers: Record<string, string> = { "user-agent": opts.ua ?? "streamlet-tests" };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${edge}${path}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as unknown) : null };
+  const headers = { "user-agent": opts.ua ?? "streamlet-tests" };
+  const res = await callEdge(method, path, { token: opts.token, body: opts.body, headers });
+  return { status: res.status, json: res.json };
 }
 
-async function user() {
-  const [row] = await db
-    .insert(users)
-    .values({ email: `engagement-${crypto.randomUUID()}@example.com`, passwordHash: "unused" })
-    .returning({ id: users.id });
-  if (!row) throw new Error("no user row");
-  // An access token as login signs it (edge/src/auth/tokens.ts, which only the Worker's program typechecks).
-  const now = Math.floor(Date.now() / 1000);
-  const token = await sign({ sub: row.id, iat: now, exp: now + 900 }, vars.JWT_SECRET ?? "", "HS256");
-  return { id: row.id, token };
-}
+const user = () => userOf(db, "engagement");
 
 let owner: Awaited<ReturnType<typeof user>>;
 let fan: Awaited<ReturnType<typeof user>>;

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -6,7 +5,12 @@ import { BEARER_PROTOCOL_PREFIX, EVENTS_PROTOCOL, type ProgressEvent, Video } fr
 import { eventsUrl, type ProgressClientError } from "@streamlet/shared/progress-client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import WebSocket from "ws";
-import { apiClient, uploadFile, waitForProgressEnd, watchProgress } from "../../../scripts/stack/client.ts";
+import {
+  signedUpClient,
+  uploadFile,
+  waitForProgressEnd,
+  watchProgress,
+} from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
 
 const edge = inject("edgeUrl");
@@ -19,11 +23,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function newUser() {
-  const api = apiClient(edge);
-  await api.signup(`progress-${randomBytes(6).toString("hex")}@example.com`, "a long enough password");
-  return api;
-}
+const newUser = () => signedUpClient(edge, "progress");
 
 /** The HTTP status the edge answers a subscriber's upgrade with (101 when it is accepted). */
 function upgradeStatus(videoId: string, protocols: string[], headers: Record<string, string> = {}) {

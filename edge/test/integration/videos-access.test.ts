@@ -1,40 +1,35 @@
-import { createHmac } from "node:crypto";
-import { neonConfig } from "@neondatabase/serverless";
-import { ErrorEnvelope, TRANSCODE_QUEUE, Video, VideoList, type Visibility } from "@streamlet/shared";
-import { AwsClient } from "aws4fetch";
+import {
+  outputPrefix,
+  sourceKey,
+  TRANSCODE_QUEUE,
+  Video,
+  VideoList,
+  type Visibility,
+} from "@streamlet/shared";
 import { Queue } from "bullmq";
 import { eq } from "drizzle-orm";
-import { sign } from "hono/jwt";
 import IORedis from "ioredis";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import WebSocket from "ws";
-import { loadConfig } from "../../src/config.ts";
-import { createDb } from "../../src/db/client.ts";
-import { comments, reactions, users, videos } from "../../src/db/schema.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { comments, reactions, videos } from "../../src/db/schema.ts";
+import {
+  call,
+  config,
+  edge,
+  expectError,
+  MASTER,
+  openDb,
+  playbackToken,
+  putObject,
+  readyVideo as readyVideoOf,
+  storedKeys,
+  user as userOf,
+} from "./helpers.ts";
 
 // Visibility, PATCH, DELETE, /v1/me/videos and signed delivery of private videos through the real stack
 // (wrangler dev, Postgres through the Neon bridge, s3rver, Redis).
-neonConfig.webSocketConstructor = WebSocket;
-const edge = inject("edgeUrl");
-const vars = inject("edgeVars");
-const config = loadConfig(vars);
-const { db, end } = createDb(config);
-const s3 = new AwsClient({
-  accessKeyId: config.s3.accessKeyId,
-  secretAccessKey: config.s3.secretAccessKey,
-  region: config.s3.region,
-  service: "s3",
-});
-const objectUrl = (key: string) => `${config.s3.endpoint}/${config.s3.bucket}/${key}`;
-
-/**
- * A playback token as edge/src/play/token.ts signs it, computed independently here (that module is only
- * typechecked with the Worker's program): HMAC-SHA256 keyed by HMAC-SHA256(secret, label).
- */
-async function signPlaybackToken(id: string, secret: string, exp = Math.floor(Date.now() / 1000) + 3600) {
-  const key = createHmac("sha256", secret).update("streamlet playback token v1").digest();
-  return `${exp}.${createHmac("sha256", key).update(`${id}.${exp}`).digest("base64url")}`;
-}
+const { db, end } = openDb();
+const user = () => userOf(db, "access");
+const readyVideo = (ownerId: string, visibility: Visibility) => readyVideoOf(db, ownerId, visibility);
 
 let redis: IORedis;
 let queue: Queue;
@@ -47,76 +42,6 @@ afterAll(async () => {
   redis.disconnect();
   await end();
 });
-
-async function call(method: string, path: string, opts: { token?: string; body?: unknown } = {}) {
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${edge}${path}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
-  const text = await res.text();
-  return {
-    status: res.status,
-    headers: res.headers,
-    text,
-    json:
-      text && res.headers.get("content-type")?.startsWith("application/json")
-        ? (JSON.parse(text) as unknown)
-        : null,
-  };
-}
-
-/** A user row and an access token signed as login signs it. */
-async function user() {
-  const [row] = await db
-    .insert(users)
-    .values({ email: `access-${crypto.randomUUID()}@example.com`, passwordHash: "unused" })
-    .returning({ id: users.id });
-  if (!row) throw new Error("no user row");
-  const now = Math.floor(Date.now() / 1000);
-  const token = await sign({ sub: row.id, iat: now, exp: now + 900 }, config.jwtSecret, "HS256");
-  return { id: row.id, token };
-}
-
-const MASTER = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=2x2\n720p/index.m3u8\n";
-const SEGMENT = new Uint8Array(2048).fill(7);
-
-/** A ready video of `ownerId` with a source, a master playlist and a segment in storage. */
-async function readyVideo(ownerId: string, visibility: Visibility, title = "access") {
-  const [row] = await db
-    .insert(videos)
-    .values({ ownerId, title, visibility, status: "ready", readyAt: new Date(), sourceBytes: 3 })
-    .returning();
-  if (!row) throw new Error("no video row");
-  for (const [key, body] of [
-    [`sources/${row.id}`, "src"],
-    [`videos/${row.id}/master.m3u8`, MASTER],
-    [`videos/${row.id}/720p/seg_00001.m4s`, SEGMENT],
-  ] as const) {
-    const res = await s3.fetch(objectUrl(key), { method: "PUT", body });
-    expect(res.ok, `PUT ${key}: ${res.status}`).toBe(true);
-  }
-  return row;
-}
-
-async function stored(id: string): Promise<string[]> {
-  const keys: string[] = [];
-  for (const prefix of [`sources/${id}`, `videos/${id}/`]) {
-    const res = await s3.fetch(`${config.s3.endpoint}/${config.s3.bucket}?list-type=2&prefix=${prefix}`);
-    const xml = await res.text();
-    keys.push(...[...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1] ?? ""));
-  }
-  return keys;
-}
-
-function expectError(res: { status: number; json: unknown }, status: number, code?: string) {
-  expect(res.status, JSON.stringify(res.json)).toBe(status);
-  const { error } = ErrorEnvelope.parse(res.json);
-  if (code) expect(error.code).toBe(code);
-}
 
 type Who = "anonymous" | "other" | "owner";
 const VISIBILITIES: Visibility[] = ["public", "unlisted", "private"];
@@ -320,20 +245,17 @@ describe("signed delivery of private videos", () => {
     ["no token", async (_id: string) => null],
     [
       "an expired token",
-      async (id: string) => signPlaybackToken(id, config.jwtSecret, Math.floor(Date.now() / 1000) - 1),
+      async (id: string) => playbackToken(id, config.jwtSecret, Math.floor(Date.now() / 1000) - 1),
     ],
-    [
-      "another video's token",
-      async (_id: string) => signPlaybackToken(crypto.randomUUID(), config.jwtSecret),
-    ],
-    ["a token signed with another secret", async (id: string) => signPlaybackToken(id, "x".repeat(40))],
+    ["another video's token", async (_id: string) => playbackToken(crypto.randomUUID(), config.jwtSecret)],
+    ["a token signed with another secret", async (id: string) => playbackToken(id, "x".repeat(40))],
     ["garbage", async (_id: string) => "123.abc"],
   ])("answers 404 for a private video with %s, before and after it is cached", async (_, tokenFor) => {
     const video = await readyVideo(owner.id, "private");
     const token = await tokenFor(video.id);
     const path = token ? `/v1/play/${video.id}/t/${token}/master.m3u8` : `/v1/play/${video.id}/master.m3u8`;
     expectError(await call("GET", path), 404, "not_found");
-    const good = await signPlaybackToken(video.id, config.jwtSecret);
+    const good = await playbackToken(video.id, config.jwtSecret);
     expect((await call("GET", `/v1/play/${video.id}/t/${good}/master.m3u8`)).status).toBe(200);
     expectError(await call("GET", path), 404, "not_found");
   });
@@ -341,7 +263,7 @@ describe("signed delivery of private videos", () => {
   it("serves public and unlisted videos with and without a token path", async () => {
     for (const visibility of ["public", "unlisted"] as const) {
       const video = await readyVideo(owner.id, visibility);
-      const token = await signPlaybackToken(video.id, config.jwtSecret);
+      const token = await playbackToken(video.id, config.jwtSecret);
       for (const path of [
         `/v1/play/${video.id}/master.m3u8`,
         `/v1/play/${video.id}/t/${token}/master.m3u8`,
@@ -384,13 +306,13 @@ describe("DELETE /v1/videos/:id", () => {
     expect((await call("GET", `/v1/play/${video.id}/master.m3u8`)).status).toBe(200); // cached now
     await db.insert(reactions).values({ videoId: video.id, userId: fan.id, value: "like" });
     await db.insert(comments).values({ videoId: video.id, authorId: fan.id, body: "bye" });
-    expect(await stored(video.id)).toHaveLength(3);
+    expect(await storedKeys(video.id)).toHaveLength(3);
 
     expect((await call("DELETE", `/v1/videos/${video.id}`, { token: owner.token })).status).toBe(204);
     expect(await db.select().from(videos).where(eq(videos.id, video.id))).toEqual([]);
     expect(await db.select().from(reactions).where(eq(reactions.videoId, video.id))).toEqual([]);
     expect(await db.select().from(comments).where(eq(comments.videoId, video.id))).toEqual([]);
-    expect(await stored(video.id)).toEqual([]);
+    expect(await storedKeys(video.id)).toEqual([]);
     expectError(await call("GET", `/v1/videos/${video.id}`), 404, "not_found");
     expectError(await call("GET", `/v1/play/${video.id}/master.m3u8`), 404, "not_found");
     expectError(await call("DELETE", `/v1/videos/${video.id}`, { token: owner.token }), 404, "not_found");
@@ -403,16 +325,16 @@ describe("DELETE /v1/videos/:id", () => {
       .values({ ownerId: owner.id, title: "queued", status: "queued", sourceBytes: 3 })
       .returning();
     const id = row?.id ?? "";
-    await s3.fetch(objectUrl(`sources/${id}`), { method: "PUT", body: "src" });
+    await putObject(sourceKey(id), "src");
     // Delayed, so the stack's transcoder does not pick it up before the delete.
     await queue.add(
       "transcode",
-      { videoId: id, input: { key: `sources/${id}` }, output: { prefix: `videos/${id}/` } },
+      { videoId: id, input: { key: sourceKey(id) }, output: { prefix: outputPrefix(id) } },
       { jobId: id, delay: 60_000 },
     );
     expect(await queue.getJob(id)).toBeDefined();
     expect((await call("DELETE", `/v1/videos/${id}`, { token: owner.token })).status).toBe(204);
     expect(await queue.getJob(id)).toBeUndefined();
-    expect(await stored(id)).toEqual([]);
+    expect(await storedKeys(id)).toEqual([]);
   });
 });

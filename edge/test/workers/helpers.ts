@@ -2,14 +2,17 @@ import { env, exports } from "cloudflare:workers";
 import {
   BEARER_PROTOCOL_PREFIX,
   EVENTS_PROTOCOL,
+  eventsPath,
+  PROGRESS_TOKEN_HEADER,
   type ProgressEvent,
   parseServerMessage,
-  type Rendition,
+  publisherPath,
   SEQ_EPOCH,
   type ServerMessage,
   type VideoStatus,
 } from "@streamlet/shared";
 import { eq } from "drizzle-orm";
+import { rendition720p } from "../../../shared/test/fixtures/renditions.ts";
 import { signAccessToken, signProgressToken } from "../../src/auth/tokens.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createDb } from "../../src/db/client.ts";
@@ -137,7 +140,7 @@ export class Client {
 
 /** Opens a subscriber socket the way a browser does: the token as the second offered subprotocol. */
 export async function subscribe(videoId: string, token: string, query = ""): Promise<Client> {
-  const res = await edgeFetch(`/v1/videos/${videoId}/events${query}`, {
+  const res = await edgeFetch(`${eventsPath(videoId)}${query}`, {
     headers: {
       Upgrade: "websocket",
       "Sec-WebSocket-Protocol": `${EVENTS_PROTOCOL}, ${BEARER_PROTOCOL_PREFIX}${token}`,
@@ -148,11 +151,11 @@ export async function subscribe(videoId: string, token: string, query = ""): Pro
 
 /** Opens the transcoder's publisher socket: its secret plus the job's progress token. */
 export async function publisher(videoId: string, progressToken?: string): Promise<Client> {
-  const res = await edgeFetch(`/v1/internal/videos/${videoId}/progress`, {
+  const res = await edgeFetch(publisherPath(videoId), {
     headers: {
       Upgrade: "websocket",
       Authorization: `Bearer ${env.TRANSCODER_SECRET}`,
-      "X-Progress-Token": progressToken ?? (await signProgressToken(videoId, env.JWT_SECRET)),
+      [PROGRESS_TOKEN_HEADER]: progressToken ?? (await signProgressToken(videoId, env.JWT_SECRET)),
     },
   });
   return accept(res);
@@ -187,15 +190,8 @@ export const transcoding = (n: number, percent: number): ProgressEvent => ({
   etaSeconds: 3,
 });
 
-export const rendition: Rendition = {
-  name: "720p",
-  width: 1280,
-  height: 720,
-  bandwidth: 3_000_000,
-  averageBandwidth: 2_500_000,
-  codecs: "avc1.64001f,mp4a.40.2",
-  frameRate: 30,
-};
+/** The one rendition of the `ready` events here (the shared fixture). */
+export const rendition = rendition720p;
 
 export const ready = (n: number): ProgressEvent => ({
   type: "ready",
@@ -204,7 +200,7 @@ export const ready = (n: number): ProgressEvent => ({
   durationSeconds: 8,
   sourceWidth: 1280,
   sourceHeight: 720,
-  renditions: [rendition],
+  renditions: [rendition720p],
 });
 
 export const failed = (n: number, reason = "no video stream"): ProgressEvent => ({

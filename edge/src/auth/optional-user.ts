@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
-import { bearerToken } from "../auth/require-user.ts";
-import { verifyAccessToken } from "../auth/tokens.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError } from "../errors.ts";
+import { bearerToken } from "./require-user.ts";
+import { verifyAccessToken } from "./tokens.ts";
 
 /** Set by optionalUser: the signed-in user's id, or null for an anonymous caller. */
 export type CallerVariables = { callerId: string | null };

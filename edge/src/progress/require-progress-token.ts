@@ -1,3 +1,4 @@
+import { canonicalId, PROGRESS_TOKEN_HEADER } from "@streamlet/shared";
 import type { Context, MiddlewareHandler } from "hono";
 import { verifyProgressToken } from "../auth/tokens.ts";
 import type { AppEnv } from "../env.ts";
@@ -8,14 +9,11 @@ export type RequireProgressTokenOptions = {
   secret?: (c: Context<AppEnv>) => string;
 };
 
-/** The header the transcoder sends its job's progress token in. */
-export const PROGRESS_TOKEN_HEADER = "X-Progress-Token";
-
 /**
- * Admits a publisher only with the progress token the edge minted for this job: `X-Progress-Token`
+ * Admits a publisher only with the progress token the edge minted for this job: PROGRESS_TOKEN_HEADER
  * valid, unexpired, `aud` streamlet:progress and scope publish (else 401; a user's access token is
- * refused too), and issued for the video in the path (else 403). Goes after requireTranscoder: the
- * token scopes the transcoder's secret to one video, it never replaces it.
+ * refused too), and issued for the video in the path, compared in canonical form (else 403). Goes after
+ * requireTranscoder: the token scopes the transcoder's secret to one video, it never replaces it.
  */
 export function requireProgressToken(options: RequireProgressTokenOptions = {}): MiddlewareHandler<AppEnv> {
   const secretOf = options.secret ?? ((c: Context<AppEnv>) => c.var.config.jwtSecret);
@@ -25,7 +23,10 @@ export function requireProgressToken(options: RequireProgressTokenOptions = {}):
     if (videoId === null) {
       throw new HttpError(401, "unauthorized", `a valid ${PROGRESS_TOKEN_HEADER} is required`);
     }
-    if (videoId !== c.req.param("id")) {
+    // Both sides canonical: the path may carry the id in any case (a token minted before ids were
+    // canonical may too); a malformed path id matches nothing.
+    const pathId = canonicalId(c.req.param("id") ?? "");
+    if (pathId === null || canonicalId(videoId) !== pathId) {
       throw new HttpError(403, "forbidden", "the progress token was issued for another video");
     }
     await next();
