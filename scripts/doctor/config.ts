@@ -2,11 +2,12 @@
  * The configuration itself, checked with the services' own zod schemas (edge/src/config.ts and
  * transcoder/src/config.ts; importing them has no side effects), plus rules between variables.
  */
-import { ConfigError as EdgeConfigError, loadConfig as loadEdgeConfig } from "../../edge/src/config.ts";
+
 import {
   loadConfig as loadTranscoderConfig,
   ConfigError as TranscoderConfigError,
-} from "../../transcoder/src/config.ts";
+} from "@streamlet/transcoder/config";
+import { ConfigError as EdgeConfigError, loadConfig as loadEdgeConfig } from "../../edge/src/config.ts";
 import type { Role } from "./env.ts";
 import { fail, type Report, report, warn } from "./report.ts";
 

@@ -11,11 +11,13 @@ import {
 import WebSocket from "ws";
 
 export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
+  readonly status: number;
+  readonly body: unknown;
+
+  constructor(status: number, body: unknown) {
     super(`HTTP ${status}: ${JSON.stringify(body)}`);
+    this.status = status;
+    this.body = body;
   }
 }
 

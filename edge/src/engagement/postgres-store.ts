@@ -22,7 +22,11 @@ const parents = alias(comments, "parent");
 
 /** The default EngagementStore: the tables of edge/src/db/schema.ts, through the request's drizzle client. */
 export class PostgresEngagementStore implements EngagementStore {
-  constructor(private readonly db: Db) {}
+  private readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+  }
 
   async setReaction(videoId: string, userId: string, value: ReactionValue): Promise<void> {
     await this.db

@@ -9,7 +9,10 @@ type StateRow = { video_id: string | null; pending: number };
  * to be flushed. Every method is synchronous, so each is atomic with respect to the object's other events.
  */
 export class ViewLedger {
-  constructor(private readonly storage: DurableObjectStorage) {
+  private readonly storage: DurableObjectStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    this.storage = storage;
     const { sql } = storage;
     sql.exec("CREATE TABLE IF NOT EXISTS seen (viewer TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)");
     sql.exec("CREATE INDEX IF NOT EXISTS seen_expires_at ON seen (expires_at)");

@@ -30,7 +30,10 @@ type StateRow = {
  * is synchronous (the storage API is), so each one is atomic with respect to other events of the object.
  */
 export class EventLog {
-  constructor(private readonly storage: DurableObjectStorage) {
+  private readonly storage: DurableObjectStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    this.storage = storage;
     const { sql } = storage;
     sql.exec("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, json TEXT NOT NULL)");
     sql.exec(`CREATE TABLE IF NOT EXISTS state (

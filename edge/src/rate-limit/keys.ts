@@ -1,7 +1,7 @@
 /**
  * The key requests without a client address share. Cloudflare always sets CF-Connecting-IP in production,
  * and `wrangler dev` sets it to the caller's loopback address (keeping one a client sent); only requests
- * handed to the Worker directly (vitest-pool-workers' `exports.default.fetch`) arrive without one.
+ * handed to the Worker directly (the workers test pool's `exports.default.fetch`) arrive without one.
  */
 export const LOCAL_KEY = "local";
 

@@ -12,10 +12,10 @@ describe("Postgres engagement store contract (inside workerd)", () => {
   });
 });
 
-// The MongoDB store is not run here: vitest-pool-workers 0.15.1 cannot load the mongodb driver (its CJS
+// The MongoDB store is not run here: the workers pool (@cloudflare/vitest-plugin 1.5.0, checked 2026-11-30) cannot load the mongodb driver (its CJS
 // shim resolves `require("bson")` inside mongodb/lib/bson.js to that same file, which then recurses
 // forever). wrangler's bundle of the same Worker runs it (edge/src/engagement/README.md); the contract runs
 // against MongoDB in Node, in the integration project.
 describe("MongoDB engagement store contract inside workerd", () => {
-  it.skip("skipped: vitest-pool-workers 0.15.1 cannot load the mongodb driver (the integration project runs this contract in Node)", () => {});
+  it.skip("skipped: @cloudflare/vitest-plugin 1.5.0 cannot load the mongodb driver (the integration project runs this contract in Node)", () => {});
 });

@@ -79,10 +79,12 @@ export class Client {
   readonly #waiters: Array<(message: unknown) => void> = [];
   readonly closed: Promise<{ code: number; reason: string }>;
 
-  constructor(
-    readonly ws: WebSocket,
-    readonly protocol: string | null,
-  ) {
+  readonly ws: WebSocket;
+  readonly protocol: string | null;
+
+  constructor(ws: WebSocket, protocol: string | null) {
+    this.ws = ws;
+    this.protocol = protocol;
     ws.addEventListener("message", (event) => {
       const message =
         typeof event.data === "string" ? (parseServerMessage(event.data) ?? event.data) : event.data;
