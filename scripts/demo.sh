@@ -7,24 +7,12 @@ mkdir -p .data
 log=.data/install.log
 : >"$log"
 
-# step <label> <command...>: one line with ok/failed; the command's output goes to the log.
-step() {
-  local label=$1
-  shift
-  printf '%s … ' "$label" >&2
-  if "$@" >>"$log" 2>&1; then
-    echo "ok" >&2
-  else
-    echo "failed" >&2
-    echo "full log: $log; its last 30 lines:" >&2
-    tail -n 30 "$log" >&2
-    exit 1
-  fi
-}
+# shellcheck source=lib/quiet-step.sh
+source scripts/lib/quiet-step.sh
 
 STREAMLET_INSTALL_LOG="$log" bash scripts/install-system-deps.sh
 if [ ! -x node_modules/.bin/tsx ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  step "npm ci (npm packages)" npm ci --no-audit --no-fund
+  quiet_step "$log" "npm ci (npm packages)" npm ci --no-audit --no-fund
 fi
 # node --import tsx, not the tsx CLI: the CLI SIGKILLs its child when a relayed Ctrl-C is not
 # acknowledged within 60 ms, which would cut the demo's own clean shutdown short.

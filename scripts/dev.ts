@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { parseEnv } from "node:util";
+import { redactUrl } from "./doctor/report.ts";
 import { ROOT } from "./stack/services.ts";
 import { DEV_PORTS, startStack } from "./stack/stack.ts";
 import { Supervisor, stopOnSignals } from "./stack/supervisor.ts";
@@ -109,7 +110,7 @@ const stack = await startStack({
 console.log(`
 Streamlet is running (data in ${path.relative(process.cwd(), dataDir) || "."}):
   edge API      ${stack.edgeUrl}            (OpenAPI: ${stack.edgeUrl}/openapi.json)
-  Redis         ${stack.edgeVars.REDIS_URL}
-  Postgres      ${stack.edgeVars.DATABASE_URL}
+  Redis         ${redactUrl(stack.edgeVars.REDIS_URL ?? "")}
+  Postgres      ${redactUrl(stack.edgeVars.DATABASE_URL ?? "")}
   S3 (s3rver)   ${stack.edgeVars.S3_ENDPOINT}  bucket ${stack.edgeVars.S3_BUCKET}
 Press Ctrl-C to stop.`);

@@ -41,12 +41,6 @@ fi
 
 # Asks for the password (if any) before the progress line, not in the middle of it.
 [ -n "$sudo" ] && sudo -v
-printf 'installing system packages: %s … ' "${missing[*]}" >&2
-if install >>"$log" 2>&1; then
-  echo "ok" >&2
-else
-  echo "failed" >&2
-  echo "full log: $log; its last 30 lines:" >&2
-  tail -n 30 "$log" >&2
-  exit 1
-fi
+# shellcheck source=lib/quiet-step.sh
+source "$(dirname "$0")/lib/quiet-step.sh"
+quiet_step "$log" "installing system packages: ${missing[*]}" install

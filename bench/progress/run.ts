@@ -14,8 +14,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  PROGRESS_TOKEN_HEADER,
   type ProgressEvent,
   parseServerMessage,
+  publisherPath,
   SEQ_EPOCH,
   TRANSCODE_QUEUE,
   TranscodeJob,
@@ -58,9 +60,9 @@ function summarize(values: number[]): Summary {
 
 /** The transcoder's side, minus the throttle: a socket with its headers and raw publish frames. */
 async function openPublisher(edgeUrl: string, videoId: string, secret: string, token: string) {
-  const url = `${edgeUrl.replace(/^http/, "ws")}/v1/internal/videos/${videoId}/progress`;
+  const url = `${edgeUrl.replace(/^http/, "ws")}${publisherPath(videoId)}`;
   const ws = new WebSocket(url, {
-    headers: { Authorization: `Bearer ${secret}`, "X-Progress-Token": token },
+    headers: { Authorization: `Bearer ${secret}`, [PROGRESS_TOKEN_HEADER]: token },
   });
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());

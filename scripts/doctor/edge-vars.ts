@@ -38,12 +38,25 @@ export function edgeVarNames(configPath = EDGE_CONFIG_PATH): string[] {
   return edgeVarNamesFromSource(readFileSync(configPath, "utf8"));
 }
 
-/** An env file (dotenv syntax, values JSON-quoted) with every edge variable that is set and non-empty. */
+// wrangler reads the file with dotenv (which keeps backslashes and turns "\n" into a newline inside double
+// quotes) and then expands $VARIABLES with dotenv-expand: a value with any of these would not arrive as set.
+const UNCARRIABLE = /["\\$\n\r]/;
+
+/**
+ * An env file (dotenv syntax, values double-quoted) with every edge variable that is set and non-empty.
+ * Throws, naming the variable, for a value wrangler would alter on reading it.
+ */
 export function edgeEnvFile(env: Record<string, string | undefined>, names = edgeVarNames()): string {
   const lines: string[] = [];
   for (const name of names) {
     const value = env[name];
-    if (value !== undefined && value !== "") lines.push(`${name}=${JSON.stringify(value)}`);
+    if (value === undefined || value === "") continue;
+    if (UNCARRIABLE.test(value)) {
+      throw new Error(
+        `${name} contains a character wrangler's env file cannot carry unchanged (", \\, $ or a line break): use a hex or base64 secret`,
+      );
+    }
+    lines.push(`${name}="${value}"`);
   }
   return lines.length ? `${lines.join("\n")}\n` : "";
 }

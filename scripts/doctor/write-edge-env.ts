@@ -10,4 +10,9 @@ if (!file) {
   console.error("usage: node scripts/doctor/write-edge-env.ts <env-file>");
   process.exit(2);
 }
-writeFileSync(file, edgeEnvFile(process.env), { mode: 0o600 });
+try {
+  writeFileSync(file, edgeEnvFile(process.env), { mode: 0o600 });
+} catch (err) {
+  console.error(`edge: ${(err as Error).message}`);
+  process.exit(1);
+}

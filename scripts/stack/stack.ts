@@ -79,6 +79,22 @@ function loadSecrets(dataDir: string) {
  * Starts Redis, Postgres (+ the Neon WebSocket bridge), s3rver, the edge under wrangler dev and the
  * transcoders, on 127.0.0.1. Any service named in `env` is used instead of started.
  */
+/**
+ * Storage settings from the environment: a given S3_ENDPOINT with its keys, or (empty endpoint) the local
+ * s3rver the stack starts, always with s3rver's own keys: keys in the environment belong to the storage it
+ * names (a compose .env's Garage key would make every signed request to s3rver fail).
+ */
+export function storageSettings(env: Record<string, string | undefined>) {
+  const given = Boolean(env.S3_ENDPOINT);
+  return {
+    S3_ENDPOINT: env.S3_ENDPOINT || "",
+    S3_BUCKET: env.S3_BUCKET || "streamlet",
+    S3_REGION: env.S3_REGION || "us-east-1",
+    S3_ACCESS_KEY_ID: (given && env.S3_ACCESS_KEY_ID) || S3_ACCESS_KEY,
+    S3_SECRET_ACCESS_KEY: (given && env.S3_SECRET_ACCESS_KEY) || S3_SECRET_KEY,
+  };
+}
+
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const env = opts.env ?? process.env;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o755 });
@@ -141,14 +157,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       neonProxy = bridge.url;
     }
 
-    const bucket = env.S3_BUCKET || "streamlet";
-    let s3 = {
-      S3_ENDPOINT: env.S3_ENDPOINT || "",
-      S3_BUCKET: bucket,
-      S3_REGION: env.S3_REGION || "us-east-1",
-      S3_ACCESS_KEY_ID: env.S3_ACCESS_KEY_ID || S3_ACCESS_KEY,
-      S3_SECRET_ACCESS_KEY: env.S3_SECRET_ACCESS_KEY || S3_SECRET_KEY,
-    };
+    let s3 = storageSettings(env);
+    const bucket = s3.S3_BUCKET;
     if (!s3.S3_ENDPOINT) {
       const started = await startS3({
         dir: path.join(opts.dataDir, "s3"),

@@ -76,11 +76,17 @@ describe("edge variables: edge/src/config.ts is the one list", () => {
   });
 
   it("writes set, non-empty variables only, quoted", () => {
-    const text = edgeEnvFile({ JWT_SECRET: 'a "b"', REDIS_URL: "", HOME: "/root" }, [
+    const text = edgeEnvFile({ JWT_SECRET: "a b#c", REDIS_URL: "", HOME: "/root" }, [
       "JWT_SECRET",
       "REDIS_URL",
     ]);
-    expect(text).toBe('JWT_SECRET="a \\"b\\""\n');
+    expect(text).toBe('JWT_SECRET="a b#c"\n');
+  });
+
+  it("refuses, by name, a value wrangler would change on reading the file", () => {
+    for (const value of ['a"b', "a\\b", "pa$word", "two\nlines"]) {
+      expect(() => edgeEnvFile({ JWT_SECRET: value }, ["JWT_SECRET"]), value).toThrow(/^JWT_SECRET contains/);
+    }
   });
 
   it("parses the keys of the first z.object only, nested objects aside", () => {

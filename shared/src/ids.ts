@@ -11,6 +11,13 @@ export function canonicalId(raw: string): string | null {
   return UUID.test(raw) ? raw.toLowerCase() : null;
 }
 
+/** The canonical form of an id that must be one (a key or token built from it); throws otherwise. */
+export function requireCanonicalId(raw: string): string {
+  const id = canonicalId(raw);
+  if (id === null) throw new TypeError(`not an id: ${JSON.stringify(raw)}`);
+  return id;
+}
+
 /** True when `value` is already an id in canonical (lower-case) form. */
 export function isCanonicalId(value: string): boolean {
   return canonicalId(value) === value;

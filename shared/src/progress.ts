@@ -148,21 +148,21 @@ export function parseProgressEvent(input: unknown): ProgressEvent | null {
 export const EVENTS_PROTOCOL = "streamlet.progress.v1";
 export const BEARER_PROTOCOL_PREFIX = "bearer.";
 
-/** Path of a video's subscriber socket on the edge (GET, WebSocket upgrade). */
-export function eventsPath(videoId: string): string {
-  return `/v1/videos/${encodeURIComponent(videoId)}/events`;
-}
-
-/** Path of a video's publisher socket on the edge: the transcoder's only way to change a video's state. */
-export function publisherPath(videoId: string): string {
-  return `/v1/internal/videos/${encodeURIComponent(videoId)}/progress`;
-}
-
 /** The subscriber socket's route on the edge, `{id}` standing for the video id (what eventsPath fills in). */
 export const EVENTS_ROUTE = "/v1/videos/{id}/events";
 
 /** The publisher socket's route on the edge, `{id}` standing for the video id (what publisherPath fills in). */
 export const PUBLISHER_ROUTE = "/v1/internal/videos/{id}/progress";
+
+/** Path of a video's subscriber socket on the edge (GET, WebSocket upgrade). */
+export function eventsPath(videoId: string): string {
+  return EVENTS_ROUTE.replace("{id}", encodeURIComponent(videoId));
+}
+
+/** Path of a video's publisher socket on the edge: the transcoder's only way to change a video's state. */
+export function publisherPath(videoId: string): string {
+  return PUBLISHER_ROUTE.replace("{id}", encodeURIComponent(videoId));
+}
 
 /** Header carrying the job's progress token on the publisher's upgrade (beside the transcoder secret). */
 export const PROGRESS_TOKEN_HEADER = "X-Progress-Token";

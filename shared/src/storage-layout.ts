@@ -1,4 +1,4 @@
-import { canonicalId } from "./ids.ts";
+import { requireCanonicalId as canonical } from "./ids.ts";
 
 /**
  * Where a video's objects live in storage and what they are called: the one description the transcoder's
@@ -41,12 +41,6 @@ export function contentTypeFor(name: string): string {
   return extension && extension in CONTENT_TYPES
     ? CONTENT_TYPES[extension as AssetExtension]
     : "application/octet-stream";
-}
-
-function canonical(videoId: string): string {
-  const id = canonicalId(videoId);
-  if (id === null) throw new TypeError(`not a video id: ${JSON.stringify(videoId)}`);
-  return id;
 }
 
 /** The uploaded source file's key. */

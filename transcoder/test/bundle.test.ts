@@ -7,7 +7,9 @@ import { afterAll, describe, expect, it } from "vitest";
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "../..");
 // Inside the repository's node_modules, so the bundle's external packages resolve the way they do from
-// the image's /app/dist (one folder below the node_modules that holds them).
+// the image's /app/dist (one folder below the node_modules that holds them). What this cannot see: a
+// package the code uses but transcoder/package.json does not declare, which resolves here (hoisted by
+// another workspace) and would be missing from the image's `npm ci --omit=dev -w transcoder -w shared`.
 const outDir = join(root, "node_modules/.cache/streamlet-transcoder-bundle");
 
 describe("the image's bundle (transcoder/bundle.sh, as transcoder/Dockerfile builds it)", () => {

@@ -142,6 +142,45 @@ describe("runFfmpeg", () => {
     }
   });
 
+  it("frees the job even when the killed process never lets go (a process stuck in a hung driver)", async () => {
+    // Stand-in for an ffmpeg stuck in the kernel, which SIGKILL cannot end: a shell whose background
+    // child keeps its stderr open, so the killed shell's pipes never close. Not the real ffmpeg because
+    // the real one cannot be wedged on purpose here.
+    const marker = `streamlet-wedged-${randomUUID()}`;
+    const started = Date.now();
+    const err = await runFfmpeg(["-c", `sleep 9 # ${marker}\n`, "-i", "in", "out"], {
+      ffmpegPath: "/bin/sh",
+      stallTimeoutMs: 500,
+    }).catch((e: unknown) => e);
+    const waited = Date.now() - started;
+    await run("pkill", ["-f", marker]).catch(() => undefined);
+    expect(err).toBeInstanceOf(FfmpegStalledError);
+    expect(waited).toBeLessThan(8000);
+  }, 15_000);
+
+  it("says which signal killed ffmpeg when something else killed it (the OOM killer)", async () => {
+    const marker = `streamlet-oom-${randomUUID()}`;
+    const args = [
+      "-nostdin",
+      "-re",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2",
+      "-metadata",
+      `title=${marker}`,
+      "-f",
+      "null",
+      "-",
+    ];
+    const pending = runFfmpeg(args).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await run("pkill", ["-KILL", "-f", marker]);
+    const err = await pending;
+    expect(err).toBeInstanceOf(FfmpegError);
+    expect((err as Error).message).toMatch(/^ffmpeg was killed by SIGKILL/);
+  });
+
   it("refuses argv without an input", async () => {
     await expect(runFfmpeg(["-f", "null", "-"])).rejects.toThrow(/need -i/);
   });

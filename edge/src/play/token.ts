@@ -1,4 +1,4 @@
-import { canonicalId } from "@streamlet/shared";
+import { requireCanonicalId as canonical, canonicalId } from "@streamlet/shared";
 import { fromBase64Url, toBase64Url } from "../lib/bytes.ts";
 
 /** Seconds a playback token stays valid: long enough to watch a long video after loading the page. */
@@ -34,12 +34,6 @@ function playbackKey(secret: string): Promise<CryptoKey> {
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-function canonical(videoId: string): string {
-  const id = canonicalId(videoId);
-  if (id === null) throw new TypeError(`not a video id: ${JSON.stringify(videoId)}`);
-  return id;
-}
 
 /**
  * A token (`<exp>.<base64url HMAC of "<canonical videoId>.<exp>">`) that unlocks a private video's delivery URLs;

@@ -58,6 +58,8 @@ export interface RunFfmpegOptions {
 export interface ToolRun {
   /** Exit code; null when the run was killed for taking longer than timeoutMs. */
   code: number | null;
+  /** The signal that ended it when something else killed it (e.g. the kernel's OOM killer: SIGKILL). */
+  killedBy: string | null;
   stdout: string;
   stderr: string;
   /** Shell-quoted command line, for errors and logs. */
@@ -129,8 +131,14 @@ interface SpawnOptions {
   onLine?: (line: string) => void;
 }
 
+/**
+ * How long a killed child may take to exit before the run settles without it: a process stuck in the
+ * kernel (a hung GPU driver) can ignore SIGKILL for ever, and the job must be freed anyway.
+ */
+const KILL_GRACE_MS = 5_000;
+
 type Ended =
-  | { kind: "exit"; code: number; stdout: string; stderr: string }
+  | { kind: "exit"; code: number; killedBy: string | null; stdout: string; stderr: string }
   | { kind: "timeout" | "stall" | "overflow"; stdout: string; stderr: string };
 
 /** Spawns `binary` and settles once it has exited and its pipes are drained; the signal's reason on abort. */
@@ -155,11 +163,13 @@ function spawnTool(
     let stopped: "timeout" | "stall" | "overflow" | null = null;
     let settled = false;
     let lastOutputAt = Date.now();
+    let abandon: NodeJS.Timeout | undefined;
 
     const finish = (result: Ended | { error: unknown }) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
+      clearTimeout(abandon);
       clearInterval(watchdog);
       signal?.removeEventListener("abort", onAbort);
       if ("error" in result) reject(result.error);
@@ -168,6 +178,7 @@ function spawnTool(
     const stop = (why: "timeout" | "stall" | "overflow") => {
       stopped ??= why;
       child.kill("SIGKILL");
+      abandon ??= setTimeout(() => finish({ kind: why, stdout, stderr }), KILL_GRACE_MS);
     };
     const onAbort = () => {
       child.kill("SIGKILL");
@@ -211,11 +222,11 @@ function spawnTool(
         }),
       });
     });
-    child.on("close", (code) => {
+    child.on("close", (code, killedBy) => {
       if (partial !== "") options.onLine?.(partial);
       partial = "";
       if (stopped) finish({ kind: stopped, stdout, stderr });
-      else finish({ kind: "exit", code: code ?? -1, stdout, stderr });
+      else finish({ kind: "exit", code: code ?? -1, killedBy: killedBy ?? null, stdout, stderr });
     });
   });
 }
@@ -242,7 +253,13 @@ export async function execTool(
     throw new FfmpegError(`${binary} wrote more output than allowed`, commandLine, stderrTail(ended.stderr));
   }
   const code = ended.kind === "exit" ? ended.code : null;
-  return { code, stdout: ended.stdout, stderr: ended.stderr, commandLine };
+  const killedBy = ended.kind === "exit" ? ended.killedBy : null;
+  return { code, killedBy, stdout: ended.stdout, stderr: ended.stderr, commandLine };
+}
+
+/** How a process ended, in words: its exit code, or the signal that killed it. */
+function exitText(code: number, killedBy: string | null): string {
+  return killedBy ? `was killed by ${killedBy}` : `exited with code ${code}`;
 }
 
 /** Turns a failed tool run into an error that says what ran and what it printed last. */
@@ -251,7 +268,7 @@ export function toolRunError(binary: string, run: ToolRun, timeoutMs?: number): 
   const message =
     run.code === null
       ? `${binary} did not finish within ${timeoutMs ?? "the allowed"} ms`
-      : `${binary} exited with code ${run.code}${tail.length > 0 ? `: ${tail.at(-1)}` : ""}`;
+      : `${binary} ${exitText(run.code, run.killedBy)}${tail.length > 0 ? `: ${tail.at(-1)}` : ""}`;
   return new FfmpegError(message, run.commandLine, tail);
 }
 
@@ -299,6 +316,6 @@ export async function runFfmpeg(args: string[], options: RunFfmpegOptions = {}):
     ]);
   }
   const last = tail.at(-1);
-  const code = ended.kind === "exit" ? ended.code : "null";
-  throw new FfmpegError(`ffmpeg exited with code ${code}${last ? `: ${last}` : ""}`, commandLine, [...tail]);
+  const how = ended.kind === "exit" ? exitText(ended.code, ended.killedBy) : "exited with code null";
+  throw new FfmpegError(`ffmpeg ${how}${last ? `: ${last}` : ""}`, commandLine, [...tail]);
 }
