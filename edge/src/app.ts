@@ -10,8 +10,8 @@ import { commentRoutes } from "./comments/routes.ts";
 import { ConfigError } from "./config.ts";
 import { engagementRoutes } from "./engagement/routes.ts";
 import type { AppEnv } from "./env.ts";
-import { envelope, HttpError } from "./errors.ts";
-import { withConfig, withDb } from "./middleware.ts";
+import { envelope, HttpError, loggable } from "./errors.ts";
+import { limitBody, noSniff, withConfig, withDb } from "./middleware.ts";
 import { json } from "./openapi.ts";
 import { playRoutes } from "./play/routes.ts";
 import { progressRoutes } from "./progress/routes.ts";
@@ -69,7 +69,9 @@ export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.use("*", requestId({ generator: (c) => c.req.header("cf-ray") ?? crypto.randomUUID() }));
+  app.use("*", noSniff());
   app.use("*", corsByPath);
+  app.use("/v1/*", limitBody());
   app.use("/v1/*", withConfig(), withDb());
 
   app.openapi(healthz, (c) => c.json({ ok: true as const }, 200));
@@ -125,7 +127,7 @@ export function createApp() {
     if (error instanceof ConfigError) {
       console.error(`[${requestIdValue}] ${error.message}`);
     } else {
-      console.error(`[${requestIdValue}] unhandled error on ${c.req.method} ${c.req.path}:`, error);
+      console.error(`[${requestIdValue}] unhandled error on ${c.req.method} ${c.req.path}:`, loggable(error));
     }
     return c.json(envelope("internal", `internal error (request id ${requestIdValue})`), 500);
   });

@@ -19,6 +19,12 @@ export const DEFAULT_RATE_LIMITS = {
   loginFailures: { limit: 10, windowSeconds: 15 * 60 },
   /** RATE_LIMIT_REFRESH: refreshes per client address. */
   refresh: { limit: 60, windowSeconds: 15 * 60 },
+  /** RATE_LIMIT_VIDEOS: videos created per user. */
+  videos: { limit: 50, windowSeconds: 24 * 60 * 60 },
+  /** RATE_LIMIT_COMMENTS: comments posted per user. */
+  comments: { limit: 20, windowSeconds: 60 },
+  /** RATE_LIMIT_REACTIONS: reactions set or cleared per user. */
+  reactions: { limit: 60, windowSeconds: 60 },
 } as const satisfies Record<string, RateRule>;
 
 /** A rate limit var: "20/15m" (count/window with s, m, h or d) or "off". */
@@ -62,6 +68,9 @@ const ConfigSchema = z
     RATE_LIMIT_LOGIN: optional(RateRuleVar),
     RATE_LIMIT_LOGIN_FAILURES: optional(RateRuleVar),
     RATE_LIMIT_REFRESH: optional(RateRuleVar),
+    RATE_LIMIT_VIDEOS: optional(RateRuleVar),
+    RATE_LIMIT_COMMENTS: optional(RateRuleVar),
+    RATE_LIMIT_REACTIONS: optional(RateRuleVar),
   })
   .refine((env) => !env.CLOUDFLARE_ZONE_ID === !env.CLOUDFLARE_PURGE_TOKEN, {
     message: "set both CLOUDFLARE_ZONE_ID and CLOUDFLARE_PURGE_TOKEN, or neither",
@@ -103,6 +112,9 @@ function rateLimits(env: {
   RATE_LIMIT_LOGIN?: RateRule | null | undefined;
   RATE_LIMIT_LOGIN_FAILURES?: RateRule | null | undefined;
   RATE_LIMIT_REFRESH?: RateRule | null | undefined;
+  RATE_LIMIT_VIDEOS?: RateRule | null | undefined;
+  RATE_LIMIT_COMMENTS?: RateRule | null | undefined;
+  RATE_LIMIT_REACTIONS?: RateRule | null | undefined;
 }): Record<keyof typeof DEFAULT_RATE_LIMITS, RateRule | null> {
   const off = env.RATE_LIMITS === "off";
   const pick = (value: RateRule | null | undefined, fallback: RateRule) =>
@@ -112,6 +124,9 @@ function rateLimits(env: {
     login: pick(env.RATE_LIMIT_LOGIN, DEFAULT_RATE_LIMITS.login),
     loginFailures: pick(env.RATE_LIMIT_LOGIN_FAILURES, DEFAULT_RATE_LIMITS.loginFailures),
     refresh: pick(env.RATE_LIMIT_REFRESH, DEFAULT_RATE_LIMITS.refresh),
+    videos: pick(env.RATE_LIMIT_VIDEOS, DEFAULT_RATE_LIMITS.videos),
+    comments: pick(env.RATE_LIMIT_COMMENTS, DEFAULT_RATE_LIMITS.comments),
+    reactions: pick(env.RATE_LIMIT_REACTIONS, DEFAULT_RATE_LIMITS.reactions),
   };
 }
 

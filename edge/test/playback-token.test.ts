@@ -12,7 +12,7 @@ describe("playback tokens", () => {
     const token = await signPlaybackToken(ID, SECRET, NOW + 60);
     const key = createHmac("sha256", SECRET).update("streamlet playback token v1").digest();
     const expected = createHmac("sha256", key)
-      .update(`${ID}.${NOW + 60}`)
+      .update(`playback:${ID}.${NOW + 60}`)
       .digest("base64url");
     expect(token).toBe(`${NOW + 60}.${expected}`);
     expect(PLAYBACK_TOKEN_SECONDS).toBe(6 * 3600);

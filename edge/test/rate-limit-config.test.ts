@@ -9,6 +9,9 @@ describe("rate limit config", () => {
       login: { limit: 20, windowSeconds: 900 },
       loginFailures: { limit: 10, windowSeconds: 900 },
       refresh: { limit: 60, windowSeconds: 900 },
+      videos: { limit: 50, windowSeconds: 86_400 },
+      comments: { limit: 20, windowSeconds: 60 },
+      reactions: { limit: 60, windowSeconds: 60 },
     });
     expect(loadConfig({ ...testEnv }).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
   });
@@ -20,18 +23,24 @@ describe("rate limit config", () => {
       RATE_LIMIT_LOGIN: "",
       RATE_LIMIT_LOGIN_FAILURES: "off",
       RATE_LIMIT_REFRESH: "100/60",
+      RATE_LIMIT_VIDEOS: "5/1d",
+      RATE_LIMIT_COMMENTS: "off",
+      RATE_LIMIT_REACTIONS: "",
     });
     expect(config.rateLimits).toEqual({
       signup: { limit: 5, windowSeconds: 3600 },
       login: DEFAULT_RATE_LIMITS.login,
       loginFailures: null,
       refresh: { limit: 100, windowSeconds: 60 },
+      videos: { limit: 5, windowSeconds: 86_400 },
+      comments: null,
+      reactions: DEFAULT_RATE_LIMITS.reactions,
     });
   });
 
   it("turns every limit off with RATE_LIMITS=off", () => {
     const config = loadConfig({ ...testEnv, RATE_LIMITS: "off", RATE_LIMIT_SIGNUP: "5/1h" });
-    expect(Object.values(config.rateLimits)).toEqual([null, null, null, null]);
+    expect(Object.values(config.rateLimits)).toEqual([null, null, null, null, null, null, null]);
     expect(loadConfig({ ...testEnv, RATE_LIMITS: "on" }).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
   });
 

@@ -96,6 +96,21 @@ describe("rateLimit", () => {
     expect((await attempt(hono, {}, { ok: true })).status).toBe(429);
   });
 
+  it("with keepWhenOver, still runs a request over the limit and keeps the response it accepts", async () => {
+    const { limiter } = fakeLimiter();
+    const hono = app(
+      { key: () => "email:a@example.com", keepWhenOver: (res) => res.ok, resetWhen: (res) => res.ok },
+      limiter,
+    );
+    for (let i = 0; i < 2; i++) expect((await attempt(hono, {}, { ok: false })).status).toBe(401);
+    // Over the limit: a failure is a 429, the right password still gets in and clears the count.
+    const refused = await attempt(hono, {}, { ok: false });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBeTruthy();
+    expect((await attempt(hono, {}, { ok: true })).status).toBe(200);
+    expect((await attempt(hono, {}, { ok: false })).status).toBe(401);
+  });
+
   it("lets requests through uncounted when the rule is off, the key is null or there is no limiter", async () => {
     const { limiter, logs } = fakeLimiter();
     for (const hono of [

@@ -138,7 +138,7 @@ export interface paths {
     put?: never;
     /**
      * Sign in with email and password
-     * @description Limited per client address and, for failed attempts, per account (a successful login clears the account's count).
+     * @description Limited per client address and, for failed attempts, per account: over the account's limit a wrong password is answered 429, the right one still signs in (and clears the account's count).
      */
     post: {
       parameters: {
@@ -490,6 +490,15 @@ export interface paths {
         };
         /** @description Body is not JSON */
         415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description rate_limited: too many videos created (RATE_LIMIT_VIDEOS per user); retry after Retry-After seconds */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -1011,6 +1020,15 @@ export interface paths {
             "application/json": components["schemas"]["Error"];
           };
         };
+        /** @description rate_limited: too many reactions (RATE_LIMIT_REACTIONS per user); retry after Retry-After seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
       };
     };
     post?: never;
@@ -1046,6 +1064,15 @@ export interface paths {
         };
         /** @description No such video, not ready yet, or not readable by you */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description rate_limited: too many reactions (RATE_LIMIT_REACTIONS per user); retry after Retry-After seconds */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -1242,6 +1269,15 @@ export interface paths {
         };
         /** @description Body is not JSON */
         415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description rate_limited: too many comments (RATE_LIMIT_COMMENTS per user); retry after Retry-After seconds */
+        429: {
           headers: {
             [name: string]: unknown;
           };

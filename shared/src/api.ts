@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { multiLineText, singleLineText } from "./text.ts";
 import { Video, Visibility } from "./video.ts";
 
 export const Email = z
@@ -30,8 +31,8 @@ export type AuthTokens = z.infer<typeof AuthTokens>;
 
 export const CreateVideoBody = z
   .object({
-    title: z.string().trim().min(1).max(200),
-    description: z.string().max(5000).optional(),
+    title: singleLineText(200),
+    description: multiLineText(5000).optional(),
     visibility: Visibility.optional(),
   })
   .strict();
@@ -40,8 +41,8 @@ export type CreateVideoBody = z.infer<typeof CreateVideoBody>;
 /** PATCH /v1/videos/:id: any of title, description (null clears it) and visibility; at least one. */
 export const UpdateVideoBody = z
   .object({
-    title: z.string().trim().min(1).max(200).optional(),
-    description: z.string().max(5000).nullable().optional(),
+    title: singleLineText(200).optional(),
+    description: multiLineText(5000).nullable().optional(),
     visibility: Visibility.optional(),
   })
   .strict()

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { multiLineText, singleLineText } from "./text.ts";
 
 /** A channel's handle: its address in URLs (/v1/channels/<handle>); lower case, compared lower case. */
 export const ChannelHandle = z
@@ -7,8 +8,8 @@ export const ChannelHandle = z
   .toLowerCase()
   .pipe(z.string().regex(/^[a-z0-9_]{3,30}$/, { message: "must be 3-30 letters, digits or underscores" }));
 
-const ChannelName = z.string().trim().min(1).max(100);
-const ChannelDescription = z.string().max(5000);
+const ChannelName = singleLineText(100);
+const ChannelDescription = multiLineText(5000);
 
 export const CreateChannelBody = z
   .object({ handle: ChannelHandle, name: ChannelName, description: ChannelDescription.optional() })

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { multiLineText } from "./text.ts";
 
 /** A signed-in user's opinion of a video: at most one per user and video, switchable and removable. */
 export const ReactionValue = z.enum(["like", "dislike"]);
@@ -33,13 +34,7 @@ export const COMMENT_MAX_CHARS = 2000;
 
 export const CommentBody = z
   .object({
-    body: z
-      .string()
-      .trim()
-      .min(1, { message: "must not be blank" })
-      .max(COMMENT_MAX_CHARS, { message: `must be at most ${COMMENT_MAX_CHARS} characters` })
-      // Postgres text cannot hold NUL; no legitimate comment contains one.
-      .refine((body) => !body.includes("\u0000"), { message: "must not contain NUL characters" }),
+    body: multiLineText(COMMENT_MAX_CHARS, { required: true }),
     /** Reply to this top-level comment of the same video (one level of replies only). */
     parentId: z.string().max(64).optional(),
   })

@@ -9,4 +9,5 @@ export * from "./ladder.ts";
 export * from "./progress.ts";
 export * from "./s3-list.ts";
 export * from "./storage-layout.ts";
+export * from "./text.ts";
 export * from "./video.ts";

@@ -10,8 +10,9 @@ describe("engagement contracts", () => {
     }
   });
 
-  it("trims comment bodies and bounds them to 1-2000 characters without NUL", () => {
+  it("trims comment bodies and bounds them to 1-2000 characters without control characters", () => {
     expect(CommentBody.parse({ body: "  hi \n" })).toEqual({ body: "hi" });
+    expect(CommentBody.parse({ body: "one\r\n\ttwo" })).toEqual({ body: "one\r\n\ttwo" });
     expect(CommentBody.parse({ body: ` ${"x".repeat(2000)} ` }).body).toHaveLength(2000);
     expect(CommentBody.parse({ body: "re", parentId: "abc" })).toEqual({ body: "re", parentId: "abc" });
     for (const body of [
@@ -19,6 +20,7 @@ describe("engagement contracts", () => {
       { body: " \n\t " },
       { body: "x".repeat(2001) },
       { body: "a\u0000b" },
+      { body: "a\u0007b" },
       { body: 1 },
       { body: "ok", parentId: 5 },
       { body: "ok", parentId: "x".repeat(65) },

@@ -23,13 +23,15 @@ export const loginLimit = () =>
 /**
  * Failed logins per account, from any address (RATE_LIMIT_LOGIN_FAILURES): guessing one account's password
  * from many addresses. Keyed by the email whether or not it has an account (no hint either way), and
- * cleared by a successful login.
+ * cleared by a successful login. Over the limit the password is still checked: the right one signs in (so
+ * strangers' failures never lock the owner out; the per-address limit still applies), a wrong one is a 429.
  */
 export const loginFailureLimit = () =>
   rateLimit({
     name: "login-failures",
     rule: (c) => c.var.config.rateLimits.loginFailures,
     key: emailKey,
+    keepWhenOver: (res) => res.ok,
     resetWhen: (res) => res.ok,
     message: "too many failed sign-in attempts for this account",
   });

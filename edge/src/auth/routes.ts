@@ -56,8 +56,8 @@ const login = createRoute({
   tags: ["auth"],
   summary: "Sign in with email and password",
   description:
-    "Limited per client address and, for failed attempts, per account (a successful login clears the " +
-    "account's count).",
+    "Limited per client address and, for failed attempts, per account: over the account's limit a wrong " +
+    "password is answered 429, the right one still signs in (and clears the account's count).",
   middleware: [loginLimit(), loginFailureLimit()] as const,
   request: { body: jsonBody(LoginBody) },
   responses: {

@@ -6,21 +6,33 @@ export const ACCESS_TOKEN_SECONDS = 15 * 60;
 /** Refresh tokens live 30 days; only their SHA-256 is stored. */
 export const REFRESH_TOKEN_SECONDS = 30 * 24 * 60 * 60;
 
+/**
+ * Audience of access tokens. Every kind of token names its own purpose (access and progress tokens their
+ * `aud`, playback signatures a `playback:` prefix, refresh tokens are opaque and only ever looked up by
+ * hash), so none can be used where another is expected.
+ */
+export const ACCESS_AUDIENCE = "streamlet:access";
+
 /** Signs an HS256 access token for a user. */
 export async function signAccessToken(userId: string, secret: string, nowSeconds = nowInSeconds()) {
-  return sign({ sub: userId, iat: nowSeconds, exp: nowSeconds + ACCESS_TOKEN_SECONDS }, secret, "HS256");
+  return sign(
+    { sub: userId, aud: ACCESS_AUDIENCE, iat: nowSeconds, exp: nowSeconds + ACCESS_TOKEN_SECONDS },
+    secret,
+    "HS256",
+  );
 }
 
 /**
- * Returns the user id of a valid, unexpired access token, or null for anything else. Access tokens carry
- * no `aud` or `scope`, so a progress token (same key, `aud: streamlet:progress`) is never taken for one.
+ * Returns the user id of a valid, unexpired access token, or null for anything else: a token without
+ * the access audience (a progress token, `aud: streamlet:progress`, or one from before audiences) or with
+ * a scope is not one.
  */
 export async function verifyAccessToken(token: string, secret: string): Promise<string | null> {
   try {
-    const payload = await verify(token, secret, "HS256");
+    const payload = await verify(token, secret, { alg: "HS256", aud: ACCESS_AUDIENCE });
     // hono/jwt only checks exp when present; an access token without one is not ours.
     if (typeof payload.exp !== "number" || typeof payload.sub !== "string" || payload.sub === "") return null;
-    if (payload.aud !== undefined || payload.scope !== undefined) return null;
+    if (payload.aud !== ACCESS_AUDIENCE || payload.scope !== undefined) return null;
     return payload.sub;
   } catch {
     return null;

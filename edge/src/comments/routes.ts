@@ -9,8 +9,9 @@ import type { AppEnv } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
 import { idParams } from "../ids.ts";
 import { errors, json, jsonBody, userSecurity } from "../openapi.ts";
+import { spendQuota } from "../rate-limit/user-quotas.ts";
 import { readableVideo, videoById } from "../videos/access.ts";
-import { decodeCursor, encodeCursor } from "../videos/cursor.ts";
+import { encodeCursor, parseCursorParam } from "../videos/cursor.ts";
 import { toComment } from "./serialize.ts";
 
 const VideoIdParam = idParams("video", "Video id");
@@ -33,6 +34,7 @@ const createComment = createRoute({
         "invalid_json / invalid_request (body), invalid_parent (no such comment on this video), " +
         "reply_depth (the parent is itself a reply)",
       401: "Not signed in",
+      429: "rate_limited: too many comments (RATE_LIMIT_COMMENTS per user); retry after Retry-After seconds",
       404: "No such video, not ready yet, or not readable by you",
       415: "Body is not JSON",
     }),
@@ -94,13 +96,6 @@ async function commentOr404(store: EngagementStore, id: string): Promise<Comment
   return comment;
 }
 
-function cursorOf(text: string | undefined) {
-  if (text === undefined) return null;
-  const cursor = decodeCursor(text);
-  if (cursor === null) throw new HttpError(400, "invalid_cursor", "cursor is not one this API returned");
-  return cursor;
-}
-
 function toList(page: Page<CommentRecord>) {
   return { comments: page.items.map(toComment), nextCursor: page.next ? encodeCursor(page.next) : null };
 }
@@ -115,6 +110,7 @@ export const commentRoutes = new OpenAPIHono<AppEnv>()
     if (rawParentId !== undefined && parentId === null) {
       throw new HttpError(400, "invalid_parent", "parentId is not a comment on this video");
     }
+    await spendQuota(c, "comments", userId);
     const store = await c.var.engagement();
     const result = await store.createComment({
       videoId: video.id,
@@ -132,12 +128,15 @@ export const commentRoutes = new OpenAPIHono<AppEnv>()
   .openapi(listComments, async (c) => {
     const video = await readableVideo(c.var.db, c.req.valid("param").id, c.var.callerId);
     const { limit, cursor } = c.req.valid("query");
-    const page = await (await c.var.engagement()).listComments(video.id, { limit, cursor: cursorOf(cursor) });
+    const page = await (await c.var.engagement()).listComments(video.id, {
+      limit,
+      cursor: parseCursorParam(cursor),
+    });
     return c.json(toList(page), 200);
   })
   .openapi(listReplies, async (c) => {
     const { limit, cursor: cursorText } = c.req.valid("query");
-    const cursor = cursorOf(cursorText);
+    const cursor = parseCursorParam(cursorText);
     const store = await c.var.engagement();
     const comment = await commentOr404(store, c.req.valid("param").id);
     // The thread is as readable as its video; the same 404 as for a missing comment otherwise.

@@ -5,6 +5,8 @@ import { requireUser } from "../auth/require-user.ts";
 import type { AppEnv } from "../env.ts";
 import { idParams } from "../ids.ts";
 import { errors, json, jsonBody, userSecurity } from "../openapi.ts";
+import { byClientIp } from "../rate-limit/middleware.ts";
+import { spendQuota } from "../rate-limit/user-quotas.ts";
 import { readableVideo } from "../videos/access.ts";
 import { withEngagementStore } from "./open-store.ts";
 import { ReactionSummarySchema, ViewReceiptSchema } from "./openapi.ts";
@@ -18,6 +20,7 @@ const reactionErrors = errors({
   401: "Not signed in",
   404: "No such video, not ready yet, or not readable by you",
   415: "Body is not JSON",
+  429: "rate_limited: too many reactions (RATE_LIMIT_REACTIONS per user); retry after Retry-After seconds",
 });
 
 const putReaction = createRoute({
@@ -41,7 +44,11 @@ const deleteReaction = createRoute({
   request: { params: IdParam },
   responses: {
     200: json(ReactionSummarySchema, "The video's totals and your reaction (null)"),
-    ...errors({ 401: "Not signed in", 404: "No such video, not ready yet, or not readable by you" }),
+    ...errors({
+      401: "Not signed in",
+      404: "No such video, not ready yet, or not readable by you",
+      429: "rate_limited: too many reactions (RATE_LIMIT_REACTIONS per user); retry after Retry-After seconds",
+    }),
   },
 });
 
@@ -75,6 +82,7 @@ export const engagementRoutes = new OpenAPIHono<AppEnv>()
   .openapi(putReaction, async (c) => {
     const { userId } = c.var;
     const video = await readableVideo(c.var.db, c.req.valid("param").id, userId);
+    await spendQuota(c, "reactions", userId);
     const store = await c.var.engagement();
     await store.setReaction(video.id, userId, c.req.valid("json").value);
     return c.json(await summary(store, video.id, userId), 200);
@@ -82,6 +90,7 @@ export const engagementRoutes = new OpenAPIHono<AppEnv>()
   .openapi(deleteReaction, async (c) => {
     const { userId } = c.var;
     const video = await readableVideo(c.var.db, c.req.valid("param").id, userId);
+    await spendQuota(c, "reactions", userId);
     const store = await c.var.engagement();
     await store.clearReaction(video.id, userId);
     return c.json(await summary(store, video.id, userId), 200);
@@ -89,10 +98,7 @@ export const engagementRoutes = new OpenAPIHono<AppEnv>()
   .openapi(postView, async (c) => {
     const { callerId } = c.var;
     const video = await readableVideo(c.var.db, c.req.valid("param").id, callerId);
-    const viewer = await viewerKey(
-      { userId: callerId, ip: c.req.header("cf-connecting-ip"), userAgent: c.req.header("user-agent") },
-      c.var.config.jwtSecret,
-    );
+    const viewer = await viewerKey({ userId: callerId, address: byClientIp(c) }, c.var.config.jwtSecret);
     const counters = c.env.VIEW_COUNTER;
     const receipt = await counters.get(counters.idFromName(video.id)).view(video.id, viewer);
     return c.json(receipt, 202);

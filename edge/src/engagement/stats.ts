@@ -1,6 +1,7 @@
 import type { VideoStats } from "@streamlet/shared";
 import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
+import { loggable } from "../errors.ts";
 import { withOpenedStore } from "./open-store.ts";
 import type { EngagementStore } from "./store.ts";
 
@@ -38,7 +39,7 @@ export async function statsForRead(
   try {
     return await withOpenedStore(c, (store) => videoStats(store, videoIds));
   } catch (error) {
-    console.error(`[${c.get("requestId") ?? "-"}] engagement stats unavailable:`, error);
+    console.error(`[${c.get("requestId") ?? "-"}] engagement stats unavailable:`, loggable(error));
     return new Map();
   }
 }

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { ViewReceipt } from "@streamlet/shared";
 import { loadConfig } from "../config.ts";
+import { loggable } from "../errors.ts";
 import { openEngagementStore } from "./open-store.ts";
 import { ViewLedger } from "./view-ledger.ts";
 
@@ -69,7 +70,10 @@ export class ViewCounter extends DurableObject<Env> {
           ledger.flushed(pending);
         } catch (error) {
           if (this.#forgotten) return;
-          console.error(`ViewCounter.alarm [video ${videoId}]: writing ${pending} views failed:`, error);
+          console.error(
+            `ViewCounter.alarm [video ${videoId}]: writing ${pending} views failed:`,
+            loggable(error),
+          );
           ledger.purge(Date.now());
           await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
           return;
@@ -102,7 +106,7 @@ export class ViewCounter extends DurableObject<Env> {
     } finally {
       clearTimeout(timer);
       close().catch((error: unknown) =>
-        console.error("ViewCounter: closing the engagement store failed:", error),
+        console.error("ViewCounter: closing the engagement store failed:", loggable(error)),
       );
     }
   }
@@ -122,7 +126,7 @@ export class ViewCounter extends DurableObject<Env> {
     try {
       return await run();
     } catch (error) {
-      console.error(`ViewCounter.${method} failed [object ${this.ctx.id.toString()}]:`, error);
+      console.error(`ViewCounter.${method} failed [object ${this.ctx.id.toString()}]:`, loggable(error));
       throw error;
     }
   }

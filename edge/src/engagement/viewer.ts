@@ -24,19 +24,17 @@ function hmacKey(raw: BufferSource): Promise<CryptoKey> {
 
 export type Viewer = {
   userId: string | null;
-  /** CF-Connecting-IP (set by Cloudflare, not by the client). */
-  ip: string | undefined;
-  userAgent: string | undefined;
+  /** The client's address key (byClientIp: `ip:<IPv4>`, `ip:<IPv6 /64>::/64`, or a shared fallback). */
+  address: string;
 };
 
 /**
- * Who a view is counted for: the user id when signed in, else a salted hash of address and user agent
- * (the raw address is never stored). The ViewCounter remembers these keys for 30 minutes.
+ * Who a view is counted for: the user id when signed in, else a salted hash of the client address (the
+ * raw address is never stored). Only the address: a User-Agent is the client's to choose, so twenty of
+ * them from one address are still one viewer. The ViewCounter remembers these keys for 30 minutes.
  */
 export async function viewerKey(viewer: Viewer, secret: string): Promise<string> {
   if (viewer.userId !== null) return `user:${viewer.userId}`;
-  // JSON keeps the two fields apart whatever they contain.
-  const message = encoder.encode(JSON.stringify([viewer.ip ?? "", viewer.userAgent ?? ""]));
-  const mac = await crypto.subtle.sign("HMAC", await viewerHashKey(secret), message);
+  const mac = await crypto.subtle.sign("HMAC", await viewerHashKey(secret), encoder.encode(viewer.address));
   return `anon:${Array.from(new Uint8Array(mac), (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }

@@ -1,29 +1,28 @@
 import { outputPrefix } from "@streamlet/shared";
 import type { Config } from "../config.ts";
 import { parseAssetPath } from "./asset.ts";
+import { assetCacheKey } from "./cache-key.ts";
 import { videoCacheTag } from "./cache-tag.ts";
 
 /**
- * Drops a video's assets from this data centre's edge cache: one entry per asset and origin (the cache
- * key never holds the playback token), derived from the video's stored keys. caches.default is per
- * data centre; purgeEverywhere reaches the others.
+ * Drops a video's assets from this data centre's edge cache: one entry per asset, all on the one cache
+ * origin (cache-key.ts; the key never holds the playback token), derived from the video's stored keys.
+ * caches.default is per data centre; purgeEverywhere reaches the others.
  */
 export async function purgeCachedAssets(
-  origins: readonly string[],
+  config: Pick<Config, "publicBaseUrl">,
   videoId: string,
   keys: readonly string[],
 ) {
   const prefix = outputPrefix(videoId);
-  const paths = keys
+  const requests = keys
     .filter((key) => key.startsWith(prefix))
     .map((key) => key.slice(prefix.length))
-    .filter((path) => parseAssetPath(path) !== null);
+    .filter((path) => parseAssetPath(path) !== null)
+    .map((path) => assetCacheKey(config, videoId, path));
   const cache = caches.default;
-  const urls = [...new Set(origins)].flatMap((origin) =>
-    paths.map((path) => `${origin}/v1/play/${videoId}/${path}`),
-  );
-  await Promise.all(urls.map((url) => cache.delete(new Request(url, { method: "GET" }))));
-  return urls.length;
+  await Promise.all(requests.map((request) => cache.delete(request)));
+  return requests.length;
 }
 
 /** Waits between tries of the purge API (rate limited or failing): then gives up and logs. */
@@ -74,12 +73,11 @@ export async function purgeEverywhere(
  * it is configured. Never throws: failures are logged (the copies then live until their TTL).
  */
 export async function purgeVideoCache(
-  config: Pick<Config, "cachePurge">,
-  origins: readonly string[],
+  config: Pick<Config, "cachePurge" | "publicBaseUrl">,
   videoId: string,
   keys: readonly string[],
 ): Promise<void> {
-  const local = purgeCachedAssets(origins, videoId, keys).catch((error: unknown) =>
+  const local = purgeCachedAssets(config, videoId, keys).catch((error: unknown) =>
     console.error(`purging this data centre's cached copies of ${videoId} failed:`, error),
   );
   const global = config.cachePurge

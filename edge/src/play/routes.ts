@@ -16,6 +16,7 @@ import { waitUntil } from "../middleware.ts";
 import { ErrorSchema } from "../openapi.ts";
 import { Storage } from "../storage.ts";
 import { parseAssetPath } from "./asset.ts";
+import { assetCacheKey } from "./cache-key.ts";
 import { videoCacheTag } from "./cache-tag.ts";
 import { assetHeaders, respondFromFull } from "./respond.ts";
 import { verifyPlaybackToken } from "./token.ts";
@@ -83,10 +84,11 @@ playRoutes.get("/:id/*", async (c) => {
   const mayPlay = async (visibility: string | null) =>
     visibility !== "private" || (token !== null && (await verifyPlaybackToken(token, id, secret)));
 
-  // Cache key: one per asset, without the token, query string, Range or conditional headers, so the
-  // cache always holds (and returns) the complete 200 and Range is applied by respondFromFull. The
-  // entry remembers the video's visibility, so a hit for a private video still needs a valid token.
-  const cacheKey = new Request(`${url.origin}/v1/play/${id}/${asset.path}`, { method: "GET" });
+  // Cache key: one per asset on one canonical origin (whatever the request's host), without the token,
+  // query string, Range or conditional headers, so the cache always holds (and returns) the complete 200
+  // and Range is applied by respondFromFull; a purge then reaches every copy. The entry remembers the
+  // video's visibility, so a hit for a private video still needs a valid token.
+  const cacheKey = assetCacheKey(c.var.config, id, asset.path);
   const cache = caches.default;
   const cached = await cache.match(cacheKey);
   if (cached) {

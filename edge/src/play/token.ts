@@ -7,6 +7,9 @@ export const PLAYBACK_TOKEN_SECONDS = 6 * 60 * 60;
 // A key of its own, derived from JWT_SECRET, so a playback signature can never pass as any other token.
 const KEY_LABEL = "streamlet playback token v1";
 const TOKEN = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
+/** What the signature covers: the purpose, then the video and expiry, so it signs nothing else. */
+const signedMessage = (videoId: string, exp: number) =>
+  new TextEncoder().encode(`playback:${videoId}.${exp}`);
 const keys = new Map<string, Promise<CryptoKey>>();
 
 /** The HMAC key for playback tokens, derived once per secret: HMAC-SHA256(JWT_SECRET, label). */
@@ -36,7 +39,7 @@ function playbackKey(secret: string): Promise<CryptoKey> {
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /**
- * A token (`<exp>.<base64url HMAC of "<canonical videoId>.<exp>">`) that unlocks a private video's delivery URLs;
+ * A token (`<exp>.<base64url HMAC of "playback:<canonical videoId>.<exp>">`) that unlocks a private video's delivery URLs;
  * it rides in the path, so every relative URI of the playlists inherits it.
  */
 export async function signPlaybackToken(
@@ -44,7 +47,7 @@ export async function signPlaybackToken(
   secret: string,
   exp = nowSeconds() + PLAYBACK_TOKEN_SECONDS,
 ): Promise<string> {
-  const message = new TextEncoder().encode(`${canonical(videoId)}.${exp}`);
+  const message = signedMessage(canonical(videoId), exp);
   const signature = await crypto.subtle.sign("HMAC", await playbackKey(secret), message);
   return `${exp}.${toBase64Url(new Uint8Array(signature))}`;
 }
@@ -64,7 +67,7 @@ export async function verifyPlaybackToken(
   if (signature?.byteLength !== 32) return false;
   const id = canonicalId(videoId);
   if (id === null) return false;
-  const message = new TextEncoder().encode(`${id}.${exp}`);
+  const message = signedMessage(id, exp);
   // crypto.subtle.verify compares the MACs in constant time.
   return crypto.subtle.verify("HMAC", await playbackKey(secret), signature, message);
 }

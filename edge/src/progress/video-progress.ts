@@ -10,7 +10,7 @@ import {
   VIDEO_DELETED,
 } from "@streamlet/shared";
 import { loadConfig } from "../config.ts";
-import { envelope } from "../errors.ts";
+import { envelope, loggable } from "../errors.ts";
 import { EventLog } from "./event-log.ts";
 import { fallbackEvent } from "./fallback.ts";
 import { type Handoff, type ProgressRole, parseHandoff } from "./handoff.ts";
@@ -43,7 +43,7 @@ export class VideoProgress extends DurableObject<Env> {
       // Keepalives are answered by the runtime without waking a hibernating object.
       ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     } catch (error) {
-      console.error("VideoProgress.constructor: setWebSocketAutoResponse failed:", error);
+      console.error("VideoProgress.constructor: setWebSocketAutoResponse failed:", loggable(error));
     }
   }
 
@@ -111,7 +111,11 @@ export class VideoProgress extends DurableObject<Env> {
   override webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     return this.#guard(
       "webSocketError",
-      () => console.error(`VideoProgress.webSocketError [${this.#label()}] (${this.#roleOf(ws)}):`, error),
+      () =>
+        console.error(
+          `VideoProgress.webSocketError [${this.#label()}] (${this.#roleOf(ws)}):`,
+          loggable(error),
+        ),
       () => undefined,
     );
   }
@@ -120,7 +124,7 @@ export class VideoProgress extends DurableObject<Env> {
     try {
       return await run();
     } catch (error) {
-      console.error(`VideoProgress.${method} failed [${this.#label()}]:`, error);
+      console.error(`VideoProgress.${method} failed [${this.#label()}]:`, loggable(error));
       return recover();
     }
   }
@@ -235,7 +239,10 @@ export class VideoProgress extends DurableObject<Env> {
     try {
       result = await withDatabase(loadConfig(this.env), (db) => persistTerminal(db, videoId, event));
     } catch (error) {
-      console.error(`VideoProgress [${this.#label()}]: writing ${event.type} to Postgres failed:`, error);
+      console.error(
+        `VideoProgress [${this.#label()}]: writing ${event.type} to Postgres failed:`,
+        loggable(error),
+      );
       const message = `could not record ${event.type} #${event.seq}; send it again`;
       return send(ws, { type: "error", code: "persist_failed", message });
     }
@@ -280,7 +287,10 @@ export class VideoProgress extends DurableObject<Env> {
         this.#tellDeleted();
       }
     } catch (error) {
-      console.error(`VideoProgress [${this.#label()}]: moving the video to processing failed:`, error);
+      console.error(
+        `VideoProgress [${this.#label()}]: moving the video to processing failed:`,
+        loggable(error),
+      );
     }
   }
 

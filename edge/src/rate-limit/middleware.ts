@@ -22,6 +22,12 @@ export type RateLimitOptions = {
    * counted (a request is counted up front, so parallel guesses cannot all slip past, and wiped on success).
    */
   resetWhen?: (res: Response) => boolean;
+  /**
+   * Over the limit, still runs the request and keeps a response this returns true for (a correct
+   * password: the owner is never locked out by others' failures); any other response becomes the 429.
+   * Default: a request over the limit is refused before it runs.
+   */
+  keepWhenOver?: (res: Response) => boolean;
   /** Start of the 429's message; "; try again in N seconds" is added. */
   message?: string;
   /** Default: the RATE_LIMITER namespace; none (a test env without it) means no limit. */
@@ -29,7 +35,7 @@ export type RateLimitOptions = {
 };
 
 /** The client's address key (CF-Connecting-IP; see ipKey). */
-export const byClientIp = (c: Context<AppEnv>) => ipKey(c.req.header("cf-connecting-ip"));
+export const byClientIp = (c: Context) => ipKey(c.req.header("cf-connecting-ip"));
 
 /**
  * Counts requests per key in a sliding window and answers 429 `rate_limited` with `Retry-After` once a
@@ -37,7 +43,7 @@ export const byClientIp = (c: Context<AppEnv>) => ipKey(c.req.header("cf-connect
  * the limiter must not take sign-in down with it.
  */
 export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> {
-  const keyOf = options.key ?? byClientIp;
+  const keyOf: NonNullable<RateLimitOptions["key"]> = options.key ?? byClientIp;
   const limiterOf = options.limiter ?? defaultLimiter;
   const message = options.message ?? "too many requests";
   return async function rateLimit(c, next) {
@@ -53,13 +59,15 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
     } catch (error) {
       console.error(`rate limit "${options.name}" unavailable, request let through:`, error);
     }
-    if (decision && !decision.allowed) {
-      const seconds = decision.retryAfterSeconds;
-      throw new HttpError(429, "rate_limited", `${message}; try again in ${seconds} seconds`, {
+    const refusal = (seconds: number) =>
+      new HttpError(429, "rate_limited", `${message}; try again in ${seconds} seconds`, {
         "Retry-After": String(seconds),
       });
-    }
+    if (decision && !decision.allowed && !options.keepWhenOver) throw refusal(decision.retryAfterSeconds);
     await next();
+    if (decision && !decision.allowed && !options.keepWhenOver?.(c.res)) {
+      throw refusal(decision.retryAfterSeconds);
+    }
     if (decision && options.resetWhen?.(c.res)) {
       await limiter.reset(counter).catch((error: unknown) => {
         console.error(`rate limit "${options.name}" reset failed:`, error);
@@ -79,7 +87,8 @@ export function durableLimiter(namespace: Env["RATE_LIMITER"]): Limiter {
 
 let warned = false;
 
-function defaultLimiter(c: Context<AppEnv>): Limiter | null {
+/** The RATE_LIMITER namespace as a Limiter; null (warned once) where the env has none (unit tests). */
+export function defaultLimiter(c: Context<AppEnv>): Limiter | null {
   const namespace = c.env?.RATE_LIMITER as Env["RATE_LIMITER"] | undefined;
   if (namespace) return durableLimiter(namespace);
   if (!warned) {

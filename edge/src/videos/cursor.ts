@@ -26,6 +26,8 @@ export function decodeCursor(text: string): Cursor | null {
   if (!match?.[1] || id === null) return null;
   const createdAt = new Date(match[1]);
   if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== match[1]) return null;
+  // No row predates the epoch; year 0000 (which Postgres refuses) and the like are not ours.
+  if (createdAt.getTime() < 0) return null;
   return { createdAt, id };
 }
 

@@ -85,7 +85,9 @@ export const meRoutes = new OpenAPIHono<AppEnv>()
     const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
     const secret = c.var.config.jwtSecret;
     const list = await Promise.all(
-      page.map(async (row) => toVideo(row, baseUrl, undefined, await playbackTokenFor(row, secret))),
+      page.map(async (row) =>
+        toVideo(row, baseUrl, c.var.userId, undefined, await playbackTokenFor(row, secret)),
+      ),
     );
     return c.json({ videos: list, nextCursor }, 200);
   });

@@ -35,5 +35,5 @@ export async function publicVideoPage(
     c,
     page.map((row) => row.id),
   );
-  return { videos: page.map((row) => toVideo(row, baseUrl, stats.get(row.id))), nextCursor };
+  return { videos: page.map((row) => toVideo(row, baseUrl, null, stats.get(row.id))), nextCursor };
 }

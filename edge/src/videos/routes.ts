@@ -20,7 +20,7 @@ import { videos } from "../db/schema.ts";
 import { withOpenedStore } from "../engagement/open-store.ts";
 import { statsForRead } from "../engagement/stats.ts";
 import type { AppEnv } from "../env.ts";
-import { HttpError, notFound } from "../errors.ts";
+import { HttpError, loggable, notFound } from "../errors.ts";
 import { idParams } from "../ids.ts";
 import { waitUntil } from "../middleware.ts";
 import {
@@ -35,6 +35,7 @@ import {
 } from "../openapi.ts";
 import { purgeVideoCache } from "../play/purge.ts";
 import { playbackTokenFor } from "../play/token.ts";
+import { spendQuota } from "../rate-limit/user-quotas.ts";
 import { Storage } from "../storage.ts";
 import { canRead, ownedVideo, videoById } from "./access.ts";
 import { changeStatus } from "./change-status.ts";
@@ -56,7 +57,12 @@ const createVideo = createRoute({
   request: { body: jsonBody(CreateVideoBody) },
   responses: {
     201: json(CreateVideoResponseSchema, "Created; PUT the source file to upload.url"),
-    ...errors({ 400: "Invalid body", 401: "Not signed in", 415: "Body is not JSON" }),
+    ...errors({
+      400: "Invalid body",
+      401: "Not signed in",
+      415: "Body is not JSON",
+      429: "rate_limited: too many videos created (RATE_LIMIT_VIDEOS per user); retry after Retry-After seconds",
+    }),
   },
 });
 
@@ -151,12 +157,12 @@ const listVideos = createRoute({
 const asApp = (c: Context) => c as unknown as Context<AppEnv>;
 
 /** Lists a video's stored assets and drops their cached copies everywhere; failures are logged, never thrown. */
-async function purgeStoredVideo(config: Config, origins: string[], id: string): Promise<void> {
+async function purgeStoredVideo(config: Config, id: string): Promise<void> {
   try {
     const keys = await new Storage(config.s3).listKeys(outputPrefix(id));
-    await purgeVideoCache(config, origins, id, keys);
+    await purgeVideoCache(config, id, keys);
   } catch (error) {
-    console.error(`purging cached assets of ${id} failed:`, error);
+    console.error(`purging cached assets of ${id} failed:`, loggable(error));
   }
 }
 
@@ -164,6 +170,7 @@ async function purgeStoredVideo(config: Config, origins: string[], id: string): 
 export const videoRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createVideo, async (c) => {
     const body = c.req.valid("json");
+    await spendQuota(c, "videos", c.var.userId);
     const [row] = await c.var.db
       .insert(videos)
       .values({
@@ -175,7 +182,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       .returning();
     if (!row) throw new Error("insert into videos returned no row");
     const upload = await new Storage(c.var.config.s3).presignPut(sourceKey(row.id));
-    const video = toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url));
+    const video = toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url), c.var.userId);
     return c.json({ video, upload }, 201);
   })
   .openapi(markUploaded, async (c) => {
@@ -215,7 +222,10 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       if (queued.outcome === "applied") await changeStatus(db, id, "awaiting_upload");
       throw error;
     }
-    return c.json({ video: toVideo(queued.row, baseUrlOf(config.publicBaseUrl, c.req.url)) }, 202);
+    return c.json(
+      { video: toVideo(queued.row, baseUrlOf(config.publicBaseUrl, c.req.url), c.var.userId) },
+      202,
+    );
   })
   .openapi(getVideo, async (c) => {
     const { id } = c.req.valid("param");
@@ -224,7 +234,10 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     // Nothing can be counted before a video is ready: zeros without asking the store.
     const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
     const token = await playbackTokenFor(row, c.var.config.jwtSecret);
-    return c.json(toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url), stats, token), 200);
+    return c.json(
+      toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url), c.var.callerId, stats, token),
+      200,
+    );
   })
   .openapi(updateVideo, async (c) => {
     const { id } = c.req.valid("param");
@@ -250,10 +263,13 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const baseUrl = baseUrlOf(config.publicBaseUrl, c.req.url);
     if (row.status === "ready" && row.visibility !== before.visibility) {
       // Cached assets carry the visibility they were cached under: drop them so the new one applies.
-      waitUntil(c, purgeStoredVideo(config, [baseUrl, new URL(c.req.url).origin], id));
+      waitUntil(c, purgeStoredVideo(config, id));
     }
     const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
-    return c.json(toVideo(row, baseUrl, stats, await playbackTokenFor(row, config.jwtSecret)), 200);
+    return c.json(
+      toVideo(row, baseUrl, c.var.userId, stats, await playbackTokenFor(row, config.jwtSecret)),
+      200,
+    );
   })
   .openapi(deleteVideo, async (c) => {
     const { id } = c.req.valid("param");
@@ -281,8 +297,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     // Postgres would cascade with the row; MongoDB has no foreign keys, so the store is told.
     await withOpenedStore(asApp(c), (store) => store.deleteVideo(id));
     await db.delete(videos).where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)));
-    const origins = [baseUrlOf(config.publicBaseUrl, c.req.url), new URL(c.req.url).origin];
-    waitUntil(c, purgeVideoCache(config, origins, id, keys));
+    waitUntil(c, purgeVideoCache(config, id, keys));
     return c.body(null, 204);
   })
   .openapi(listVideos, async (c) => c.json(await publicVideoPage(c, c.req.valid("query")), 200));

@@ -1,12 +1,22 @@
 import { MASTER_PLAYLIST, POSTER, type Video, type VideoStats } from "@streamlet/shared";
 import type { VideoRow } from "../db/schema.ts";
 
+/** What everybody but the owner reads as a failed video's failureReason. */
+export const GENERIC_FAILURE_REASON = "processing failed";
+
 /**
  * The API shape of a video row; playback URLs only once it is ready, absolute against `baseUrl` (below
  * `/t/<playbackToken>/` when one is given: a private video's owner); `stats` (views, likes, dislikes,
- * comments) when the caller has them.
+ * comments) when the caller has them. Only the owner (`viewerId`) sees why processing failed; the
+ * technical reason (ffmpeg's words, file names) is nobody else's business, so others get a generic one.
  */
-export function toVideo(row: VideoRow, baseUrl: string, stats?: VideoStats, playbackToken?: string): Video {
+export function toVideo(
+  row: VideoRow,
+  baseUrl: string,
+  viewerId: string | null,
+  stats?: VideoStats,
+  playbackToken?: string,
+): Video {
   const ready = row.status === "ready";
   const play = `${baseUrl}/v1/play/${row.id}${playbackToken ? `/t/${playbackToken}` : ""}`;
   return {
@@ -15,7 +25,8 @@ export function toVideo(row: VideoRow, baseUrl: string, stats?: VideoStats, play
     description: row.description,
     visibility: row.visibility,
     status: row.status,
-    failureReason: row.failureReason,
+    failureReason:
+      row.failureReason === null || viewerId === row.ownerId ? row.failureReason : GENERIC_FAILURE_REASON,
     durationSeconds: row.durationSeconds,
     sourceWidth: row.sourceWidth,
     sourceHeight: row.sourceHeight,

@@ -338,3 +338,29 @@ describe("DELETE /v1/videos/:id", () => {
     expect(await storedKeys(id)).toEqual([]);
   });
 });
+
+describe("a failed video's reason", () => {
+  it("is the technical one for the owner and a generic one for everybody else", async () => {
+    const owner = await user();
+    const other = await user();
+    const reason = "ffmpeg exited with code 1: /tmp/job-42/source.mp4: Invalid data found";
+    const [row] = await db
+      .insert(videos)
+      .values({
+        ownerId: owner.id,
+        title: "broken",
+        status: "failed",
+        visibility: "public",
+        failureReason: reason,
+      })
+      .returning({ id: videos.id });
+    const id = row?.id ?? "";
+    const reasonFor = async (token?: string) =>
+      Video.parse((await call("GET", `/v1/videos/${id}`, token ? { token } : {})).json).failureReason;
+    expect(await reasonFor(owner.token)).toBe(reason);
+    expect(await reasonFor(other.token)).toBe("processing failed");
+    expect(await reasonFor()).toBe("processing failed");
+    const mine = VideoList.parse((await call("GET", "/v1/me/videos", { token: owner.token })).json);
+    expect(mine.videos.find((video) => video.id === id)?.failureReason).toBe(reason);
+  });
+});

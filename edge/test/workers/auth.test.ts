@@ -193,11 +193,12 @@ describe("rate limits", () => {
     expect((await post("/login", { email, password: PASSWORD }, newIp())).status).toBe(200);
   });
 
-  it("locks an account after too many failed logins from any address, even for the right password", async () => {
+  it("refuses wrong passwords for an account after too many failures from any address, never the right one", async () => {
     const rule = limits.loginFailures;
     if (!rule) throw new Error("the workers project must set RATE_LIMIT_LOGIN_FAILURES");
     const { email } = await signup();
     const neighbour = await signup();
+    // The measured attack: ten (here: the limit's worth of) wrong passwords, each from its own address.
     for (let i = 0; i < rule.limit; i++) {
       errorOf(
         await post("/login", { email, password: `wrong password ${i}` }, newIp()),
@@ -205,11 +206,15 @@ describe("rate limits", () => {
         "invalid_credentials",
       );
     }
-    // The email's spelling does not matter: the key is the normalised address.
-    const locked = await post("/login", { email: email.toUpperCase(), password: PASSWORD }, newIp());
-    const error = errorOf(locked, 429, "rate_limited");
+    // Over the limit a wrong password is refused with 429 (the email's spelling does not matter: the key
+    // is the normalised address) ...
+    const refused = await post("/login", { email: email.toUpperCase(), password: "still wrong" }, newIp());
+    const error = errorOf(refused, 429, "rate_limited");
     expect(error.message).toMatch(/^too many failed sign-in attempts for this account/);
-    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    // ... while the owner's right password, from yet another address, signs in and clears the count.
+    tokensOf(await post("/login", { email: email.toUpperCase(), password: PASSWORD }, newIp()));
+    errorOf(await post("/login", { email, password: "wrong again" }, newIp()), 401, "invalid_credentials");
     // Other accounts are not affected; unknown emails are limited the same way (no hint they don't exist).
     expect((await post("/login", { email: neighbour.email, password: PASSWORD }, newIp())).status).toBe(200);
     const ghost = newEmail();

@@ -2,6 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Comment, CommentList, ErrorEnvelope, ReactionSummary, Video, VideoList } from "@streamlet/shared";
 import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.ts";
 import { FLUSH_AT_PENDING, FLUSH_INTERVAL_MS, type ViewCounter } from "../../src/engagement/view-counter.ts";
 import { VIEW_WINDOW_MS } from "../../src/engagement/view-ledger.ts";
 import { edgeFetch, newUser, newVideo } from "./helpers.ts";
@@ -102,7 +103,8 @@ describe("views", () => {
     const laptop = { "cf-connecting-ip": "203.0.113.7", "user-agent": "Firefox" };
     expect(await view(laptop)).toBe(true);
     expect(await view(laptop)).toBe(false);
-    expect(await view({ ...laptop, "user-agent": "Safari" })).toBe(true);
+    // Another User-Agent from the same address is the same anonymous viewer (twenty of them: one view).
+    for (let i = 0; i < 20; i++) expect(await view({ ...laptop, "user-agent": `Browser ${i}` })).toBe(false);
     expect(await view({ ...laptop, "cf-connecting-ip": "198.51.100.1" })).toBe(true);
     expect(await view(laptop, viewer.token)).toBe(true);
     expect(await view({}, viewer.token)).toBe(false); // the same user anywhere
@@ -113,13 +115,13 @@ describe("views", () => {
     expect(alarmAt).not.toBeNull();
     expect(alarmAt ?? 0).toBeLessThanOrEqual(Date.now() + FLUSH_INTERVAL_MS);
     expect(await runDurableObjectAlarm(counter(video.id))).toBe(true);
-    expect((await statsOf(video.id))?.views).toBe(4);
+    expect((await statsOf(video.id))?.views).toBe(3);
 
     // The raw address is never stored: anonymous viewers are salted hashes.
     const keys = await runInDurableObject(counter(video.id), (_, state) =>
       state.storage.sql.exec<{ viewer: string }>("SELECT viewer FROM seen").toArray(),
     );
-    expect(keys).toHaveLength(4);
+    expect(keys).toHaveLength(3);
     expect(JSON.stringify(keys)).not.toContain("203.0.113.7");
     expect(keys.filter((k) => k.viewer === `user:${viewer.id}`)).toHaveLength(1);
 
@@ -140,7 +142,7 @@ describe("views", () => {
     // Once forgotten, the same viewer counts again.
     expect(await view(laptop)).toBe(true);
     expect(await runDurableObjectAlarm(counter(video.id))).toBe(true);
-    expect((await statsOf(video.id))?.views).toBe(5);
+    expect((await statsOf(video.id))?.views).toBe(4);
   });
 
   it("forget() (the video is being deleted) drops pending views and their alarm; no later view is counted", async () => {
@@ -347,5 +349,54 @@ describe("stats on video reads", () => {
       dislikes: 0,
       comments: 1,
     });
+  });
+});
+
+describe("per-user quotas", () => {
+  // The workers project's limits (workers-global-setup.ts), as the Worker reads them.
+  const limits = loadConfig(env).rateLimits;
+
+  it("answers 429 rate_limited with Retry-After once a user has posted the comment quota, wherever from", async () => {
+    const rule = limits.comments;
+    if (!rule) throw new Error("the workers project must leave RATE_LIMIT_COMMENTS on");
+    const owner = await newUser();
+    const spammer = await newUser();
+    const video = await readyVideo(owner.id);
+    const post = (token: string, body: unknown, ip: string) =>
+      call("POST", `/v1/videos/${video.id}/comments`, { token, body, headers: { "cf-connecting-ip": ip } });
+    // Refused requests cost nothing.
+    for (let i = 0; i < 3; i++)
+      expectError(await post(spammer.token, { body: "" }, "203.0.113.1"), 400, "invalid_request");
+    for (let i = 0; i < rule.limit; i++) {
+      expect((await post(spammer.token, { body: `spam ${i}` }, `203.0.113.${i + 2}`)).status).toBe(201);
+    }
+    const refused = await call("POST", `/v1/videos/${video.id}/comments`, {
+      token: spammer.token,
+      body: { body: "one more" },
+      headers: { "cf-connecting-ip": "198.51.100.1" },
+    });
+    expectError(refused, 429, "rate_limited");
+    expect(String(refused.json?.error && (refused.json.error as { message: string }).message)).toMatch(
+      /^you have posted too many comments; try again in \d+ seconds$/,
+    );
+    // Another user is not affected.
+    expect((await post(owner.token, { body: "fine" }, "203.0.113.1")).status).toBe(201);
+  });
+
+  it("limits reactions per user", async () => {
+    const rule = limits.reactions;
+    if (!rule) throw new Error("the workers project must leave RATE_LIMIT_REACTIONS on");
+    const owner = await newUser();
+    const fan = await newUser();
+    const video = await readyVideo(owner.id);
+    const react = (value: string) =>
+      call("PUT", `/v1/videos/${video.id}/reaction`, { token: fan.token, body: { value } });
+    for (let i = 0; i < rule.limit; i++) expect((await react(i % 2 ? "like" : "dislike")).status).toBe(200);
+    expectError(await react("like"), 429, "rate_limited");
+    expectError(
+      await call("DELETE", `/v1/videos/${video.id}/reaction`, { token: fan.token }),
+      429,
+      "rate_limited",
+    );
   });
 });
