@@ -1,5 +1,6 @@
 import os from "node:os";
 import { z } from "zod";
+import { DEFAULT_SOURCE_LIMITS, type SourceLimits } from "./media/index.ts";
 
 const X264_PRESETS = [
   "ultrafast",
@@ -34,6 +35,13 @@ const httpUrl = (name: string) =>
     .url({ protocol: /^https?$/, message: `${name} must be an http(s) URL` })
     .transform((u) => u.replace(/\/+$/, ""));
 
+/**
+ * ffmpeg's wall-clock limit: 20 s per second of video (a 2-core node encodes the default ladder at
+ * ~0.66x realtime, i.e. 1.5 s per second; 20 leaves room for 4K sources and shared CPUs), never under
+ * 10 min (short clips, slow starts).
+ */
+export const DEFAULT_FFMPEG_TIME_LIMIT = Object.freeze({ factor: 20, minimumMs: 10 * 60 * 1000 });
+
 const EnvSchema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/, message: "REDIS_URL must be a redis:// or rediss:// URL" }),
   S3_ENDPOINT: httpUrl("S3_ENDPOINT"),
@@ -52,11 +60,38 @@ const EnvSchema = z.object({
   ENCODER: z.enum(ENCODERS, { message: 'ENCODER must be "auto", "nvenc" or "x264"' }).default("auto"),
   NVENC_SESSION_LIMIT: wholeNumber("NVENC_SESSION_LIMIT", 1, 64, 8),
   OPS_PORT: wholeNumber("OPS_PORT", 0, 65_535, 9464),
-  OPS_HOST: z.string().min(1).default("0.0.0.0"),
+  // Loopback unless asked: /metrics and /healthz are for this host's probes and scrapers. The container
+  // image sets OPS_HOST=0.0.0.0 so other containers (Prometheus) can scrape it.
+  OPS_HOST: z.string().min(1).default("127.0.0.1"),
   LOCK_DURATION_MS: millis("LOCK_DURATION_MS", 1000, HOUR_MS, 5 * 60 * 1000),
   STALLED_INTERVAL_MS: millis("STALLED_INTERVAL_MS", 500, HOUR_MS, 30_000),
   MAX_STALLED_COUNT: wholeNumber("MAX_STALLED_COUNT", 0, 100, 2),
   ENCODE_STALL_TIMEOUT_MS: millis("ENCODE_STALL_TIMEOUT_MS", 1000, HOUR_MS, 5 * 60 * 1000),
+  MAX_SOURCE_DURATION_SECONDS: wholeNumber(
+    "MAX_SOURCE_DURATION_SECONDS",
+    1,
+    7 * 24 * 3600,
+    DEFAULT_SOURCE_LIMITS.maxDurationSeconds,
+  ),
+  MAX_SOURCE_WIDTH: wholeNumber("MAX_SOURCE_WIDTH", 16, 65_536, DEFAULT_SOURCE_LIMITS.maxWidth),
+  MAX_SOURCE_HEIGHT: wholeNumber("MAX_SOURCE_HEIGHT", 16, 65_536, DEFAULT_SOURCE_LIMITS.maxHeight),
+  MAX_SOURCE_PIXEL_RATE: wholeNumber("MAX_SOURCE_PIXEL_RATE", 1000, 1e12, DEFAULT_SOURCE_LIMITS.maxPixelRate),
+  MAX_SOURCE_FPS: wholeNumber("MAX_SOURCE_FPS", 1, 10_000, DEFAULT_SOURCE_LIMITS.maxFps),
+  FFMPEG_TIME_LIMIT_FACTOR: wholeNumber(
+    "FFMPEG_TIME_LIMIT_FACTOR",
+    1,
+    10_000,
+    DEFAULT_FFMPEG_TIME_LIMIT.factor,
+  ),
+  FFMPEG_MIN_TIME_LIMIT_MS: millis(
+    "FFMPEG_MIN_TIME_LIMIT_MS",
+    10_000,
+    24 * HOUR_MS,
+    DEFAULT_FFMPEG_TIME_LIMIT.minimumMs,
+  ),
+  // Measured: the default ladder from 1080p peaks at 1.3 GB of address space on 2 cores and 3.4 GB with
+  // 24 x264 threads a rung (a 16-core node); 8 GB leaves room. 0: no ceiling.
+  FFMPEG_MEMORY_LIMIT_MB: wholeNumber("FFMPEG_MEMORY_LIMIT_MB", 0, 1_048_576, 8192),
   SHUTDOWN_GRACE_MS: millis(
     "SHUTDOWN_GRACE_MS",
     0,
@@ -105,6 +140,18 @@ export interface Config {
   readonly maxStalledCount: number;
   /** On SIGTERM, how long running jobs may go on before they are handed back to the queue. */
   readonly shutdownGraceMs: number;
+  /** What an upload may ask for (duration, picture size, pixel rate, frame rate), checked at probe time. */
+  readonly sourceLimits: Readonly<SourceLimits>;
+  /**
+   * Wall-clock limit of each ffmpeg run over a source: `factor` seconds per second of video, at least
+   * `minimumMs`; a run past it is killed and the job fails for good.
+   */
+  readonly ffmpegTimeLimit: { readonly factor: number; readonly minimumMs: number };
+  /**
+   * Address-space ceiling (RLIMIT_AS, via prlimit) of every ffmpeg/ffprobe run over a source, except
+   * NVENC encodes (CUDA reserves far more address space than it uses); null: none (FFMPEG_MEMORY_LIMIT_MB=0).
+   */
+  readonly ffmpegMemoryLimitBytes: number | null;
 }
 
 /** Thrown at start-up so a misconfigured worker dies with every problem listed at once. */
@@ -152,5 +199,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxStalledCount: e.MAX_STALLED_COUNT,
     encodeStallTimeoutMs: e.ENCODE_STALL_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    sourceLimits: Object.freeze({
+      maxDurationSeconds: e.MAX_SOURCE_DURATION_SECONDS,
+      maxWidth: e.MAX_SOURCE_WIDTH,
+      maxHeight: e.MAX_SOURCE_HEIGHT,
+      maxPixelRate: e.MAX_SOURCE_PIXEL_RATE,
+      maxFps: e.MAX_SOURCE_FPS,
+    }),
+    ffmpegMemoryLimitBytes: e.FFMPEG_MEMORY_LIMIT_MB === 0 ? null : e.FFMPEG_MEMORY_LIMIT_MB * 1024 * 1024,
+    ffmpegTimeLimit: Object.freeze({
+      factor: e.FFMPEG_TIME_LIMIT_FACTOR,
+      minimumMs: e.FFMPEG_MIN_TIME_LIMIT_MS,
+    }),
   });
 }

@@ -4,6 +4,7 @@ import {
   buildLadderArgs,
   type EncoderSpec,
   type FallBackDecision,
+  FfmpegDeadlineError,
   FfmpegError,
   FfmpegStalledError,
   type FfmpegStats,
@@ -21,6 +22,8 @@ export interface LadderJob {
   outDir: string;
   facts: MediaFacts;
   plan: LadderPlan;
+  /** Largest decoded frame allowed (-max_pixels), from the source limits. */
+  maxPixels?: number;
 }
 
 export interface EncodeOptions {
@@ -33,6 +36,13 @@ export interface EncodeOptions {
   sessions?: SessionBudget;
   /** Kill an encode whose ffmpeg prints nothing for this long. */
   stallTimeoutMs?: number;
+  /** Kill an encode that runs longer than this in all (FfmpegDeadlineError: no fallback, no retry). */
+  timeoutMs?: number;
+  /**
+   * Address-space ceiling of an x264 encode. Not applied to NVENC: CUDA reserves tens of GB of address
+   * space it never touches, so any useful ceiling would break it.
+   */
+  memoryLimitBytes?: number;
   onStats?: (stats: FfmpegStats) => void;
   /** Told about a recognised NVENC failure, so the worker can re-probe before its next job. */
   onNvencFailure?: (decision: FallBackDecision) => void;
@@ -49,6 +59,7 @@ export function encodeOnce(job: LadderJob, encoder: EncoderSpec, options: Encode
     rungs: job.plan.rungs,
     fps: job.plan.fps,
     encoder,
+    maxPixels: job.maxPixels,
   });
   const run = () =>
     runFfmpeg(args, {
@@ -56,6 +67,8 @@ export function encodeOnce(job: LadderJob, encoder: EncoderSpec, options: Encode
       signal: options.signal,
       durationSeconds: job.facts.durationSeconds,
       stallTimeoutMs: options.stallTimeoutMs,
+      timeoutMs: options.timeoutMs,
+      memoryLimitBytes: encoder.kind === "nvenc" ? undefined : options.memoryLimitBytes,
       onStats: options.onStats,
     });
   if (encoder.kind === "nvenc" && options.sessions) {
@@ -71,7 +84,8 @@ export type FallbackVerdict = { fallBack: false } | { fallBack: true; decision: 
  * The encoder-fallback policy. Any failure of an NVENC ladder run (a known NVENC/CUDA cause, a stall,
  * or one we cannot name: CUDA out of memory, a decoder surprise) is encoded again on the CPU, at once:
  * a video must not fail for the GPU's sake, and a bad source fails the CPU encode too and says so.
- * Never after an abort (shutdown, deleted video), never for x264, never without a fallback encoder.
+ * Never after an abort (shutdown, deleted video), never past the deadline (the fallback would get a
+ * second one), never for x264, never without a fallback encoder.
  * `decision` names the NVENC failure when stderr shows one (a stall shows none).
  */
 export function fallbackVerdict(
@@ -80,7 +94,13 @@ export function fallbackVerdict(
   hasFallback: boolean,
   aborted: boolean,
 ): FallbackVerdict {
-  if (encoder.kind !== "nvenc" || !(err instanceof FfmpegError) || aborted || !hasFallback) {
+  if (
+    encoder.kind !== "nvenc" ||
+    !(err instanceof FfmpegError) ||
+    err instanceof FfmpegDeadlineError ||
+    aborted ||
+    !hasFallback
+  ) {
     return { fallBack: false };
   }
   const decision = err instanceof FfmpegStalledError ? null : shouldFallBack(err.stderrTail);

@@ -1,21 +1,35 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { contentTypeFor, DEFAULT_LADDER, MASTER_PLAYLIST, POSTER, TranscodeJob } from "@streamlet/shared";
+import {
+  contentTypeFor,
+  DEFAULT_LADDER,
+  MASTER_PLAYLIST,
+  outputPrefix,
+  POSTER,
+  sourceKey,
+  TranscodeJob,
+} from "@streamlet/shared";
 import { type Job, UnrecoverableError } from "bullmq";
+import { DEFAULT_FFMPEG_TIME_LIMIT } from "./config.ts";
 import { encodeWithFallback, type LadderJob } from "./encode-ladder.ts";
 import { EdgeRejectedError, errorMessage, type JobCancelledError, StorageNotFoundError } from "./errors.ts";
 import { createJobProgress, type JobProgress } from "./job-progress.ts";
 import { errorFields, type Logger } from "./log.ts";
 import {
   BadMediaError,
+  DEFAULT_SOURCE_LIMITS,
   type EncoderSpec,
   type FallBackDecision,
+  FfmpegDeadlineError,
   type FfmpegStats,
   type LadderPlan,
   type MediaFacts,
   makePoster,
+  maxPixelsOf,
+  mediaDeadlineMs,
   planLadder,
   probeFile,
+  type SourceLimits,
   toNumber,
   toRenditions,
   type VerifiedLadder,
@@ -59,6 +73,12 @@ export interface ProcessDeps {
   onEncoded?: (result: { encoder: EncoderSpec["kind"]; realtimeFactor: number; seconds: number }) => void;
   /** Kill an encode whose ffmpeg prints nothing for this long (a wedged GPU or read); the attempt fails. */
   encodeStallTimeoutMs?: number;
+  /** What an upload may ask for (duration, size, rates); the media core's defaults when absent. */
+  sourceLimits?: SourceLimits;
+  /** Each ffmpeg run over the source is killed past max(minimumMs, factor x the video's duration). */
+  ffmpegTimeLimit?: { factor: number; minimumMs: number };
+  /** Address-space ceiling of every ffmpeg/ffprobe run over the source (not NVENC encodes); none when absent. */
+  ffmpegMemoryLimitBytes?: number;
   /** How often to count each rung's finished segments while ffmpeg runs. */
   segmentPollMs?: number;
 }
@@ -88,6 +108,11 @@ export function classifyError(err: unknown): unknown {
     );
   }
   if (err instanceof EdgeRejectedError) return new UnrecoverableError(err.message);
+  if (err instanceof FfmpegDeadlineError) {
+    return new UnrecoverableError(
+      `Processing took too long and was stopped (${err.message}); the video may be too long or too complex for this server`,
+    );
+  }
   return err;
 }
 
@@ -146,10 +171,14 @@ function startAttempt(job: TranscodeJobLike, deps: ProcessDeps, shutdown?: Abort
   };
 }
 
-/** Step 1: the source object into a temp file (no extension: ffmpeg must recognise the content). */
+/**
+ * Step 1: the source object into a temp file (no extension: ffmpeg must recognise the content). The key
+ * is derived from the video id, never read from the payload (storage keys are not the queue's to choose).
+ */
 async function download(a: Attempt, source: string): Promise<number> {
-  a.stage("download", { key: a.data.input.key });
-  const bytes = await a.deps.storage.download(a.data.input.key, source, a.signal, a.progress.downloading);
+  const key = sourceKey(a.data.videoId);
+  a.stage("download", { key });
+  const bytes = await a.deps.storage.download(key, source, a.signal, a.progress.downloading);
   a.progress.downloading(bytes, bytes);
   return bytes;
 }
@@ -163,7 +192,15 @@ async function probeAndPlan(
   a.stage("probe", { bytes });
   a.progress.probing();
   const { ffprobePath, ffmpegPath } = a.deps;
-  const facts = await probeFile(source, { ffprobePath, ffmpegPath, signal: a.signal });
+  const limits = a.deps.sourceLimits;
+  const memoryLimitBytes = a.deps.ffmpegMemoryLimitBytes;
+  const facts = await probeFile(source, {
+    ffprobePath,
+    ffmpegPath,
+    signal: a.signal,
+    limits,
+    memoryLimitBytes,
+  });
   const plan = planLadder(facts, a.data.output.ladder ?? DEFAULT_LADDER);
   a.stage("plan", { facts, rungs: plan.rungs, fps: plan.fps });
   return { facts, plan };
@@ -175,6 +212,12 @@ interface Encoded {
   encodeSeconds: number;
   /** Seconds of video per wall-clock second. */
   realtimeFactor: number;
+}
+
+/** The wall-clock limit of one ffmpeg run over this source. */
+function ffmpegDeadline(deps: ProcessDeps, facts: Pick<MediaFacts, "durationSeconds">): number {
+  const { factor, minimumMs } = deps.ffmpegTimeLimit ?? DEFAULT_FFMPEG_TIME_LIMIT;
+  return mediaDeadlineMs(facts.durationSeconds, factor, minimumMs);
 }
 
 /** Step 4: the ladder in one ffmpeg run (fallback policy in encode-ladder.ts), with per-rung progress. */
@@ -193,6 +236,8 @@ async function encode(a: Attempt, job: LadderJob): Promise<Encoded> {
       fallbackEncoder: deps.fallbackEncoder,
       sessions: deps.sessions,
       stallTimeoutMs: deps.encodeStallTimeoutMs,
+      timeoutMs: ffmpegDeadline(deps, facts),
+      memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
       onStats: (stats) => {
         progress.ffmpegStats(stats);
         deps.onEncodeStats?.(stats);
@@ -213,7 +258,7 @@ async function encode(a: Attempt, job: LadderJob): Promise<Encoded> {
 
 /** Step 6: every file, then the master playlist last (once it exists, everything it names does). */
 async function upload(a: Attempt, outDir: string, ladder: VerifiedLadder): Promise<number> {
-  const prefix = a.data.output.prefix;
+  const prefix = outputPrefix(a.data.videoId);
   a.stage("upload", { prefix });
   const master = writeMasterPlaylist(ladder);
   // The master playlist is one more file after the folder.
@@ -264,7 +309,7 @@ async function failAttempt(
   if (publisher.cancelled.aborted) {
     const cancelled = publisher.cancelled.reason as JobCancelledError;
     log.warn("job cancelled", { reason: cancelled.message, during: errorMessage(err) });
-    await removeOutput(a.deps.storage, a.data.output.prefix, log);
+    await removeOutput(a.deps.storage, outputPrefix(a.data.videoId), log);
     throw cancelled;
   }
   if (shutdown?.aborted) {
@@ -309,11 +354,18 @@ export async function processJob(
 
     const bytes = await download(a, source);
     const { facts, plan } = await probeAndPlan(a, source, bytes);
-    const encoded = await encode(a, { source, outDir, facts, plan });
+    const maxPixels = maxPixelsOf(deps.sourceLimits ?? DEFAULT_SOURCE_LIMITS);
+    const encoded = await encode(a, { source, outDir, facts, plan, maxPixels });
     a.stage("verify", { ...encoded });
     const ladder = await verifyLadder(outDir, plan, facts);
     a.stage("poster");
-    await makePoster(source, join(outDir, POSTER), facts, { ffmpegPath: deps.ffmpegPath, signal: a.signal });
+    await makePoster(source, join(outDir, POSTER), facts, {
+      ffmpegPath: deps.ffmpegPath,
+      signal: a.signal,
+      timeoutMs: ffmpegDeadline(deps, facts),
+      maxPixels,
+      memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
+    });
     const files = await upload(a, outDir, ladder);
     const result = await reportReady(a, facts, ladder);
     a.log.info("stage", { stage: "done", files, durationSeconds: result.durationSeconds, ...encoded });

@@ -132,6 +132,9 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
       sessions: deps.sessions,
       onNvencFailure: deps.onNvencFailure,
       encodeStallTimeoutMs: config.encodeStallTimeoutMs,
+      sourceLimits: config.sourceLimits,
+      ffmpegTimeLimit: config.ffmpegTimeLimit,
+      ffmpegMemoryLimitBytes: config.ffmpegMemoryLimitBytes ?? undefined,
       onEncodeStats: (stats) => {
         safely(log, "jobStats", () => hooks.jobStats?.({ jobId, fps: stats.fps, speed: stats.speed }));
         if (Date.now() - progressAt < PROGRESS_EVERY_MS) return;

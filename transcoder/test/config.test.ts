@@ -24,11 +24,20 @@ describe("loadConfig", () => {
       ffprobePath: "ffprobe",
       encoder: "auto",
       nvencSessionLimit: 8,
-      ops: { host: "0.0.0.0", port: 9464 },
+      ops: { host: "127.0.0.1", port: 9464 },
       lockDurationMs: 300_000,
       stalledIntervalMs: 30_000,
       maxStalledCount: 2,
       shutdownGraceMs: 300_000,
+      sourceLimits: {
+        maxDurationSeconds: 21_600,
+        maxWidth: 8192,
+        maxHeight: 8192,
+        maxPixelRate: 3840 * 2160 * 60,
+        maxFps: 240,
+      },
+      ffmpegTimeLimit: { factor: 20, minimumMs: 600_000 },
+      ffmpegMemoryLimitBytes: 8192 * 1024 * 1024,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.s3)).toBe(true);
@@ -94,7 +103,7 @@ describe("loadConfig", () => {
       ...minimal,
       NVENC_SESSION_LIMIT: "3",
       OPS_PORT: "0",
-      OPS_HOST: "127.0.0.1",
+      OPS_HOST: "0.0.0.0",
       LOCK_DURATION_MS: "1000",
       STALLED_INTERVAL_MS: "500",
       MAX_STALLED_COUNT: "0",
@@ -102,11 +111,37 @@ describe("loadConfig", () => {
     });
     expect(config).toMatchObject({
       nvencSessionLimit: 3,
-      ops: { host: "127.0.0.1", port: 0 },
+      ops: { host: "0.0.0.0", port: 0 },
       lockDurationMs: 1000,
       stalledIntervalMs: 500,
       maxStalledCount: 0,
       shutdownGraceMs: 0,
     });
+  });
+
+  it("reads the source limits and ffmpeg's time limit", () => {
+    const config = loadConfig({
+      ...minimal,
+      MAX_SOURCE_DURATION_SECONDS: "60",
+      MAX_SOURCE_WIDTH: "1920",
+      MAX_SOURCE_HEIGHT: "1080",
+      MAX_SOURCE_PIXEL_RATE: "62208000",
+      MAX_SOURCE_FPS: "30",
+      FFMPEG_TIME_LIMIT_FACTOR: "5",
+      FFMPEG_MIN_TIME_LIMIT_MS: "60000",
+    });
+    expect(config.sourceLimits).toEqual({
+      maxDurationSeconds: 60,
+      maxWidth: 1920,
+      maxHeight: 1080,
+      maxPixelRate: 62_208_000,
+      maxFps: 30,
+    });
+    expect(config.ffmpegTimeLimit).toEqual({ factor: 5, minimumMs: 60_000 });
+    expect(() => loadConfig({ ...minimal, MAX_SOURCE_FPS: "0" })).toThrow(/MAX_SOURCE_FPS/);
+    expect(loadConfig({ ...minimal, FFMPEG_MEMORY_LIMIT_MB: "0" }).ffmpegMemoryLimitBytes).toBeNull();
+    expect(loadConfig({ ...minimal, FFMPEG_MEMORY_LIMIT_MB: "512" }).ffmpegMemoryLimitBytes).toBe(
+      512 * 1024 * 1024,
+    );
   });
 });

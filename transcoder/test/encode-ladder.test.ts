@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { fallbackVerdict } from "../src/encode-ladder.ts";
-import { type EncoderSpec, FfmpegError, FfmpegStalledError } from "../src/media/index.ts";
+import {
+  type EncoderSpec,
+  FfmpegDeadlineError,
+  FfmpegError,
+  FfmpegStalledError,
+} from "../src/media/index.ts";
 
 const nvenc: EncoderSpec = { kind: "nvenc" };
 const x264: EncoderSpec = { kind: "x264", preset: "veryfast" };
@@ -30,6 +35,13 @@ describe("the encoder-fallback policy", () => {
     ["no fallback encoder configured", noDriver, nvenc, false, false],
     ["an aborted job (shutdown, deleted video)", noDriver, nvenc, true, true],
     ["a failure that is not an ffmpeg run (storage, a bug)", new Error("ENOSPC"), nvenc, true, false],
+    [
+      "an encode past its deadline (x264 would get a second one)",
+      new FfmpegDeadlineError(1, "ffmpeg", []),
+      nvenc,
+      true,
+      false,
+    ],
   ])("never for %s", (_label, err, encoder, hasFallback, aborted) => {
     expect(fallbackVerdict(err, encoder, hasFallback, aborted)).toEqual({ fallBack: false });
   });

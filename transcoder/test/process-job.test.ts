@@ -11,8 +11,10 @@ import { noise } from "../../scripts/stack/noise.ts";
 import { JobCancelledError } from "../src/errors.ts";
 import { createLogger } from "../src/log.ts";
 import { BAD_MEDIA } from "../src/media/probe.ts";
+import { FfmpegDeadlineError } from "../src/media/run-ffmpeg.ts";
 import { SessionBudget } from "../src/nvenc-budget.ts";
 import {
+  classifyError,
   type OpenProgress,
   type ProcessDeps,
   processJob,
@@ -115,6 +117,8 @@ function harness(
     ffprobePath: "ffprobe",
     encoder: { kind: "x264", preset: "veryfast" },
     segmentPollMs: 20,
+    // Every run under the production ceiling (prlimit), so a real encode shows it fits.
+    ffmpegMemoryLimitBytes: 8192 * 1024 * 1024,
     ...overrides,
   };
   return { deps, events: rec.events, channels: rec.channels, closedCount: rec.closedCount, logs };
@@ -476,4 +480,24 @@ describe("processJob", () => {
       await fake.close();
     }
   }, 60_000);
+});
+
+describe("classifyError", () => {
+  it("an ffmpeg run past its deadline fails the job for good, saying why", () => {
+    const err = classifyError(new FfmpegDeadlineError(7_200_000, "ffmpeg -i source out", []));
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toBe(
+      "Processing took too long and was stopped (ffmpeg ran longer than its 2.0 h limit and was stopped); the video may be too long or too complex for this server",
+    );
+  });
+});
+
+describe("the job payload is not trusted for storage", () => {
+  it("every key is derived from the video id (sourceKey / outputPrefix), never read from the payload", async () => {
+    // The shared schema already refuses payloads whose keys differ; the processor does not rely on it.
+    const text = await readFile(join(import.meta.dirname, "..", "src", "process-job.ts"), "utf8");
+    expect(text).not.toMatch(/\.input\.key|\.output\.prefix|input\?\.key|output\?\.prefix/);
+    expect(text).toMatch(/sourceKey\(a\.data\.videoId\)/);
+    expect(text).toMatch(/outputPrefix\(a\.data\.videoId\)/);
+  });
 });

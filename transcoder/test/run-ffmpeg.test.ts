@@ -7,12 +7,15 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
   execTool,
+  FfmpegDeadlineError,
   FfmpegError,
   FfmpegStalledError,
+  mediaDeadlineMs,
   parseStats,
   parseTimemark,
   progressPercent,
   runFfmpeg,
+  spawnCommand,
   toolRunError,
 } from "../src/media/run-ffmpeg.ts";
 
@@ -157,6 +160,86 @@ describe("runFfmpeg", () => {
     expect(err).toBeInstanceOf(FfmpegStalledError);
     expect(waited).toBeLessThan(8000);
   }, 15_000);
+
+  it("kills an ffmpeg that keeps printing past its wall-clock deadline", async () => {
+    // Stand-in for an encode that makes progress forever (a timeline asking for hours of frames): it
+    // prints every 50 ms, so only the deadline, not the silence watchdog, can stop it.
+    const started = Date.now();
+    const script = "while :; do echo 'frame=1 time=00:00:01.00 speed=1x' >&2; sleep 0.05; done";
+    const err = await runFfmpeg(["-c", script, "-i", "in", "out"], {
+      ffmpegPath: "/bin/sh",
+      stallTimeoutMs: 5000,
+      timeoutMs: 600,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FfmpegDeadlineError);
+    expect((err as FfmpegDeadlineError).message).toBe("ffmpeg ran longer than its 1 s limit and was stopped");
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it("children get a minimal environment: no storage keys, Redis URL or shared secret", async () => {
+    const secrets = {
+      S3_SECRET_ACCESS_KEY: "s3-secret-value",
+      S3_ACCESS_KEY_ID: "s3-key-id",
+      REDIS_URL: "redis://:pw@redis:6379",
+      TRANSCODER_SECRET: "transcoder-secret-value",
+      SOMETHING_ELSE: "operator-added",
+      NVIDIA_DRIVER_CAPABILITIES: "compute,video,utility",
+      CUDA_VISIBLE_DEVICES: "0",
+    };
+    const saved = Object.fromEntries(Object.keys(secrets).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, secrets);
+    try {
+      // /bin/sh stands in for ffmpeg and prints the environment it was given.
+      const viaExec = await execTool("/bin/sh", ["-c", "env"]);
+      const viaRun = await runFfmpeg(["-c", "env >&2; exit 3", "-i", "in", "out"], {
+        ffmpegPath: "/bin/sh",
+      }).catch((e: FfmpegError) => e.stderrTail.join("\n"));
+      for (const env of [viaExec.stdout, String(viaRun)]) {
+        expect(env).toMatch(/^PATH=/m);
+        expect(env).toMatch(/^NVIDIA_DRIVER_CAPABILITIES=compute,video,utility$/m);
+        expect(env).toMatch(/^CUDA_VISIBLE_DEVICES=0$/m);
+        for (const name of [
+          "S3_SECRET_ACCESS_KEY",
+          "S3_ACCESS_KEY_ID",
+          "REDIS_URL",
+          "TRANSCODER_SECRET",
+          "SOMETHING_ELSE",
+        ]) {
+          expect(env).not.toContain(name);
+        }
+        expect(env).not.toMatch(/secret-value|s3-key-id|pw@redis/);
+      }
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  it("a memory ceiling applies to the child's address space", async () => {
+    const limited = await execTool("/bin/sh", ["-c", "ulimit -v"], { memoryLimitBytes: 512 * 1024 * 1024 });
+    expect(limited.stdout.trim()).toBe(String(512 * 1024));
+    expect(spawnCommand("ffmpeg", ["-i", "x"])).toEqual({ command: "ffmpeg", args: ["-i", "x"] });
+    // A real ffmpeg whose frame does not fit fails to allocate it instead of growing (an 8000x8000
+    // frame is ~100 MB a copy); the same run with room to spare does not.
+    const frame = ["-v", "error", "-nostdin", "-f", "lavfi", "-i", "color=s=8000x8000", "-frames:v", "1"];
+    const tight = await execTool("ffmpeg", [...frame, "-f", "null", "-"], {
+      memoryLimitBytes: 400 * 1024 * 1024,
+    });
+    expect(tight.stderr).toMatch(/Cannot allocate memory/);
+    const roomy = await execTool("ffmpeg", [...frame, "-f", "null", "-"], {
+      memoryLimitBytes: 4096 * 1024 * 1024,
+    });
+    expect(roomy.stderr).not.toMatch(/Cannot allocate memory/);
+    expect(roomy.code).toBe(0);
+  });
+
+  it("the deadline scales with the media's duration, with a floor", () => {
+    expect(mediaDeadlineMs(3600, 20, 600_000)).toBe(72_000_000);
+    expect(mediaDeadlineMs(2, 20, 600_000)).toBe(600_000);
+    expect(mediaDeadlineMs(Number.NaN, 20, 600_000)).toBe(600_000);
+  });
 
   it("says which signal killed ffmpeg when something else killed it (the OOM killer)", async () => {
     const marker = `streamlet-oom-${randomUUID()}`;

@@ -1,4 +1,5 @@
 import { AUDIO_FOLDER, SEGMENT_PATTERN, SEGMENT_SECONDS, VARIANT_PLAYLIST } from "@streamlet/shared";
+import { sourceInputArgs } from "./confine.ts";
 import { createEncoder, type EncoderSpec, type SourceFacts } from "./encoder.ts";
 import type { PlannedRung } from "./ladder.ts";
 import type { MediaFacts } from "./probe.ts";
@@ -37,6 +38,8 @@ export interface LadderArgsInput {
   /** Constant output frame rate. */
   fps: Rational;
   encoder: EncoderSpec;
+  /** Largest decoded frame allowed (-max_pixels), from the source limits; ffmpeg's own default when absent. */
+  maxPixels?: number;
 }
 
 /** The filter graph: one decode, a constant frame rate, then split into one scaled branch per rung. */
@@ -68,7 +71,15 @@ export function buildVarStreamMap(rungs: PlannedRung[], hasAudio: boolean): stri
  * The whole ladder in ONE ffmpeg process: decode once, encode every rung, encode audio once, and
  * write fMP4 HLS with aligned keyframes. Returns argv without the ffmpeg binary.
  */
-export function buildLadderArgs({ input, outDir, facts, rungs, fps, encoder }: LadderArgsInput): string[] {
+export function buildLadderArgs({
+  input,
+  outDir,
+  facts,
+  rungs,
+  fps,
+  encoder,
+  maxPixels,
+}: LadderArgsInput): string[] {
   if (rungs.length === 0) throw new Error("buildLadderArgs needs at least one rung");
   if (outDir.includes("%")) throw new Error(`output folder must not contain "%": ${outDir}`);
   const enc = createEncoder(encoder);
@@ -78,6 +89,7 @@ export function buildLadderArgs({ input, outDir, facts, rungs, fps, encoder }: L
   return [
     "-hide_banner",
     "-nostdin",
+    ...sourceInputArgs(maxPixels),
     "-y",
     ...enc.inputArgs(facts),
     "-i",

@@ -5,6 +5,7 @@
  * progress sockets, so the worker, the benchmarks and the tests all use it the same way
  * (`@streamlet/transcoder/media`).
  */
+export * from "./confine.ts";
 export * from "./encoder.ts";
 export * from "./encoder-probe.ts";
 export * from "./errors.ts";
@@ -12,6 +13,7 @@ export * from "./ffmpeg-args.ts";
 export * from "./hls-layout.ts";
 export * from "./hls-measure.ts";
 export * from "./ladder.ts";
+export * from "./limits.ts";
 export * from "./master-playlist.ts";
 export * from "./poster.ts";
 export * from "./probe.ts";

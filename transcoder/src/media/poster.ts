@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import { sourceInputArgs } from "./confine.ts";
 import type { MediaFacts } from "./probe.ts";
 import { runFfmpeg } from "./run-ffmpeg.ts";
 
@@ -21,12 +22,14 @@ export function buildPosterArgs(
   output: string,
   facts: Pick<MediaFacts, "width" | "height">,
   atSeconds: number,
+  maxPixels?: number,
 ): string[] {
   const { width, height } = posterSize(facts);
   return [
     "-hide_banner",
     "-nostdin",
     "-y",
+    ...sourceInputArgs(maxPixels),
     "-ss",
     atSeconds.toFixed(3),
     "-i",
@@ -61,10 +64,17 @@ export async function makePoster(
   input: string,
   output: string,
   facts: Pick<MediaFacts, "width" | "height" | "durationSeconds">,
-  options: { ffmpegPath: string; signal?: AbortSignal },
+  options: {
+    ffmpegPath: string;
+    signal?: AbortSignal;
+    timeoutMs?: number;
+    maxPixels?: number;
+    memoryLimitBytes?: number;
+  },
 ): Promise<void> {
-  await runFfmpeg(buildPosterArgs(input, output, facts, facts.durationSeconds * POSTER_POSITION), options);
+  const at = facts.durationSeconds * POSTER_POSITION;
+  await runFfmpeg(buildPosterArgs(input, output, facts, at, options.maxPixels), options);
   if (await nonEmpty(output)) return;
-  await runFfmpeg(buildPosterArgs(input, output, facts, 0), options);
+  await runFfmpeg(buildPosterArgs(input, output, facts, 0, options.maxPixels), options);
   if (!(await nonEmpty(output))) throw new Error("ffmpeg wrote no poster frame");
 }

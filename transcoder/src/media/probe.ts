@@ -1,6 +1,8 @@
 import { stat } from "node:fs/promises";
 import { z } from "zod";
+import { formatNotAccepted, refusedFormat, sourceInputArgs } from "./confine.ts";
 import { BadMediaError } from "./errors.ts";
+import { checkSourceLimits, DEFAULT_SOURCE_LIMITS, type LimitFacts, type SourceLimits } from "./limits.ts";
 import { parseRational, type Rational, reduce, toNumber } from "./rational.ts";
 import { execTool, type ToolRun, toolRunError } from "./run-ffmpeg.ts";
 
@@ -49,6 +51,7 @@ const ProbeStream = z.looseObject({
   r_frame_rate: z.string().optional(),
   avg_frame_rate: z.string().optional(),
   duration: z.string().optional(),
+  nb_read_packets: z.string().optional(),
   disposition: z.looseObject({ attached_pic: z.number().optional() }).optional(),
   tags: z.record(z.string(), z.unknown()).optional(),
   side_data_list: z.array(z.looseObject({ rotation: z.number().optional() })).optional(),
@@ -81,6 +84,10 @@ function positive(text: string | undefined): number | null {
   return text !== undefined && Number.isFinite(n) && n > 0 ? n : null;
 }
 
+function isPixels(n: number | undefined): n is number {
+  return n !== undefined && Number.isSafeInteger(n) && n > 0;
+}
+
 function snapRate(rate: Rational): Rational {
   const value = toNumber(rate);
   return STANDARD_RATES.find((s) => Math.abs(toNumber(s) - value) / toNumber(s) < 0.001) ?? reduce(rate);
@@ -95,8 +102,16 @@ function rotationOf(stream: z.infer<typeof ProbeStream>): MediaFacts["rotation"]
   return (quarter * 90) as MediaFacts["rotation"];
 }
 
+/** What the source limits are checked against, besides the parsed facts (all but the duration). */
+export type ProbedShape = Pick<LimitFacts, "codedWidth" | "codedHeight" | "videoPackets">;
+
 /** Turns ffprobe's JSON into the few facts the planner needs, rejecting what isn't a video. */
 export function parseProbe(json: unknown): ParsedProbe {
+  return inspectProbe(json).facts;
+}
+
+/** parseProbe, plus the coded size and packet count the source limits need. */
+export function inspectProbe(json: unknown): { facts: ParsedProbe; shape: ProbedShape } {
   const parsed = ProbeOutput.safeParse(json);
   if (!parsed.success) throw new BadMediaError(BAD_MEDIA.unreadable);
   const { streams, format } = parsed.data;
@@ -107,10 +122,16 @@ export function parseProbe(json: unknown): ParsedProbe {
   if (!video) throw new BadMediaError(BAD_MEDIA.noVideo);
   if (TEXT_ART_CODECS.has(video.codec_name ?? "")) throw new BadMediaError(BAD_MEDIA.unreadable);
   if (/(^|,)(image2|[a-z0-9]+_pipe)(,|$)/.test(formatName)) throw new BadMediaError(BAD_MEDIA.stillImage);
-  if (!video.width || !video.height) throw new BadMediaError(BAD_MEDIA.noSize);
+  // Whole positive pixels only: ffprobe JSON is input, and a negative or fractional size must not pass.
+  const codedWidth = video.width;
+  const codedHeight = video.height;
+  if (!isPixels(codedWidth) || !isPixels(codedHeight)) throw new BadMediaError(BAD_MEDIA.noSize);
 
   const sar = parseRational(video.sample_aspect_ratio?.replace(":", "/"));
-  const storedWidth = sar ? Math.round((video.width * sar.num) / sar.den) : video.width;
+  const stretched = sar ? Math.round((codedWidth * sar.num) / sar.den) : codedWidth;
+  // A pixel aspect that squeezes the picture to nothing (or past any size) is no picture size at all.
+  if (!isPixels(stretched)) throw new BadMediaError(BAD_MEDIA.noSize);
+  const storedWidth = stretched;
   const rotation = rotationOf(video);
   const quarterTurn = rotation === 90 || rotation === 270;
 
@@ -124,9 +145,11 @@ export function parseProbe(json: unknown): ParsedProbe {
   const rate = variableFrameRate ? avg : (nominal ?? avg);
   const frameRate = rate ? snapRate(rate) : { num: 30, den: 1 };
 
-  return {
-    width: quarterTurn ? video.height : storedWidth,
-    height: quarterTurn ? storedWidth : video.height,
+  const packets = positive(video.nb_read_packets);
+  const shape = { codedWidth, codedHeight, videoPackets: packets };
+  const facts = {
+    width: quarterTurn ? codedHeight : storedWidth,
+    height: quarterTurn ? storedWidth : codedHeight,
     rotation,
     frameRate,
     fps: toNumber(frameRate),
@@ -137,10 +160,16 @@ export function parseProbe(json: unknown): ParsedProbe {
     pixelFormat: video.pix_fmt ?? "unknown",
     formatName,
   };
+  return { facts, shape };
 }
 
 /** Maps ffprobe's stderr to a reason the uploader can act on; null when it isn't about the media. */
 export function classifyProbeFailure(stderr: string): BadMediaError | null {
+  const format = refusedFormat(stderr);
+  if (format !== null) {
+    const image = /^(image2|[a-z0-9]+_pipe)$/.test(format);
+    return new BadMediaError(image ? BAD_MEDIA.stillImage : formatNotAccepted(format));
+  }
   if (/moov atom not found|partial file|Truncat|End of file/i.test(stderr)) {
     return new BadMediaError(BAD_MEDIA.truncated);
   }
@@ -157,14 +186,20 @@ export interface ProbeOptions {
   ffmpegPath: string;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** What a source may ask for (duration, size, rate); defaults to DEFAULT_SOURCE_LIMITS. */
+  limits?: SourceLimits;
+  /** Address-space ceiling of ffprobe/ffmpeg (run-ffmpeg.ts); none when absent. */
+  memoryLimitBytes?: number;
 }
 
-const DEFAULT_TIMEOUT_MS = 120_000;
+// -count_packets makes ffprobe demux the whole file (no decoding): a few seconds for hours of video.
+const DEFAULT_TIMEOUT_MS = 300_000;
 
 /** Runs ffprobe/ffmpeg through the one runner; a run that timed out is an error, a non-zero exit is data. */
 async function run(binary: string, args: string[], options: ProbeOptions): Promise<ToolRun> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const result = await execTool(binary, args, { signal: options.signal, timeoutMs });
+  const { signal, memoryLimitBytes } = options;
+  const result = await execTool(binary, args, { signal, timeoutMs, memoryLimitBytes });
   if (result.code === null) throw toolRunError(binary, result, timeoutMs);
   return result;
 }
@@ -173,7 +208,20 @@ async function run(binary: string, args: string[], options: ProbeOptions): Promi
 async function durationFromPackets(path: string, options: ProbeOptions): Promise<number | null> {
   const { stderr } = await run(
     options.ffmpegPath,
-    ["-hide_banner", "-nostdin", "-i", path, "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
+    [
+      "-hide_banner",
+      "-nostdin",
+      ...sourceInputArgs(),
+      "-i",
+      path,
+      "-map",
+      "0:v:0",
+      "-c",
+      "copy",
+      "-f",
+      "null",
+      "-",
+    ],
     options,
   );
   const times = [...stderr.matchAll(/time=(\d+):(\d+):(\d+(?:\.\d+)?)/g)];
@@ -189,7 +237,12 @@ export async function probeFile(path: string, options: ProbeOptions): Promise<Me
   if (size === 0) throw new BadMediaError(BAD_MEDIA.empty);
   const probed = await run(
     options.ffprobePath,
-    ["-v", "error", "-print_format", "json", "-show_streams", "-show_format", path],
+    // -count_packets: how many frames the file really holds, against its duration (checkSourceLimits).
+    // sourceInputArgs: only the local file and the accepted containers (confine.ts).
+    [
+      ...["-v", "error", ...sourceInputArgs(), "-count_packets"],
+      ...["-print_format", "json", "-show_streams", "-show_format", path],
+    ],
     options,
   );
   if (probed.code !== 0) throw classifyProbeFailure(probed.stderr) ?? toolRunError("ffprobe", probed);
@@ -199,8 +252,10 @@ export async function probeFile(path: string, options: ProbeOptions): Promise<Me
   } catch {
     throw new BadMediaError(BAD_MEDIA.unreadable);
   }
-  const facts = parseProbe(json);
+  const { facts, shape } = inspectProbe(json);
   const durationSeconds = facts.durationSeconds ?? (await durationFromPackets(path, options));
   if (durationSeconds === null) throw new BadMediaError(BAD_MEDIA.unreadable);
-  return { ...facts, durationSeconds };
+  const result = { ...facts, durationSeconds };
+  checkSourceLimits({ ...result, ...shape }, options.limits ?? DEFAULT_SOURCE_LIMITS);
+  return result;
 }

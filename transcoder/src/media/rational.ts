@@ -11,7 +11,8 @@ export function parseRational(text: string | undefined): Rational | null {
   if (!match) return null;
   const num = Number(match[1]);
   const den = match[2] === undefined ? 1 : Number(match[2]);
-  if (!(num > 0 && den > 0)) return null;
+  // Safe integers only: a 400-digit numerator is Infinity, and reduce() would never end on it.
+  if (!(Number.isSafeInteger(num) && Number.isSafeInteger(den) && num > 0 && den > 0)) return null;
   return reduce({ num, den });
 }
 

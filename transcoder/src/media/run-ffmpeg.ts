@@ -37,6 +37,42 @@ export class FfmpegStalledError extends FfmpegError {
   override name = "FfmpegStalledError";
 }
 
+/**
+ * ffmpeg ran past its wall-clock deadline (runFfmpeg's `timeoutMs`) and was killed. Not retried: a run
+ * that took this long once will take as long again.
+ */
+export class FfmpegDeadlineError extends FfmpegError {
+  override name = "FfmpegDeadlineError";
+  /** The deadline that was exceeded, in milliseconds. */
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number, commandLine: string, stderrTail: string[]) {
+    super(
+      `ffmpeg ran longer than its ${formatDuration(timeoutMs)} limit and was stopped`,
+      commandLine,
+      stderrTail,
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** "90 s", "25 min", "3.5 h". */
+export function formatDuration(ms: number): string {
+  const seconds = ms / 1000;
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/**
+ * The wall-clock limit for a run over `mediaSeconds` of media: `factor` seconds per second of media,
+ * never under `minimumMs`. A run past it is killed, on top of the silence watchdog.
+ */
+export function mediaDeadlineMs(mediaSeconds: number, factor: number, minimumMs: number): number {
+  const scaled = Number.isFinite(mediaSeconds) && mediaSeconds > 0 ? mediaSeconds * factor * 1000 : 0;
+  return Math.max(minimumMs, Math.ceil(scaled));
+}
+
 export interface RunFfmpegOptions {
   /** Binary to run; defaults to "ffmpeg" on PATH. */
   ffmpegPath?: string;
@@ -52,6 +88,10 @@ export interface RunFfmpegOptions {
    * read) would otherwise hold its job, and renew its lock, forever.
    */
   stallTimeoutMs?: number;
+  /** Kill ffmpeg and fail with FfmpegDeadlineError when it runs longer than this in all. */
+  timeoutMs?: number;
+  /** Address-space ceiling of the process (see spawnCommand); none when absent. */
+  memoryLimitBytes?: number;
 }
 
 /** What a short tool run (ffprobe, a one-second probe encode, -version) left behind. */
@@ -72,6 +112,8 @@ export interface ExecToolOptions {
   timeoutMs?: number;
   /** Most stdout/stderr bytes kept (each); the run is killed and fails beyond it. */
   maxBufferBytes?: number;
+  /** Address-space ceiling of the process (see spawnCommand); none when absent. */
+  memoryLimitBytes?: number;
 }
 
 const TAIL_LINES = 30;
@@ -121,8 +163,42 @@ export function stderrTail(stderr: string, lines = TAIL_LINES): string[] {
     .slice(-lines);
 }
 
+/**
+ * What a child inherits from this process's environment: the search path, locale, time zone and temp
+ * folder, and for NVENC the NVIDIA/CUDA variables and the library path. Nothing else: ffmpeg reads
+ * hostile input, so it never sees S3 keys, REDIS_URL, TRANSCODER_SECRET or anything an operator adds.
+ */
+const KEPT_ENV = new Set(["PATH", "LD_LIBRARY_PATH", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE"]);
+const KEPT_ENV_PREFIXES = ["NVIDIA_", "CUDA_"];
+
+/** The minimal environment every ffmpeg/ffprobe child runs with (see KEPT_ENV). */
+export function childEnv(parent: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = Object.entries(parent).filter(
+    ([name, value]) =>
+      value !== undefined && (KEPT_ENV.has(name) || KEPT_ENV_PREFIXES.some((p) => name.startsWith(p))),
+  );
+  return Object.fromEntries(kept);
+}
+
+/**
+ * The command actually started: with a memory ceiling, util-linux's prlimit sets RLIMIT_AS and execs
+ * the binary (Node cannot set a child's limits itself), so an allocation past it fails inside ffmpeg,
+ * which exits with an error, instead of the node's OOM killer picking a victim. Address space, not
+ * resident memory: callers leave it off for CUDA, which reserves tens of GB of address space it never
+ * touches.
+ */
+export function spawnCommand(
+  binary: string,
+  args: readonly string[],
+  memoryLimitBytes?: number,
+): { command: string; args: string[] } {
+  if (memoryLimitBytes === undefined || !(memoryLimitBytes > 0)) return { command: binary, args: [...args] };
+  return { command: "prlimit", args: [`--as=${Math.floor(memoryLimitBytes)}`, "--", binary, ...args] };
+}
+
 interface SpawnOptions {
   signal?: AbortSignal;
+  memoryLimitBytes?: number;
   timeoutMs?: number;
   stallTimeoutMs?: number;
   captureStdout: boolean;
@@ -154,8 +230,10 @@ function spawnTool(
       reject(signal.reason);
       return;
     }
-    const child = spawn(binary, [...args], {
+    const command = spawnCommand(binary, args, options.memoryLimitBytes);
+    const child = spawn(command.command, command.args, {
       stdio: ["ignore", options.captureStdout ? "pipe" : "ignore", "pipe"],
+      env: childEnv(process.env),
     });
     let stdout = "";
     let stderr = "";
@@ -246,6 +324,7 @@ export async function execTool(
   const ended = await spawnTool(binary, args, commandLine, {
     signal: options.signal,
     timeoutMs: options.timeoutMs,
+    memoryLimitBytes: options.memoryLimitBytes,
     captureStdout: true,
     maxBufferBytes: options.maxBufferBytes ?? DEFAULT_MAX_BUFFER,
   });
@@ -304,6 +383,8 @@ export async function runFfmpeg(args: string[], options: RunFfmpegOptions = {}):
   const ended = await spawnTool(ffmpegPath, args, commandLine, {
     signal: options.signal,
     stallTimeoutMs: options.stallTimeoutMs,
+    timeoutMs: options.timeoutMs,
+    memoryLimitBytes: options.memoryLimitBytes,
     captureStdout: false,
     maxBufferBytes: 64 * 1024,
     onLine,
@@ -314,6 +395,9 @@ export async function runFfmpeg(args: string[], options: RunFfmpegOptions = {}):
     throw new FfmpegStalledError(`ffmpeg printed nothing for ${seconds} s and was stopped`, commandLine, [
       ...tail,
     ]);
+  }
+  if (ended.kind === "timeout") {
+    throw new FfmpegDeadlineError(options.timeoutMs ?? 0, commandLine, [...tail]);
   }
   const last = tail.at(-1);
   const how = ended.kind === "exit" ? exitText(ended.code, ended.killedBy) : "exited with code null";
