@@ -10,23 +10,31 @@ const isRoot = process.getuid?.() === 0;
 
 export type Log = (name: string) => (line: string) => void;
 
-/** Starts redis-server on loopback; `persist` keeps an append-only file so queued jobs survive a restart. */
+/**
+ * Starts redis-server on loopback; `persist` keeps an append-only file so queued jobs survive a restart.
+ * With a password (as in every deployment: compose requires one) the URL carries it, so every client of
+ * the stack (the Worker's BullMQ, the transcoders, the tests) authenticates the way production does.
+ */
 export async function startRedis(opts: {
   dir: string;
   port: number;
   persist: boolean;
+  /** URL-safe: it is put in the URL as it is. */
+  password?: string;
   log?: Log;
   supervisor?: Supervisor;
 }) {
   mkdirSync(opts.dir, { recursive: true });
   const args = ["--bind", "127.0.0.1", "--port", String(opts.port), "--dir", opts.dir, "--save", ""];
   args.push("--appendonly", opts.persist ? "yes" : "no", "--maxmemory-policy", "noeviction");
+  if (opts.password) args.push("--requirepass", opts.password);
   const proc = spawnManaged("redis", "redis-server", args, {
     log: opts.log?.("redis"),
     supervisor: opts.supervisor,
   });
   await waitForPort(opts.port, "127.0.0.1", 15_000, proc);
-  return { proc, url: `redis://127.0.0.1:${opts.port}` };
+  const auth = opts.password ? `:${opts.password}@` : "";
+  return { proc, url: `redis://${auth}127.0.0.1:${opts.port}` };
 }
 
 function postgresBinDir(): string {

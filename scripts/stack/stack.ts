@@ -64,14 +64,18 @@ const DEV_PORTS = { edge: 8787, redis: 16379, postgres: 15432, neonBridge: 15433
 
 export { DEV_PORTS };
 
+/** The stack's generated secrets, kept in the data folder; one missing from an older file is added. */
 function loadSecrets(dataDir: string) {
   const file = path.join(dataDir, "secrets.json");
-  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
+  const stored = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, string>) : {};
   const secrets = {
-    JWT_SECRET: randomBytes(32).toString("base64url"),
-    TRANSCODER_SECRET: randomBytes(32).toString("base64url"),
+    JWT_SECRET: stored.JWT_SECRET ?? randomBytes(32).toString("base64url"),
+    TRANSCODER_SECRET: stored.TRANSCODER_SECRET ?? randomBytes(32).toString("base64url"),
+    REDIS_PASSWORD: stored.REDIS_PASSWORD ?? randomBytes(24).toString("hex"),
   };
-  writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+  if (Object.keys(stored).length !== Object.keys(secrets).length) {
+    writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+  }
   return secrets;
 }
 
@@ -119,6 +123,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   try {
     const durable = opts.durable ?? false;
+    const secrets = loadSecrets(opts.dataDir);
     let redisUrl = env.REDIS_URL;
     if (!redisUrl) {
       const dir = path.join(opts.dataDir, "redis");
@@ -126,6 +131,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         dir,
         port: ports.redis,
         persist: durable,
+        password: secrets.REDIS_PASSWORD,
         log: opts.log,
         supervisor,
       });
@@ -170,7 +176,6 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       s3 = { ...s3, S3_ENDPOINT: started.endpoint };
     }
 
-    const secrets = loadSecrets(opts.dataDir);
     const edgeVars: Record<string, string> = {
       DATABASE_URL: databaseUrl,
       NEON_WS_PROXY: neonProxy,

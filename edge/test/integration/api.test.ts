@@ -43,6 +43,28 @@ afterAll(async () => {
   redis.disconnect();
 });
 
+describe("the stack's Redis (password required, as compose and production have it)", () => {
+  it("refuses a client without the password; the edge and transcoders use the URL that carries it", async () => {
+    const url = new URL(vars.REDIS_URL ?? "");
+    expect(url.password).not.toBe("");
+    const anonymous = new IORedis({
+      host: url.hostname,
+      port: Number(url.port),
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableReadyCheck: false, // the ready check's INFO would fail first and close the connection
+    });
+    try {
+      await anonymous.connect();
+      await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
+    } finally {
+      anonymous.disconnect();
+    }
+    expect(await redis.ping()).toBe("PONG");
+  });
+});
+
 describe("health and OpenAPI", () => {
   it("answers /healthz", async () => {
     const res = await req("GET", "/healthz");
