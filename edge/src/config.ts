@@ -63,6 +63,9 @@ const ConfigSchema = z
     CLOUDFLARE_ZONE_ID: optional(z.string().regex(/^[0-9a-f]{32}$/, { message: "must be a 32-hex zone id" })),
     CLOUDFLARE_PURGE_TOKEN: optional(z.string().min(20, { message: "must be an API token" })),
     CLOUDFLARE_API_BASE: optional(WithoutTrailingSlash),
+    // Whether CF-Connecting-IP names the client: true on Cloudflare (which sets it on every request) or
+    // behind a proxy that overwrites it with the peer's address; false anywhere a client could send it.
+    TRUST_CF_CONNECTING_IP: optional(z.enum(["true", "false"], { message: 'must be "true" or "false"' })),
     RATE_LIMITS: optional(z.enum(["on", "off"], { message: 'must be "on" or "off"' })),
     RATE_LIMIT_SIGNUP: optional(RateRuleVar),
     RATE_LIMIT_LOGIN: optional(RateRuleVar),
@@ -102,6 +105,11 @@ const ConfigSchema = z
             apiBase: env.CLOUDFLARE_API_BASE ?? "https://api.cloudflare.com/client/v4",
           }
         : null,
+    /**
+     * Per-address limits and anonymous views key on CF-Connecting-IP only when this is true; otherwise
+     * the Worker cannot know the peer (workerd exposes none) and every client counts as one ("local").
+     */
+    trustCfConnectingIp: env.TRUST_CF_CONNECTING_IP === "true",
     /** Each limit, or null where it is off. */
     rateLimits: rateLimits(env),
   }));

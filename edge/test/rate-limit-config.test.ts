@@ -16,6 +16,16 @@ describe("rate limit config", () => {
     expect(loadConfig({ ...testEnv }).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
   });
 
+  it("trusts CF-Connecting-IP only when told to, and says what it takes", () => {
+    expect(loadConfig({ ...testEnv }).trustCfConnectingIp).toBe(false);
+    expect(loadConfig({ ...testEnv, TRUST_CF_CONNECTING_IP: "" }).trustCfConnectingIp).toBe(false);
+    expect(loadConfig({ ...testEnv, TRUST_CF_CONNECTING_IP: "false" }).trustCfConnectingIp).toBe(false);
+    expect(loadConfig({ ...testEnv, TRUST_CF_CONNECTING_IP: "true" }).trustCfConnectingIp).toBe(true);
+    expect(() => loadConfig({ ...testEnv, TRUST_CF_CONNECTING_IP: "yes" })).toThrow(
+      /TRUST_CF_CONNECTING_IP: must be "true" or "false"/,
+    );
+  });
+
   it("reads each limit from its var, empty meaning the default and off meaning none", () => {
     const config = loadConfig({
       ...testEnv,

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { describe, expect, it, vi } from "vitest";
+import type { Config } from "../src/config.ts";
 import type { AppEnv } from "../src/env.ts";
 import { envelope, HttpError } from "../src/errors.ts";
 import { type Limiter, type RateLimitOptions, rateLimit } from "../src/rate-limit/middleware.ts";
@@ -28,6 +29,12 @@ function fakeLimiter() {
 
 function app(options: Partial<RateLimitOptions>, limiter: Limiter | null) {
   const hono = new Hono<AppEnv>();
+  // As on Cloudflare: CF-Connecting-IP is the client's address (edge/test/workers/auth.test.ts covers
+  // an edge that does not trust it).
+  hono.use(async (c, next) => {
+    c.set("config", { trustCfConnectingIp: true } as Config);
+    await next();
+  });
   hono.post(
     "/attempt",
     rateLimit({

@@ -184,6 +184,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       S3_PUBLIC_ENDPOINT: env.S3_PUBLIC_ENDPOINT || s3.S3_ENDPOINT,
       JWT_SECRET: env.JWT_SECRET || secrets.JWT_SECRET || "",
       TRANSCODER_SECRET: env.TRANSCODER_SECRET || secrets.TRANSCODER_SECRET || "",
+      // wrangler dev keeps a CF-Connecting-IP the client sent: not an address to trust unless told.
+      TRUST_CF_CONNECTING_IP: env.TRUST_CF_CONNECTING_IP || "false",
       // Optional settings pass through when given (e.g. MONGODB_URL from `docker-compose up mongodb`).
       ...Object.fromEntries(
         Object.entries(env).filter(

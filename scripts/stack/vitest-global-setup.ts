@@ -40,6 +40,9 @@ export async function setup(project: TestProject) {
     // Services from the environment are used instead (e.g. a CI that provides its own Redis).
     env: {
       REDIS_URL: process.env.TEST_REDIS_URL,
+      // The suites send their own CF-Connecting-IP per request, as Cloudflare would set it, so each
+      // test's rate limits start fresh (edge/test/workers/auth.test.ts checks an edge that does not trust it).
+      TRUST_CF_CONNECTING_IP: "true",
       CLOUDFLARE_ZONE_ID: zone.zoneId,
       CLOUDFLARE_PURGE_TOKEN: zone.token,
       CLOUDFLARE_API_BASE: cloudflare.apiBase,

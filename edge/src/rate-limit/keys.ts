@@ -1,7 +1,8 @@
 /**
- * The key requests without a client address share. Cloudflare always sets CF-Connecting-IP in production,
- * and `wrangler dev` sets it to the caller's loopback address (keeping one a client sent); only requests
- * handed to the Worker directly (the workers test pool's `exports.default.fetch`) arrive without one.
+ * The key requests without a trusted client address share: every request where TRUST_CF_CONNECTING_IP
+ * is off, and requests with no CF-Connecting-IP (handed to the Worker directly, as the workers test
+ * pool's `exports.default.fetch` does). Cloudflare sets the header on every request in production;
+ * `wrangler dev` sets it to the caller's address but keeps one the client sent.
  */
 export const LOCAL_KEY = "local";
 

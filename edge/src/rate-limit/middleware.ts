@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler } from "hono";
+import type { Config } from "../config.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError } from "../errors.ts";
-import { ipKey } from "./keys.ts";
+import { ipKey, LOCAL_KEY } from "./keys.ts";
 import type { RateDecision, RateRule } from "./window.ts";
 
 /** Where counters live: the RATE_LIMITER Durable Objects in the Worker, a fake in unit tests. */
@@ -34,8 +35,15 @@ export type RateLimitOptions = {
   limiter?: (c: Context<AppEnv>) => Limiter | null;
 };
 
-/** The client's address key (CF-Connecting-IP; see ipKey). */
-export const byClientIp = (c: Context) => ipKey(c.req.header("cf-connecting-ip"));
+/**
+ * The client's address key: CF-Connecting-IP (see ipKey) where the config trusts it, else the shared
+ * local key. Under `wrangler dev` a header the client sent reaches the Worker untouched, so trusting it
+ * there would hand every request a fresh counter of its choosing.
+ */
+export const byClientIp = (c: {
+  var: { readonly config?: Config | undefined };
+  req: { header(name: string): string | undefined };
+}) => (c.var.config?.trustCfConnectingIp ? ipKey(c.req.header("cf-connecting-ip")) : LOCAL_KEY);
 
 /**
  * Counts requests per key in a sliding window and answers 429 `rate_limited` with `Retry-After` once a

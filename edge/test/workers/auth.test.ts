@@ -1,4 +1,9 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  createExecutionContext,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { type AuthTokens, ErrorEnvelope } from "@streamlet/shared";
 import { eq } from "drizzle-orm";
@@ -6,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { hashRefreshToken } from "../../src/auth/tokens.ts";
 import { loadConfig } from "../../src/config.ts";
 import { refreshTokens } from "../../src/db/schema.ts";
+import worker from "../../src/index.ts";
 import { edgeFetch, withDb } from "./helpers.ts";
 
 const PASSWORD = "correct horse battery staple";
@@ -191,6 +197,33 @@ describe("rate limits", () => {
     }
     errorOf(await post("/login", { email, password: PASSWORD }, ip), 429, "rate_limited");
     expect((await post("/login", { email, password: PASSWORD }, newIp())).status).toBe(200);
+  });
+
+  it("keys per-address limits on CF-Connecting-IP only where TRUST_CF_CONNECTING_IP is true", async () => {
+    // The Worker itself with the env a compose edge has: `wrangler dev` passes on a header the client
+    // chose, so a fresh address per request must not mean a fresh counter.
+    const rule = limits.login;
+    if (!rule) throw new Error("the workers project must set RATE_LIMIT_LOGIN");
+    const { email } = await signup();
+    const attempts = async (trust: "true" | "false") => {
+      const statuses: number[] = [];
+      for (let i = 0; i <= rule.limit; i++) {
+        const request = new Request("https://edge.test/v1/auth/login", {
+          method: "POST",
+          headers: { "content-type": "application/json", "cf-connecting-ip": newIp() },
+          body: JSON.stringify({ email, password: PASSWORD }),
+        });
+        const ctx = createExecutionContext();
+        const res = await worker.fetch(request, { ...env, TRUST_CF_CONNECTING_IP: trust }, ctx);
+        await waitOnExecutionContext(ctx);
+        statuses.push(res.status);
+      }
+      return statuses;
+    };
+    expect(await attempts("true")).not.toContain(429);
+    const untrusted = await attempts("false");
+    expect(untrusted).toContain(429);
+    expect(untrusted.at(-1)).toBe(429);
   });
 
   it("refuses wrong passwords for an account after too many failures from any address, never the right one", async () => {
