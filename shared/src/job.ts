@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { canonicalId, VideoId } from "./ids.ts";
+import { canonicalId, Id, VideoId } from "./ids.ts";
 import { Ladder } from "./ladder.ts";
 import { outputPrefix, sourceKey } from "./storage-layout.ts";
 
@@ -10,12 +10,18 @@ export const TRANSCODE_QUEUE = "transcode";
 const isId = (value: string) => canonicalId(value) !== null;
 
 /**
- * The transcode job payload: what to read, where to write; nothing else. The keys must be the ones the
- * storage layout derives from the video id, so a payload can never point a node at another video's objects.
+ * The transcode job payload: what to read, where to write, and whose it is (the transcoder limits how many
+ * jobs of one owner run at once). The keys must be the ones the storage layout derives from the video id,
+ * so a payload can never point a node at another video's objects.
  */
 export const TranscodeJob = z
   .object({
     videoId: VideoId,
+    /**
+     * The uploader's user id: jobs in flight are counted per owner, so one user cannot fill every node.
+     * Optional only so jobs queued by an edge older than the field still run after an upgrade (uncounted).
+     */
+    ownerId: Id.optional(),
     input: z.object({ key: z.string().min(1) }),
     output: z.object({
       /** Key prefix ending in "/" under which master.m3u8, rung folders and poster.jpg are written. */

@@ -38,8 +38,10 @@ describe("API bodies", () => {
 
 describe("transcode job", () => {
   const id = "0b8a5f3e-8c1d-4e2a-9f00-5d6c7b8a9e10";
+  const owner = "7c1e2d3f-4a5b-4c6d-8e7f-901a2b3c4d5e";
   const job = {
     videoId: id,
+    ownerId: owner,
     input: { key: `sources/${id}` },
     output: { prefix: `videos/${id}/` },
     progressToken: "t",
@@ -52,6 +54,14 @@ describe("transcode job", () => {
     expect(TranscodeJob.safeParse({ ...job, progressToken: "" }).success).toBe(false);
     expect(TranscodeJob.safeParse({ ...job, videoId: "v1" }).success).toBe(false);
     expect(TranscodeJob.safeParse("v1").success).toBe(false);
+  });
+
+  it("names the owner by a canonical id, which the per-user limit counts by", () => {
+    // A job queued before the field existed still parses (it runs, uncounted, after an upgrade).
+    const { ownerId: _, ...ownerless } = job;
+    expect(TranscodeJob.safeParse(ownerless).data?.ownerId).toBeUndefined();
+    expect(TranscodeJob.safeParse({ ...job, ownerId: "u1" }).error?.issues[0]?.path).toEqual(["ownerId"]);
+    expect(TranscodeJob.safeParse({ ...job, ownerId: owner.toUpperCase() }).data?.ownerId).toBe(owner);
   });
 
   it("refuses keys that are not the ones the layout derives from the id", () => {

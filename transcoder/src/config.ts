@@ -52,6 +52,7 @@ const EnvSchema = z.object({
   EDGE_URL: httpUrl("EDGE_URL"),
   TRANSCODER_SECRET: z.string().min(16, { message: "TRANSCODER_SECRET must be at least 16 characters" }),
   TRANSCODER_CONCURRENCY: wholeNumber("TRANSCODER_CONCURRENCY", 1, 32, 1),
+  MAX_JOBS_IN_FLIGHT_PER_USER: wholeNumber("MAX_JOBS_IN_FLIGHT_PER_USER", 1, 64, 2),
   PROGRESS_ACK_TIMEOUT_MS: millis("PROGRESS_ACK_TIMEOUT_MS", 1000, 600_000, 60_000),
   X264_PRESET: z.enum(X264_PRESETS).default("veryfast"),
   WORK_DIR: z.string().min(1).default(os.tmpdir()),
@@ -120,6 +121,11 @@ export interface Config {
   /** How long a terminal progress event may wait for the DO's ack before the attempt fails (retried). */
   readonly progressAckTimeoutMs: number;
   readonly concurrency: number;
+  /**
+   * Jobs of one owner running at once across all nodes; a job over it goes back to the queue (delayed,
+   * no attempt used) so other users' jobs run meanwhile.
+   */
+  readonly maxJobsInFlightPerUser: number;
   readonly x264Preset: X264Preset;
   readonly workDir: string;
   readonly ffmpegPath: string;
@@ -187,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     transcoderSecret: e.TRANSCODER_SECRET,
     progressAckTimeoutMs: e.PROGRESS_ACK_TIMEOUT_MS,
     concurrency: e.TRANSCODER_CONCURRENCY,
+    maxJobsInFlightPerUser: e.MAX_JOBS_IN_FLIGHT_PER_USER,
     x264Preset: e.X264_PRESET,
     workDir: e.WORK_DIR,
     ffmpegPath: e.FFMPEG_PATH,

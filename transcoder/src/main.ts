@@ -139,6 +139,7 @@ async function main(): Promise<void> {
     onNvencFailure,
     hooks: {
       jobStarted: ({ jobId }) => metrics.jobStarted(jobId),
+      jobDeferred: ({ reason }) => metrics.jobDeferred(reason),
       jobStats: ({ jobId, fps, speed }) =>
         metrics.jobStats(jobId, { fps: fps ?? undefined, realtimeFactor: speed ?? undefined }),
       encoded: ({ jobId, encoder: used, realtimeFactor }) => {

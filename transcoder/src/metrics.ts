@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { DEFER_REASONS, type DeferReason } from "./fair-share.ts";
 import type { QueueDepth } from "./queue-depth.ts";
 
 /** How a job attempt left this worker; "handed_back" means it went back to the queue (shutdown, lost lock). */
@@ -29,6 +30,8 @@ export interface TranscoderMetrics {
   jobStarted(jobId: string): void;
   jobStats(jobId: string, stats: JobStats): void;
   jobEnded(jobId: string, outcome: JobOutcome, end?: JobEnd): void;
+  /** A job went back to the queue before running (e.g. its owner had too many jobs in flight). */
+  jobDeferred(reason: DeferReason): void;
   /** The encoder the start-up probe chose and why (e.g. "probe_ok", "no_nvenc_device", "configured"). */
   setEncoder(encoder: EncoderKind, reason: string): void;
   setSessions(inUse: number, limit: number): void;
@@ -94,6 +97,13 @@ export function createMetrics(options: MetricsOptions = {}): TranscoderMetrics {
     registers,
   });
   for (const outcome of JOB_OUTCOMES) jobsTotal.inc({ outcome }, 0);
+  const deferredTotal = new Counter({
+    name: `${P}jobs_deferred_total`,
+    help: "Jobs this worker put back in the queue (delayed, no attempt used) before running them, by reason (user_in_flight: the owner had MAX_JOBS_IN_FLIGHT_PER_USER jobs running).",
+    labelNames: ["reason"],
+    registers,
+  });
+  for (const reason of DEFER_REASONS) deferredTotal.inc({ reason }, 0);
   new Gauge({
     name: `${P}jobs_in_progress`,
     help: "Jobs this worker is running now.",
@@ -170,6 +180,9 @@ export function createMetrics(options: MetricsOptions = {}): TranscoderMetrics {
       running.delete(jobId);
       jobsTotal.inc({ outcome });
       if (end && isNumber(end.realtimeFactor)) realtime.observe({ encoder: end.encoder }, end.realtimeFactor);
+    },
+    jobDeferred(reason) {
+      deferredTotal.inc({ reason });
     },
     setEncoder(encoder, reason) {
       encoderInfo.reset();

@@ -1,8 +1,9 @@
 import { TRANSCODE_QUEUE } from "@streamlet/shared";
-import { type Job, WaitingError, Worker } from "bullmq";
+import { DelayedError, type Job, Queue, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "./config.ts";
 import { JobCancelledError } from "./errors.ts";
+import { type DeferReason, type Deferral, deferIfOverShare, type FairShareOptions } from "./fair-share.ts";
 import { errorFields, type Logger } from "./log.ts";
 import type { EncoderSpec, FallBackDecision } from "./media/index.ts";
 import type { SessionBudget } from "./nvenc-budget.ts";
@@ -38,6 +39,11 @@ export interface WorkerHooks {
     why?: "shutdown" | "lock_lost";
     durationMs: number;
   }): void;
+  /**
+   * A job went back to the queue (delayed, no attempt used) before doing anything: its owner already has
+   * MAX_JOBS_IN_FLIGHT_PER_USER jobs in flight. jobStarted/jobEnded are not called for it.
+   */
+  jobDeferred?(info: { jobId: string; videoId?: string; reason: DeferReason }): void;
   /** Live encode figures of a running job: ffmpeg's fps and speed (= realtime factor). */
   jobStats?(info: { jobId: string; fps: number | null; speed: number | null }): void;
   /** A job's encode finished: with which encoder, at what realtime factor (video seconds per second). */
@@ -77,6 +83,8 @@ export interface WorkerDeps {
   concurrency?: number;
   /** An NVENC encode failed for a GPU reason mid-job (the job itself goes on with x264). */
   onNvencFailure?: (decision: FallBackDecision) => void;
+  /** The wait before a deferred job is tried again (tests); fair-share.ts's 2-5 s with jitter by default. */
+  deferDelayMs?: () => number;
   hooks?: WorkerHooks;
 }
 
@@ -150,6 +158,44 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
     };
   };
 
+  const queueName = deps.queueName ?? TRANSCODE_QUEUE;
+  // The active list, read on every job start; shares the worker's connection (closed with it).
+  const queue = new Queue(queueName, { connection });
+  // Like the worker's: without a listener a Redis hiccup would crash the process.
+  queue.on("error", (err) => log.error("queue error", errorFields(err)));
+  const fairShare: FairShareOptions = {
+    active: () => queue.getJobs(["active"]),
+    limit: config.maxJobsInFlightPerUser,
+    delayMs: deps.deferDelayMs,
+  };
+  /**
+   * Step 0 of every job, before anything is downloaded: a job whose owner already has the limit in flight
+   * goes back to the queue (delayed, no attempt used, nothing written) and the processor ends with
+   * DelayedError, which BullMQ takes as "moved elsewhere".
+   */
+  const takeTurnOrDefer = async (job: Job, token: string | undefined, jobLog: Logger) => {
+    let deferral: Deferral | null;
+    try {
+      deferral = await deferIfOverShare(job, token, fairShare, jobLog);
+    } catch (err) {
+      // Not ours any more (lost lock) or Redis failed mid-move: the stalled check puts it back if need be.
+      jobLog.warn("could not defer the job; it will be recovered as stalled", errorFields(err));
+      throw new WaitingError();
+    }
+    if (!deferral) return;
+    jobLog.info("job deferred: its owner has the most jobs in flight allowed", {
+      ownerId: deferral.ownerId,
+      inFlight: deferral.inFlight,
+      limit: fairShare.limit,
+      delayMs: deferral.delayMs,
+    });
+    const jobId = job.id ?? "";
+    safely(log, "jobDeferred", () =>
+      hooks.jobDeferred?.({ jobId, videoId: videoIdOf(job), reason: "user_in_flight" }),
+    );
+    throw new DelayedError();
+  };
+
   // Ours, beside BullMQ's signal: aborting with a typed reason tells the processor what to do afterwards.
   const controllers = new Map<string, AbortController>();
   let handingBack: string | undefined;
@@ -157,14 +203,15 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
   // The processor takes three parameters, so BullMQ hands it an AbortSignal (it checks fn.length).
   const processor = async (job: Job, token: string | undefined, bullSignal?: AbortSignal) => {
     const jobId = job.id ?? "";
+    const videoId = videoIdOf(job);
+    const attempt = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
+    const jobLog = log.child({ jobId, videoId, attempt });
+    await takeTurnOrDefer(job, token, jobLog);
     const controller = new AbortController();
     controllers.set(jobId, controller);
     // Fetched in the instant the shutdown began: give it straight back.
     if (handingBack !== undefined) controller.abort(new HandBackError(handingBack));
     const signal = bullSignal ? AbortSignal.any([bullSignal, controller.signal]) : controller.signal;
-    const videoId = videoIdOf(job);
-    const attempt = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
-    const jobLog = log.child({ jobId, videoId, attempt });
     const started = Date.now();
     const ended = (outcome: JobOutcome, why?: "shutdown" | "lock_lost") =>
       safely(log, "jobEnded", () =>
@@ -209,7 +256,7 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
     }
   };
 
-  const worker = new Worker<unknown, TranscodeResult>(deps.queueName ?? TRANSCODE_QUEUE, processor, {
+  const worker = new Worker<unknown, TranscodeResult>(queueName, processor, {
     connection,
     concurrency: deps.concurrency ?? config.concurrency,
     // Renewed every lockDuration/2 by a timer: ffmpeg runs in a child process, so the loop stays free.
@@ -241,7 +288,10 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
   worker.on("completed", (job) => log.info("job completed", { jobId: job.id, videoId: videoIdOf(job) }));
   // The connection is ours, not BullMQ's: close it with the worker.
   worker.on("closed", () => {
-    connection.quit().catch(() => connection.disconnect());
+    queue
+      .close()
+      .catch(() => undefined)
+      .finally(() => connection.quit().catch(() => connection.disconnect()));
   });
   return Object.assign(worker, {
     runningJobIds: () => [...controllers.keys()],

@@ -17,6 +17,7 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({
       s3: { endpoint: "http://127.0.0.1:9000", region: "us-east-1" },
       concurrency: 1,
+      maxJobsInFlightPerUser: 2,
       progressAckTimeoutMs: 60_000,
       x264Preset: "veryfast",
       workDir: "/scratch",
@@ -87,6 +88,10 @@ describe("loadConfig", () => {
     ["SHUTDOWN_GRACE_MS", "5m", /SHUTDOWN_GRACE_MS must be a whole number of milliseconds/],
     ["X264_PRESET", "turbo", /X264_PRESET/],
     ["TRANSCODER_CONCURRENCY", "0", /whole number from 1 to 32/],
+    ["MAX_JOBS_IN_FLIGHT_PER_USER", "0", /MAX_JOBS_IN_FLIGHT_PER_USER must be a whole number from 1 to 64/],
+    ["MAX_JOBS_IN_FLIGHT_PER_USER", "65", /MAX_JOBS_IN_FLIGHT_PER_USER must be a whole number from 1 to 64/],
+    ["MAX_JOBS_IN_FLIGHT_PER_USER", "1.5", /MAX_JOBS_IN_FLIGHT_PER_USER must be a whole number from 1 to 64/],
+    ["MAX_JOBS_IN_FLIGHT_PER_USER", "two", /MAX_JOBS_IN_FLIGHT_PER_USER must be a whole number from 1 to 64/],
     ["PROGRESS_ACK_TIMEOUT_MS", "5", /PROGRESS_ACK_TIMEOUT_MS must be/],
   ])("rejects %s=%s", (name, value, message) => {
     expect(() => loadConfig({ ...minimal, [name]: value })).toThrow(message);
@@ -102,6 +107,7 @@ describe("loadConfig", () => {
     const config = loadConfig({
       ...minimal,
       NVENC_SESSION_LIMIT: "3",
+      MAX_JOBS_IN_FLIGHT_PER_USER: "1",
       OPS_PORT: "0",
       OPS_HOST: "0.0.0.0",
       LOCK_DURATION_MS: "1000",
@@ -111,6 +117,7 @@ describe("loadConfig", () => {
     });
     expect(config).toMatchObject({
       nvencSessionLimit: 3,
+      maxJobsInFlightPerUser: 1,
       ops: { host: "0.0.0.0", port: 0 },
       lockDurationMs: 1000,
       stalledIntervalMs: 500,

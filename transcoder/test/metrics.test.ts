@@ -77,6 +77,22 @@ describe("metrics registry", () => {
     }
   });
 
+  it("counts deferred jobs by reason, from zero, without touching the jobs in progress", async () => {
+    const m = createMetrics();
+    let parsed = parse(await m.render());
+    expect(parsed.types.get("streamlet_transcoder_jobs_deferred_total")).toBe("counter");
+    expect(
+      value(parsed.samples, "streamlet_transcoder_jobs_deferred_total", { reason: "user_in_flight" }),
+    ).toBe("0");
+    m.jobDeferred("user_in_flight");
+    m.jobDeferred("user_in_flight");
+    parsed = parse(await m.render());
+    expect(
+      value(parsed.samples, "streamlet_transcoder_jobs_deferred_total", { reason: "user_in_flight" }),
+    ).toBe("2");
+    expect(m.jobsInProgress).toBe(0);
+  });
+
   it("carries the standard process and Node.js metrics, under their standard names", async () => {
     const { types, samples } = parse(await createMetrics().render());
     for (const name of [

@@ -129,6 +129,7 @@ function job(videoId: string, attemptsMade = 0, data?: unknown): TranscodeJobLik
     id: videoId,
     data: data ?? {
       videoId,
+      ownerId: testId("owner"),
       input: { key: sourceKey(videoId) },
       output: { prefix: outputPrefix(videoId), ladder: LADDER },
       progressToken: `token-${videoId}`,

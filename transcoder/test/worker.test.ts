@@ -97,6 +97,7 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
       "transcode",
       {
         videoId: testId(name),
+        ownerId: testId("owner"),
         input: { key: sourceKey(testId(name)) },
         output: { prefix: outputPrefix(testId(name)) },
         progressToken: `token-${name}`,
@@ -206,6 +207,7 @@ describe.skipIf(!hasRedisServer)("shutdown hand-back and lost locks (real Redis)
         "transcode",
         {
           videoId: testId(name),
+          ownerId: testId("owner"),
           input: { key: sourceKey(testId(name)) },
           output: { prefix: outputPrefix(testId(name)) },
           progressToken: `token-${name}`,

@@ -212,6 +212,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       const { enqueueTranscode } = await import("../queue.ts");
       const { cleanup } = await enqueueTranscode(config.redisUrl, {
         videoId: id,
+        ownerId: row.ownerId,
         input: { key: keys.source },
         output: { prefix: keys.outputPrefix },
         progressToken: await signProgressToken(id, config.jwtSecret),
