@@ -27,6 +27,9 @@ export const DEFAULT_RATE_LIMITS = {
   reactions: { limit: 60, windowSeconds: 60 },
 } as const satisfies Record<string, RateRule>;
 
+/** PLAYBACK_STATE_TTL_SECONDS's default (play/state.ts). */
+export const DEFAULT_PLAYBACK_STATE_TTL_SECONDS = 10;
+
 /** A rate limit var: "20/15m" (count/window with s, m, h or d) or "off". */
 const RateRuleVar = z.string().transform((text, ctx): RateRule | null => {
   const parsed = parseRateRule(text);
@@ -66,6 +69,15 @@ const ConfigSchema = z
     // Whether CF-Connecting-IP names the client: true on Cloudflare (which sets it on every request) or
     // behind a proxy that overwrites it with the peer's address; false anywhere a client could send it.
     TRUST_CF_CONNECTING_IP: optional(z.enum(["true", "false"], { message: 'must be "true" or "false"' })),
+    // How long a data centre keeps a ready video's playback state (visibility, cache generation): the
+    // longest a visibility change or a delete takes to reach a data centre no purge reached.
+    PLAYBACK_STATE_TTL_SECONDS: optional(
+      z.coerce
+        .number({ message: "must be a whole number of seconds from 1 to 300" })
+        .int({ message: "must be a whole number of seconds from 1 to 300" })
+        .min(1, { message: "must be a whole number of seconds from 1 to 300" })
+        .max(300, { message: "must be a whole number of seconds from 1 to 300" }),
+    ),
     RATE_LIMITS: optional(z.enum(["on", "off"], { message: 'must be "on" or "off"' })),
     RATE_LIMIT_SIGNUP: optional(RateRuleVar),
     RATE_LIMIT_LOGIN: optional(RateRuleVar),
@@ -110,6 +122,7 @@ const ConfigSchema = z
      * the Worker cannot know the peer (workerd exposes none) and every client counts as one ("local").
      */
     trustCfConnectingIp: env.TRUST_CF_CONNECTING_IP === "true",
+    playbackStateTtlSeconds: env.PLAYBACK_STATE_TTL_SECONDS ?? DEFAULT_PLAYBACK_STATE_TTL_SECONDS,
     /** Each limit, or null where it is off. */
     rateLimits: rateLimits(env),
   }));

@@ -18,6 +18,7 @@ const row = (changes: Partial<VideoRow>): VideoRow => ({
   sourceHeight: null,
   sourceBytes: 10,
   renditions: [],
+  cacheGeneration: 1,
   createdAt: new Date(1_000),
   updatedAt: new Date(2_000),
   readyAt: null,

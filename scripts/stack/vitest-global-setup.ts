@@ -43,6 +43,8 @@ export async function setup(project: TestProject) {
       // The suites send their own CF-Connecting-IP per request, as Cloudflare would set it, so each
       // test's rate limits start fresh (edge/test/workers/auth.test.ts checks an edge that does not trust it).
       TRUST_CF_CONNECTING_IP: "true",
+      // Short, so a test can wait out a data centre's cached playback state (hardening.test.ts).
+      PLAYBACK_STATE_TTL_SECONDS: "2",
       CLOUDFLARE_ZONE_ID: zone.zoneId,
       CLOUDFLARE_PURGE_TOKEN: zone.token,
       CLOUDFLARE_API_BASE: cloudflare.apiBase,

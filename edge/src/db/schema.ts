@@ -79,6 +79,9 @@ export const videos = pgTable(
     sourceHeight: integer("source_height"),
     sourceBytes: bigint("source_bytes", { mode: "number" }),
     renditions: jsonb("renditions").$type<Rendition[]>().notNull().default([]),
+    // Part of every edge-cache key of the video's assets (play/state.ts): raised when the visibility
+    // changes, so copies cached under the old one are never looked up again, in any data centre.
+    cacheGeneration: integer("cache_generation").notNull().default(1),
     createdAt: timestamptz("created_at").notNull().defaultNow(),
     updatedAt: timestamptz("updated_at").notNull().defaultNow(),
     readyAt: timestamptz("ready_at"),

@@ -12,7 +12,20 @@ export function cacheOrigin(config: Pick<Config, "publicBaseUrl">): string {
   return config.publicBaseUrl === null ? INTERNAL_CACHE_ORIGIN : new URL(config.publicBaseUrl).origin;
 }
 
-/** The cache key of one asset of a video (never the token, query, Range or conditional headers). */
-export function assetCacheKey(config: Pick<Config, "publicBaseUrl">, videoId: string, path: string): Request {
-  return new Request(`${cacheOrigin(config)}/v1/play/${videoId}/${path}`, { method: "GET" });
+/**
+ * The cache key of one asset of a video in one cache generation (play/state.ts): never the token, query,
+ * Range or conditional headers.
+ */
+export function assetCacheKey(
+  config: Pick<Config, "publicBaseUrl">,
+  videoId: string,
+  generation: number,
+  path: string,
+): Request {
+  return new Request(`${cacheOrigin(config)}/v1/play/${videoId}/g${generation}/${path}`, { method: "GET" });
+}
+
+/** The cache key of a video's playback state (play/state.ts); no asset path can name it. */
+export function stateCacheKey(config: Pick<Config, "publicBaseUrl">, videoId: string): Request {
+  return new Request(`${cacheOrigin(config)}/v1/play/${videoId}/state`, { method: "GET" });
 }

@@ -1,17 +1,19 @@
 import { outputPrefix } from "@streamlet/shared";
 import type { Config } from "../config.ts";
 import { parseAssetPath } from "./asset.ts";
-import { assetCacheKey } from "./cache-key.ts";
+import { assetCacheKey, stateCacheKey } from "./cache-key.ts";
 import { videoCacheTag } from "./cache-tag.ts";
 
 /**
- * Drops a video's assets from this data centre's edge cache: one entry per asset, all on the one cache
- * origin (cache-key.ts; the key never holds the playback token), derived from the video's stored keys.
- * caches.default is per data centre; purgeEverywhere reaches the others.
+ * Drops a video's playback state and its assets of one cache generation from this data centre's edge
+ * cache: one entry per asset, all on the one cache origin (cache-key.ts; the key never holds the playback
+ * token), derived from the video's stored keys. caches.default is per data centre; purgeEverywhere
+ * reaches the others.
  */
 export async function purgeCachedAssets(
   config: Pick<Config, "publicBaseUrl">,
   videoId: string,
+  generation: number,
   keys: readonly string[],
 ) {
   const prefix = outputPrefix(videoId);
@@ -19,9 +21,9 @@ export async function purgeCachedAssets(
     .filter((key) => key.startsWith(prefix))
     .map((key) => key.slice(prefix.length))
     .filter((path) => parseAssetPath(path) !== null)
-    .map((path) => assetCacheKey(config, videoId, path));
+    .map((path) => assetCacheKey(config, videoId, generation, path));
   const cache = caches.default;
-  await Promise.all(requests.map((request) => cache.delete(request)));
+  await Promise.all([stateCacheKey(config, videoId), ...requests].map((request) => cache.delete(request)));
   return requests.length;
 }
 
@@ -75,9 +77,10 @@ export async function purgeEverywhere(
 export async function purgeVideoCache(
   config: Pick<Config, "cachePurge" | "publicBaseUrl">,
   videoId: string,
+  generation: number,
   keys: readonly string[],
 ): Promise<void> {
-  const local = purgeCachedAssets(config, videoId, keys).catch((error: unknown) =>
+  const local = purgeCachedAssets(config, videoId, generation, keys).catch((error: unknown) =>
     console.error(`purging this data centre's cached copies of ${videoId} failed:`, error),
   );
   const global = config.cachePurge

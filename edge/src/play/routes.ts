@@ -8,8 +8,6 @@ import {
   segmentName,
   VARIANT_PLAYLIST,
 } from "@streamlet/shared";
-import { eq } from "drizzle-orm";
-import { videos } from "../db/schema.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError } from "../errors.ts";
 import { waitUntil } from "../middleware.ts";
@@ -19,12 +17,11 @@ import { parseAssetPath } from "./asset.ts";
 import { assetCacheKey } from "./cache-key.ts";
 import { videoCacheTag } from "./cache-tag.ts";
 import { assetHeaders, respondFromFull } from "./respond.ts";
+import { playbackState } from "./state.ts";
 import { verifyPlaybackToken } from "./token.ts";
 
 const fileNotFound = () => new HttpError(404, "not_found", "file not found");
 
-/** Internal header: the visibility a cached asset's video had; read on a cache hit, never sent out. */
-const VISIBILITY_HEADER = "x-streamlet-visibility";
 // `t/<token>/<asset>`: the signed form private videos need (the token in the path, so relative URIs in
 // the playlists keep it).
 const TOKEN_PREFIX = /^t\/([^/]{1,80})\/(.+)$/;
@@ -81,31 +78,23 @@ playRoutes.get("/:id/*", async (c) => {
   const asset = parseAssetPath(rest);
   if (!asset) throw fileNotFound();
   const secret = c.var.config.jwtSecret;
-  const mayPlay = async (visibility: string | null) =>
-    visibility !== "private" || (token !== null && (await verifyPlaybackToken(token, id, secret)));
 
-  // Cache key: one per asset on one canonical origin (whatever the request's host), without the token,
-  // query string, Range or conditional headers, so the cache always holds (and returns) the complete 200
-  // and Range is applied by respondFromFull; a purge then reaches every copy. The entry remembers the
-  // video's visibility, so a hit for a private video still needs a valid token.
-  const cacheKey = assetCacheKey(c.var.config, id, asset.path);
+  // Who may play it and which cache generation is current: from a briefly cached state (state.ts),
+  // checked on every request, so a cached asset never outlives a visibility change or a delete by more
+  // than the state's TTL, even in a data centre no purge reached.
+  const state = await playbackState(c.var.config, c.var.db, id, (promise) => waitUntil(c, promise));
+  const mayPlay =
+    state !== null &&
+    (state.visibility !== "private" || (token !== null && (await verifyPlaybackToken(token, id, secret))));
+  if (!state || !mayPlay) throw fileNotFound();
+
+  // Cache key: one per asset and generation on one canonical origin (whatever the request's host),
+  // without the token, query string, Range or conditional headers, so the cache always holds (and
+  // returns) the complete 200 and Range is applied by respondFromFull; a purge then reaches every copy.
+  const cacheKey = assetCacheKey(c.var.config, id, state.generation, asset.path);
   const cache = caches.default;
   const cached = await cache.match(cacheKey);
-  if (cached) {
-    const visibility = cached.headers.get(VISIBILITY_HEADER);
-    if (!(await mayPlay(visibility))) {
-      await cached.body?.cancel();
-      throw fileNotFound();
-    }
-    return respondFromFull(c.req.raw, forClient(cached, visibility));
-  }
-
-  const [row] = await c.var.db
-    .select({ status: videos.status, visibility: videos.visibility })
-    .from(videos)
-    .where(eq(videos.id, id))
-    .limit(1);
-  if (row?.status !== "ready" || !(await mayPlay(row.visibility))) throw fileNotFound();
+  if (cached) return respondFromFull(c.req.raw, forClient(cached, state.visibility));
 
   const key = `${outputPrefix(id)}${asset.path}`;
   const object = await new Storage(c.var.config.s3).get(key).catch((error: unknown) => {
@@ -118,11 +107,10 @@ playRoutes.get("/:id/*", async (c) => {
     throw fileNotFound();
   }
   const headers = assetHeaders(asset.contentType, asset.cacheControl, object.headers);
-  headers.set(VISIBILITY_HEADER, row.visibility);
   // Lets one purge-by-tag call drop every asset of the video in every data centre (purge.ts).
   headers.set("cache-tag", videoCacheTag(id));
   if (object.body === null) {
-    return respondFromFull(c.req.raw, forClient(new Response(null, { headers }), row.visibility));
+    return respondFromFull(c.req.raw, forClient(new Response(null, { headers }), state.visibility));
   }
   const [cacheBody, clientBody] = object.body.tee();
   waitUntil(
@@ -133,17 +121,16 @@ playRoutes.get("/:id/*", async (c) => {
   );
   return respondFromFull(
     c.req.raw,
-    forClient(new Response(clientBody, { status: 200, headers }), row.visibility),
+    forClient(new Response(clientBody, { status: 200, headers }), state.visibility),
   );
 });
 
 /**
- * The response as a client gets it: without the internal visibility and cache-tag headers, and for a private video
+ * The response as a client gets it: without the internal cache-tag header, and for a private video
  * `Cache-Control: private`, so no shared cache keeps a copy under the signed URL.
  */
-function forClient(response: Response, visibility: string | null): Response {
+function forClient(response: Response, visibility: string): Response {
   const headers = new Headers(response.headers);
-  headers.delete(VISIBILITY_HEADER);
   headers.delete("cache-tag");
   if (visibility === "private") {
     headers.set("cache-control", (headers.get("cache-control") ?? "").replace(/^public\b/, "private"));

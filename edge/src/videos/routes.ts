@@ -156,11 +156,14 @@ const listVideos = createRoute({
 /** A route context with extra variables (callerId, userId), as the helpers typed for AppEnv take it. */
 const asApp = (c: Context) => c as unknown as Context<AppEnv>;
 
-/** Lists a video's stored assets and drops their cached copies everywhere; failures are logged, never thrown. */
-async function purgeStoredVideo(config: Config, id: string): Promise<void> {
+/**
+ * Lists a video's stored assets and drops their cached copies of `generation` everywhere; failures are
+ * logged, never thrown.
+ */
+async function purgeStoredVideo(config: Config, id: string, generation: number): Promise<void> {
   try {
     const keys = await new Storage(config.s3).listKeys(outputPrefix(id));
-    await purgeVideoCache(config, id, keys);
+    await purgeVideoCache(config, id, generation, keys);
   } catch (error) {
     console.error(`purging cached assets of ${id} failed:`, loggable(error));
   }
@@ -245,7 +248,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const body = c.req.valid("json");
     const { db, config } = c.var;
     const [before] = await db
-      .select({ visibility: videos.visibility })
+      .select({ visibility: videos.visibility, cacheGeneration: videos.cacheGeneration })
       .from(videos)
       .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
       .limit(1);
@@ -256,6 +259,10 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
         ...(body.title !== undefined ? { title: body.title } : {}),
         ...(body.description !== undefined ? { description: body.description } : {}),
         ...(body.visibility !== undefined ? { visibility: body.visibility } : {}),
+        // A new visibility starts a new cache generation: no copy cached under the old one is served again.
+        ...(body.visibility !== undefined && body.visibility !== before.visibility
+          ? { cacheGeneration: sql`${videos.cacheGeneration} + 1` }
+          : {}),
         updatedAt: sql`now()`,
       })
       .where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)))
@@ -263,8 +270,9 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     if (!row) throw notFound();
     const baseUrl = baseUrlOf(config.publicBaseUrl, c.req.url);
     if (row.status === "ready" && row.visibility !== before.visibility) {
-      // Cached assets carry the visibility they were cached under: drop them so the new one applies.
-      waitUntil(c, purgeStoredVideo(config, id));
+      // The old generation's copies are no longer looked up; dropping them (and the cached state, so
+      // this data centre applies the change at once) frees the cache.
+      waitUntil(c, purgeStoredVideo(config, id, before.cacheGeneration));
     }
     const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
     return c.json(
@@ -298,7 +306,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     // Postgres would cascade with the row; MongoDB has no foreign keys, so the store is told.
     await withOpenedStore(asApp(c), (store) => store.deleteVideo(id));
     await db.delete(videos).where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)));
-    waitUntil(c, purgeVideoCache(config, id, keys));
+    waitUntil(c, purgeVideoCache(config, id, row.cacheGeneration, keys));
     return c.body(null, 204);
   })
   .openapi(listVideos, async (c) => c.json(await publicVideoPage(c, c.req.valid("query")), 200));

@@ -1,6 +1,8 @@
 import { Video } from "@streamlet/shared";
+import { eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
-import { call, edge, expectError, openDb, readyVideo, user as userOf } from "./helpers.ts";
+import { videos } from "../../src/db/schema.ts";
+import { call, config, edge, expectError, openDb, readyVideo, user as userOf } from "./helpers.ts";
 
 // Issue 10's measured attacks, replayed against the real stack (wrangler dev, Postgres, s3rver).
 const { db, end } = openDb();
@@ -103,8 +105,8 @@ describe("cached delivery under several hostnames", () => {
   }
 
   /** Polls until every path answers 404 under every host (the purge runs after the PATCH answers). */
-  async function expectGoneEverywhere(hosts: string[], paths: string[]) {
-    const deadline = Date.now() + 5000;
+  async function expectGoneEverywhere(hosts: string[], paths: string[], withinMs = 5000) {
+    const deadline = Date.now() + withinMs;
     let statuses: number[] = [];
     do {
       statuses = [];
@@ -132,6 +134,37 @@ describe("cached delivery under several hostnames", () => {
     // The owner's signed URLs still play, under any hostname.
     const token = /\/t\/([^/]+)\//.exec(Video.parse(res.json).playback.hls ?? "")?.[1] ?? "";
     expect(await getAs("b.streamlet.test", `/v1/play/${video.id}/t/${token}/master.m3u8`)).toBe(200);
+  });
+
+  // A data centre the purge never reached (no CLOUDFLARE_PURGE_TOKEN, or the purge API failing) is played
+  // here by changing the row behind the edge's back, exactly as PATCH and DELETE do but with no purge: the
+  // cached state expires within PLAYBACK_STATE_TTL_SECONDS (2 in the test stack) and the copies of the
+  // old generation are never looked up again.
+  const stateTtlMs = config.playbackStateTtlSeconds * 1000;
+
+  it("stops serving without a token within the state's TTL where no purge arrived", async () => {
+    const owner = await user();
+    const video = await readyVideo(db, owner.id, "public");
+    const hosts = ["a.streamlet.test", new URL(edge).host];
+    const paths = [`/v1/play/${video.id}/master.m3u8`, `/v1/play/${video.id}/720p/seg_00001.m4s`];
+    for (const host of hosts) for (const path of paths) expect(await getAs(host, path)).toBe(200);
+    await db
+      .update(videos)
+      .set({ visibility: "private", cacheGeneration: sql`${videos.cacheGeneration} + 1` })
+      .where(eq(videos.id, video.id));
+    await expectGoneEverywhere(hosts, paths, stateTtlMs + 3000);
+    const res = await call("GET", `/v1/videos/${video.id}`, { token: owner.token });
+    const token = /\/t\/([^/]+)\//.exec(Video.parse(res.json).playback.hls ?? "")?.[1] ?? "";
+    expect(await getAs("a.streamlet.test", `/v1/play/${video.id}/t/${token}/720p/seg_00001.m4s`)).toBe(200);
+  });
+
+  it("stops serving a deleted video within the state's TTL where no purge arrived", async () => {
+    const owner = await user();
+    const video = await readyVideo(db, owner.id, "public");
+    const paths = [`/v1/play/${video.id}/master.m3u8`, `/v1/play/${video.id}/720p/seg_00001.m4s`];
+    for (const path of paths) expect(await getAs("a.streamlet.test", path)).toBe(200);
+    await db.delete(videos).where(eq(videos.id, video.id));
+    await expectGoneEverywhere(["a.streamlet.test"], paths, stateTtlMs + 3000);
   });
 
   it("serves no cached copy under any hostname once the video is deleted", async () => {
