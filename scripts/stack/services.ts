@@ -227,6 +227,8 @@ export async function startEdge(opts: {
   dataDir: string;
   port: number;
   vars: Record<string, string>;
+  /** Process variables for wrangler itself (e.g. NODE_EXTRA_CA_CERTS: Miniflare hands them to workerd). */
+  env?: Record<string, string>;
   log?: Log;
   supervisor?: Supervisor;
 }) {
@@ -250,6 +252,7 @@ export async function startEdge(opts: {
     CLOUDFLARE_CF_FETCH_ENABLED: "false",
     WRANGLER_LOG_PATH: path.join(opts.dataDir, "wrangler-logs"),
     NO_COLOR: "1",
+    ...opts.env,
   };
   // SIGTERM to the group: wrangler, its node child and workerd all stop.
   const proc = spawnManaged("edge", bin("wrangler"), args, {

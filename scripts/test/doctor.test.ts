@@ -3,7 +3,7 @@
  * rule, a throwaway Postgres cluster; plus hosts that refuse or never answer (each a clear line, fast).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkConfig, checkSecrets } from "../doctor/config.ts";
 import { checkEdge } from "../doctor/edge.ts";
 import { checkPostgres } from "../doctor/postgres.ts";
-import { checkRedis } from "../doctor/redis.ts";
+import { checkRedis, explainRedisError } from "../doctor/redis.ts";
 import { formatReports, hasFailures, type Report } from "../doctor/report.ts";
 import { checkStorage } from "../doctor/storage.ts";
+import { makeTestCertificates, redisTlsArgs } from "../stack/test-certificates.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const fails = (r: Report) => r.problems.filter((p) => p.level === "fail");
@@ -120,6 +121,62 @@ describe("doctor: redis", () => {
     expect(Date.now() - started).toBeLessThan(4000);
     expect(fails(hung)[0]?.message).toMatch(/no answer .* within 1.5 s/);
     silent.close();
+  });
+});
+
+describe("doctor: redis over TLS (rediss://) with a private CA", () => {
+  let url = "";
+  let ca = "";
+  let otherCa = "";
+  let key = "";
+  beforeAll(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "doctor-redis-tls-"));
+    dirs.push(dir);
+    const other = path.join(dir, "other");
+    mkdirSync(other);
+    const certs = await makeTestCertificates(dir);
+    ({ ca, key } = certs);
+    otherCa = (await makeTestCertificates(other)).ca;
+    const port = await freePort();
+    const args = ["--bind", "127.0.0.1", ...redisTlsArgs(port, certs), "--requirepass", "right-password"];
+    const child = spawn("redis-server", [...args, "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    children.push(child);
+    await waitForPort(port);
+    url = `rediss://:right-password@localhost:${port}`;
+  });
+
+  it("without NODE_EXTRA_CA_CERTS: the certificate is not trusted, and the fix names the variable", async () => {
+    const r = await checkRedis(url, { timeoutMs: 3000, extraCa: undefined });
+    expect(fails(r)[0]?.message).toMatch(/TLS certificate is not trusted/);
+    expect(fails(r)[0]?.fix).toMatch(/NODE_EXTRA_CA_CERTS/);
+  });
+
+  it("with NODE_EXTRA_CA_CERTS naming the CA: passes over TLS, warning that Cloudflare will not trust it", async () => {
+    const r = await checkRedis(url, { timeoutMs: 3000, extraCa: ca });
+    expect(fails(r)).toEqual([]);
+    expect(r.ok.join()).toMatch(/PING answered .* over TLS/);
+    expect(r.problems.map((p) => p.message).join()).toMatch(/trusted only through NODE_EXTRA_CA_CERTS/);
+    expect(formatReports([r]).join("\n")).not.toContain("right-password");
+  });
+
+  it("a NODE_EXTRA_CA_CERTS that is missing, holds no certificate, or holds another CA is named", async () => {
+    const missing = await checkRedis(url, { timeoutMs: 3000, extraCa: path.join(ca, "..", "nope.pem") });
+    expect(fails(missing)[0]?.message).toMatch(/NODE_EXTRA_CA_CERTS .* cannot be read/);
+    const notPem = await checkRedis(url, { timeoutMs: 3000, extraCa: key });
+    expect(fails(notPem)[0]?.message).toMatch(/holds no PEM certificate/);
+    const other = await checkRedis(url, { timeoutMs: 3000, extraCa: otherCa });
+    expect(fails(other)[0]?.message).toMatch(/not trusted/);
+    expect(fails(other)[0]?.fix).toMatch(/does not hold the CA/);
+  });
+
+  it("plain redis:// to the TLS port fails", async () => {
+    const r = await checkRedis(url.replace("rediss:", "redis:"), { timeoutMs: 2000 });
+    expect(fails(r)).toHaveLength(1);
+  });
+
+  it("a certificate for another name asks for the name it is issued for", () => {
+    const text = "Hostname/IP does not match certificate's altnames | ERR_TLS_CERT_ALTNAME_INVALID";
+    expect(explainRedisError(text, "rediss://:p@10.0.0.5:6380", 5000).message).toMatch(/for another name/);
   });
 });
 
