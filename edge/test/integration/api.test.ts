@@ -298,6 +298,7 @@ describe("videos and uploads", () => {
     const job = await queue.getJob(id);
     expect(job?.data).toMatchObject({
       videoId: id,
+      ownerId: owner.user.id,
       input: { key: `sources/${id}` },
       output: { prefix: `videos/${id}/` },
     });
