@@ -5,6 +5,7 @@
  * progress sockets, so the worker, the benchmarks and the tests all use it the same way
  * (`@streamlet/transcoder/media`).
  */
+export * from "./audio.ts";
 export * from "./confine.ts";
 export * from "./encoder.ts";
 export * from "./encoder-probe.ts";
@@ -15,6 +16,7 @@ export * from "./hls-measure.ts";
 export * from "./ladder.ts";
 export * from "./limits.ts";
 export * from "./master-playlist.ts";
+export * from "./playlists.ts";
 export * from "./poster.ts";
 export * from "./probe.ts";
 export * from "./rational.ts";

@@ -50,15 +50,26 @@ export function toRenditions({ rungs, audio }: MasterInput): Rendition[] {
  * AVERAGE-BANDWIDTH, FRAME-RATE and LANGUAGE).
  */
 export function writeMasterPlaylist(input: MasterInput): string {
+  return renderMasterPlaylist(toRenditions(input), input.audio);
+}
+
+/**
+ * The master playlist's text for renditions already combined with their audio (bandwidths included),
+ * in the order given: the one layout both the measured playlist and the provisional one written while
+ * the video is still processing (playlists.ts) use, so the two differ only in their bandwidth figures.
+ */
+export function renderMasterPlaylist(
+  renditions: readonly Rendition[],
+  audio: Pick<MeasuredAudio, "channels"> | null,
+): string {
   const lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"];
-  const { audio } = input;
   if (audio) {
     lines.push(
       `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="${AUDIO_GROUP}",NAME="Default",LANGUAGE="und",DEFAULT=YES,` +
         `AUTOSELECT=YES,CHANNELS="${audio.channels}",URI="${AUDIO_FOLDER}/${VARIANT_PLAYLIST}"`,
     );
   }
-  for (const r of toRenditions(input)) {
+  for (const r of renditions) {
     const attributes = [
       `BANDWIDTH=${r.bandwidth}`,
       `AVERAGE-BANDWIDTH=${r.averageBandwidth}`,
