@@ -26,7 +26,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{shared,edge,transcoder,scripts}/test/*.test.ts"],
+          include: ["{shared,edge,transcoder,scripts}/test/*.test.ts", "transcoder/test/chunks/*.test.ts"],
           environment: "node",
         },
       },

@@ -6,6 +6,7 @@
  * (`@streamlet/transcoder/media`).
  */
 export * from "./audio.ts";
+export * from "./chunks/index.ts";
 export * from "./confine.ts";
 export * from "./encoder.ts";
 export * from "./encoder-probe.ts";

@@ -1,0 +1,175 @@
+import { describe, expect, it } from "vitest";
+import { type ChunkPlan, keyframeFrame, planChunks } from "../../src/media/chunks/plan.ts";
+import type { Rational } from "../../src/media/rational.ts";
+
+const NTSC: Rational = { num: 30000, den: 1001 };
+const FILM: Rational = { num: 24000, den: 1001 };
+
+/** What every plan must satisfy, whatever its inputs. */
+function checkInvariants(plan: ChunkPlan) {
+  const { fps, segments, chunks, keyframes, totalFrames } = plan;
+  // Segments: numbered from 1, contiguous, no frame missing or doubled.
+  let next = 0;
+  segments.forEach((s, i) => {
+    expect(s.index).toBe(i + 1);
+    expect(s.startFrame).toBe(next);
+    expect(s.frameCount).toBeGreaterThan(0);
+    expect(s.startSeconds).toBeCloseTo((s.startFrame * fps.den) / fps.num, 9);
+    expect(s.durationSeconds).toBeCloseTo((s.frameCount * fps.den) / fps.num, 9);
+    // Every segment starts on a keyframe the encoder forces.
+    expect(keyframes).toContain(s.startFrame);
+    next += s.frameCount;
+  });
+  expect(next).toBe(totalFrames);
+  // Keyframes: the first frame with t >= 2n, checked here with plain division as a second opinion.
+  keyframes.forEach((k, n) => {
+    expect(k * fps.den >= 2 * n * fps.num).toBe(true);
+    expect(k === 0 || (k - 1) * fps.den < 2 * n * fps.num).toBe(true);
+  });
+  // Chunks: contiguous runs of whole segments, each starting on a keyframe.
+  let frame = 0;
+  let segment = 1;
+  let fragment = 1;
+  chunks.forEach((c, i) => {
+    expect(c.index).toBe(i + 1);
+    expect(c.firstSegment).toBe(segment);
+    expect(c.startFrame).toBe(frame);
+    const own = segments.slice(c.firstSegment - 1, c.firstSegment - 1 + c.segmentCount);
+    expect(own).toHaveLength(c.segmentCount);
+    expect(c.frameCount).toBe(own.reduce((n, s) => n + s.frameCount, 0));
+    expect(c.keyframes[0]).toBe(0);
+    expect(c.keyframes.map((k) => k + c.startFrame)).toEqual(
+      keyframes.filter((k) => k >= c.startFrame && k < c.startFrame + c.frameCount),
+    );
+    expect(c.firstFragment).toBe(fragment);
+    fragment += c.keyframes.length;
+    segment += c.segmentCount;
+    frame += c.frameCount;
+  });
+  expect(frame).toBe(totalFrames);
+  expect(segment).toBe(segments.length + 1);
+}
+
+describe("planChunks", () => {
+  const cases: {
+    name: string;
+    duration: number;
+    fps: Rational;
+    chunkSeconds?: number;
+    segmentFrames: number[];
+    chunkSegments: number[];
+  }[] = [
+    {
+      name: "1 s is one chunk of one segment",
+      duration: 1,
+      fps: { num: 30, den: 1 },
+      segmentFrames: [30],
+      chunkSegments: [1],
+    },
+    {
+      name: "3 s: the opening cut short",
+      duration: 3,
+      fps: { num: 30, den: 1 },
+      segmentFrames: [60, 30],
+      chunkSegments: [1, 1],
+    },
+    {
+      name: "6 s exactly: the whole opening",
+      duration: 6,
+      fps: { num: 25, den: 1 },
+      segmentFrames: [50, 50, 50],
+      chunkSegments: [1, 2],
+    },
+    {
+      name: "20 s at 30: short last segment, 12 s chunks",
+      duration: 20,
+      fps: { num: 30, den: 1 },
+      chunkSeconds: 12,
+      segmentFrames: [60, 60, 60, 180, 180, 60],
+      chunkSegments: [1, 2, 2, 1],
+    },
+    {
+      name: "61.5 s at 30: default 24 s chunks",
+      duration: 61.5,
+      fps: { num: 30, den: 1 },
+      segmentFrames: [60, 60, 60, ...Array(9).fill(180), 45],
+      chunkSegments: [1, 2, 4, 4, 2],
+    },
+    {
+      // 900 frames; keyframes at ceil(59.94 n): 60, 120, 180 (179.82), 360 (359.64), 540, 720, 900 (899.1).
+      name: "30.03 s at 30000/1001: frame-exact, no drift",
+      duration: 30.03,
+      fps: NTSC,
+      segmentFrames: [60, 60, 60, 180, 180, 180, 180],
+      chunkSegments: [1, 2, 4],
+    },
+    {
+      // 1001 frames: keyframe 17 is frame 1019 (1018.98), so the tail after frame 900 (keyframe 15, 899.1) is 101.
+      name: "33.4 s at 30000/1001: short tail segment",
+      duration: 33.4,
+      fps: NTSC,
+      segmentFrames: [60, 60, 60, 180, 180, 180, 180, 101],
+      chunkSegments: [1, 2, 4, 1],
+    },
+    {
+      // 240 frames; keyframes at ceil(47.952 n): 48, 96, 144 (143.86), then the 96-frame tail.
+      name: "10.01 s at 24000/1001",
+      duration: 10.01,
+      fps: FILM,
+      segmentFrames: [48, 48, 48, 96],
+      chunkSegments: [1, 2, 1],
+    },
+  ];
+
+  it.each(cases)("$name", ({ duration, fps, chunkSeconds, segmentFrames, chunkSegments }) => {
+    const plan = planChunks({ durationSeconds: duration, fps, chunkSeconds });
+    checkInvariants(plan);
+    expect(plan.segments.map((s) => s.frameCount)).toEqual(segmentFrames);
+    expect(plan.chunks.map((c) => c.segmentCount)).toEqual(chunkSegments);
+  });
+
+  it("opens small: segment 1 is chunk 1 and the first segments are 2 s", () => {
+    const plan = planChunks({ durationSeconds: 600, fps: NTSC });
+    checkInvariants(plan);
+    expect(plan.chunks[0]).toMatchObject({ firstSegment: 1, segmentCount: 1, startFrame: 0, frameCount: 60 });
+    expect(plan.chunks[1]).toMatchObject({
+      firstSegment: 2,
+      segmentCount: 2,
+      startFrame: 60,
+      frameCount: 120,
+    });
+    expect(plan.segments.slice(0, 3).map((s) => s.durationSeconds.toFixed(3))).toEqual([
+      "2.002",
+      "2.002",
+      "2.002",
+    ]);
+    // No drift: segment 100 starts at keyframe 3 x 97 (582 s), frame ceil(582 x 30000/1001) = 17443.
+    const s100 = plan.segments[99];
+    expect(s100?.startFrame).toBe(keyframeFrame(3 * 97, NTSC));
+    expect(s100?.startFrame).toBe(17443);
+    expect(plan.chunks[2]?.segmentCount).toBe(4);
+  });
+
+  it("never lets a segment run past the target by more than a frame", () => {
+    for (const fps of [NTSC, FILM, { num: 25, den: 1 }, { num: 60000, den: 1001 }, { num: 50, den: 1 }]) {
+      const plan = planChunks({ durationSeconds: 3600, fps, chunkSeconds: 30 });
+      checkInvariants(plan);
+      const frame = fps.den / fps.num;
+      for (const s of plan.segments) expect(s.durationSeconds).toBeLessThanOrEqual(6 + frame + 1e-9);
+      expect(plan.chunks.slice(2).every((c) => c.segmentCount === 5 || c === plan.chunks.at(-1))).toBe(true);
+    }
+  });
+
+  it("takes an exact frame count over the duration", () => {
+    const plan = planChunks({ durationSeconds: 999, totalFrames: 61, fps: { num: 30, den: 1 } });
+    checkInvariants(plan);
+    expect(plan.segments.map((s) => s.frameCount)).toEqual([60, 1]);
+  });
+
+  it("rejects nonsense", () => {
+    expect(() => planChunks({ durationSeconds: 0, fps: NTSC })).toThrow(/duration/);
+    expect(() => planChunks({ durationSeconds: Number.NaN, fps: NTSC })).toThrow(/duration/);
+    expect(() => planChunks({ durationSeconds: 5, fps: { num: 0, den: 1 } })).toThrow(/frame rate/);
+    expect(() => planChunks({ durationSeconds: 5, fps: NTSC, chunkSeconds: -1 })).toThrow(/chunkSeconds/);
+  });
+});
