@@ -62,6 +62,8 @@ function describe(e: ProgressEvent): string {
       return "probing";
     case "transcoding":
       return `transcoding ${e.rungs.map((r) => r.name).join(" + ")} in one ffmpeg pass`;
+    case "playable":
+      return `playable: ${e.segmentsPublished} of ${e.segmentsTotal} segments published`;
     case "uploading":
       return `uploading ${e.totalFiles} files`;
     case "ready":

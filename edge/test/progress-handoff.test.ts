@@ -22,6 +22,7 @@ const row = (changes: Partial<VideoRow>): VideoRow => ({
   createdAt: new Date(1_000),
   updatedAt: new Date(2_000),
   readyAt: null,
+  playableAt: null,
   ...changes,
 });
 

@@ -1932,7 +1932,7 @@ export interface paths {
     };
     /**
      * HLS delivery (also HEAD): master.m3u8, <rung>/index.m3u8, <rung>/init.mp4, <rung>/seg_N.m4s, poster.jpg
-     * @description `asset` may contain one folder (e.g. `720p/seg_00001.m4s`). Supports single byte ranges (206/416), If-None-Match (304) and CORS. Served from the edge cache when present. Private videos are served only below `/v1/play/{id}/t/{token}/{asset}` with the token from the owner's GET /v1/videos/{id} (404 without a valid one); public and unlisted videos answer both forms.
+     * @description `asset` may contain one folder (e.g. `720p/seg_00001.m4s`). Supports single byte ranges (206/416), If-None-Match (304) and CORS. Served from the edge cache when present. Private videos are served only below `/v1/play/{id}/t/{token}/{asset}` with the token from the owner's GET /v1/videos/{id} (404 without a valid one); public and unlisted videos answer both forms. A video still processing is served once it is playable (`playableAt`): its playlists then grow (EVENT) and carry `Cache-Control: max-age=1` until it is ready; segments and init sections are immutable from the start.
      */
     get: {
       parameters: {
@@ -1969,7 +1969,7 @@ export interface paths {
           };
           content?: never;
         };
-        /** @description Unknown video, video not ready, or not an allowed file */
+        /** @description Unknown video, video not playable yet, or not an allowed file */
         404: {
           headers: {
             [name: string]: unknown;
@@ -2056,6 +2056,7 @@ export interface components {
         };
         createdAt: string;
         readyAt: string | null;
+        playableAt: string | null;
         stats?: {
           views: number;
           likes: number;
@@ -2106,6 +2107,7 @@ export interface components {
       };
       createdAt: string;
       readyAt: string | null;
+      playableAt: string | null;
       stats?: {
         views: number;
         likes: number;
@@ -2144,6 +2146,7 @@ export interface components {
         };
         createdAt: string;
         readyAt: string | null;
+        playableAt: string | null;
         stats?: {
           views: number;
           likes: number;

@@ -47,8 +47,29 @@ export const ProgressEvent = z.discriminatedUnion("type", [
       /** Encode speed as a multiple of realtime (FFmpeg's "speed="). */
       speed: z.number().nonnegative().nullable(),
       etaSeconds: z.number().nonnegative().nullable(),
+      /** Chunked encodes: chunks encoded (and published) so far, of chunksTotal. Absent from whole-file encodes. */
+      chunksDone: z.number().int().nonnegative().optional(),
+      chunksTotal: z.number().int().positive().optional(),
     })
     .strict(),
+  z
+    .object({
+      ...base,
+      /**
+       * The first segments of every rung and of the audio are in storage, under growing (EVENT) playlists
+       * and a provisional master: the video can be watched while it is still processing. Sent once per
+       * attempt; the edge records it (videos.playable_at) before acknowledging it.
+       */
+      type: z.literal("playable"),
+      /** Segments stored so far, all rungs and the audio together. */
+      segmentsPublished: z.number().int().nonnegative(),
+      /** Segments the finished video will have, all rungs and the audio together (as planned). */
+      segmentsTotal: z.number().int().nonnegative(),
+    })
+    .strict()
+    .refine((e) => e.segmentsPublished <= e.segmentsTotal, {
+      message: "segmentsPublished exceeds segmentsTotal",
+    }),
   z
     .object({
       ...base,
@@ -101,7 +122,10 @@ export const ServerMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("snapshot"), event: ProgressEvent.nullable() }).strict(),
   /** A live or replayed event. */
   z.object({ type: z.literal("event"), event: ProgressEvent }).strict(),
-  /** To the publisher: this seq is stored (for a terminal event: and written to Postgres), or was a duplicate. */
+  /**
+   * To the publisher: this seq is stored (for a terminal or `playable` event: and written to Postgres), or
+   * was a duplicate.
+   */
   z.object({ type: z.literal("ack"), seq: z.number().int().nonnegative() }).strict(),
   z.object({ type: z.literal("pong") }).strict(),
   z.object({ type: z.literal("error"), code: z.string(), message: z.string() }).strict(),

@@ -39,12 +39,18 @@ export const Video = z.object({
   sourceHeight: z.number().int().nullable(),
   renditions: z.array(Rendition),
   playback: z.object({
-    /** Absolute URL of the master playlist; null until the video is ready. */
+    /**
+     * Absolute URL of the master playlist; null until the video is playable (playableAt): while it is
+     * still processing, its playlists are EVENT playlists that grow until it is ready.
+     */
     hls: z.string().nullable(),
+    /** Absolute URL of the poster image; null until the video is ready. */
     poster: z.string().nullable(),
   }),
   createdAt: z.string(),
   readyAt: z.string().nullable(),
+  /** When the video could first be watched (ISO 8601): set while it is processing, or when it turned ready. */
+  playableAt: z.string().nullable(),
   /** Views, likes, dislikes and comments; absent when the engagement store could not be read. */
   stats: VideoStats.optional(),
 });

@@ -59,6 +59,7 @@ describe("engagement contracts", () => {
       playback: { hls: null, poster: null },
       createdAt: "2026-01-01T00:00:00.000Z",
       readyAt: null,
+      playableAt: null,
     };
     expect(Video.safeParse(video).success).toBe(true);
     const stats = { views: 3, likes: 2, dislikes: 1, comments: 0 };

@@ -10,6 +10,7 @@ import {
   parseServerMessage,
   publisherPath,
   SEQ_EPOCH,
+  Video,
 } from "../src/index.ts";
 import { rendition360p } from "./fixtures/renditions.ts";
 
@@ -76,6 +77,61 @@ describe("progress messages", () => {
     expect(failed && isTerminal(failed)).toBe(true);
     const t = parseProgressEvent(transcoding);
     expect(t && isTerminal(t)).toBe(false);
+  });
+});
+
+describe("watchable while processing", () => {
+  const playable = { type: "playable", seq: SEQ_EPOCH + 7, at: 3, segmentsPublished: 9, segmentsTotal: 60 };
+
+  it("parses a playable event, which is not terminal, and refuses malformed ones", () => {
+    const event = parseProgressEvent(playable);
+    expect(event).toEqual(playable);
+    expect(event && isTerminal(event)).toBe(false);
+    expect(parseClientMessage(JSON.stringify({ type: "publish", event: playable }))).toEqual({
+      type: "publish",
+      event: playable,
+    });
+    for (const bad of [
+      { ...playable, segmentsPublished: 61 },
+      { ...playable, segmentsPublished: -1 },
+      { ...playable, segmentsTotal: 1.5 },
+      { ...playable, extra: true },
+      { type: "playable", seq: 1, at: 1 },
+    ]) {
+      expect(parseProgressEvent(bad), JSON.stringify(bad)).toBeNull();
+    }
+  });
+
+  it("has the video say since when it can be watched", () => {
+    const video = {
+      id: "v",
+      title: "t",
+      description: null,
+      status: "processing",
+      failureReason: null,
+      durationSeconds: null,
+      sourceWidth: null,
+      sourceHeight: null,
+      renditions: [],
+      playback: { hls: "https://edge.example/v1/play/v/master.m3u8", poster: null },
+      createdAt: "2026-01-01T00:00:00.000Z",
+      readyAt: null,
+      playableAt: "2026-01-01T00:00:09.000Z",
+    };
+    expect(Video.parse(video).playableAt).toBe(video.playableAt);
+    expect(Video.safeParse({ ...video, playableAt: null }).success).toBe(true);
+    const { playableAt: _, ...withoutIt } = video;
+    expect(Video.safeParse(withoutIt).success).toBe(false);
+  });
+
+  it("accepts transcoding events with and without per-chunk progress", () => {
+    expect(parseProgressEvent(transcoding)).toEqual(transcoding); // what today's transcoder sends
+    const chunked = { ...transcoding, chunksDone: 3, chunksTotal: 12 };
+    expect(parseProgressEvent(chunked)).toEqual(chunked);
+    expect(parseProgressEvent({ ...transcoding, chunksDone: 0, chunksTotal: 12 })).not.toBeNull();
+    expect(parseProgressEvent({ ...transcoding, chunksDone: -1, chunksTotal: 12 })).toBeNull();
+    expect(parseProgressEvent({ ...transcoding, chunksDone: 1, chunksTotal: 0 })).toBeNull();
+    expect(parseProgressEvent({ ...transcoding, chunksDone: 1.5 })).toBeNull();
   });
 });
 

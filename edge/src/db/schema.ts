@@ -85,6 +85,9 @@ export const videos = pgTable(
     createdAt: timestamptz("created_at").notNull().defaultNow(),
     updatedAt: timestamptz("updated_at").notNull().defaultNow(),
     readyAt: timestamptz("ready_at"),
+    // When the transcoder's `playable` event arrived (or, for a video that never sent one, when it turned
+    // ready): from then on a processing video is served from its growing playlists (play/playable.ts).
+    playableAt: timestamptz("playable_at"),
   },
   (t) => [
     check("videos_status_valid", sql`${t.status} in (${statusList})`),

@@ -14,15 +14,19 @@ export function cacheOrigin(config: Pick<Config, "publicBaseUrl">): string {
 
 /**
  * The cache key of one asset of a video in one cache generation (play/state.ts): never the token, query,
- * Range or conditional headers.
+ * Range or conditional headers. A growing playlist (asset.ts growingAsset: the video is still processing)
+ * has keys of its own, so once the video is ready its final playlist is never answered from a copy of
+ * the growing one, whatever that copy's TTL.
  */
 export function assetCacheKey(
   config: Pick<Config, "publicBaseUrl">,
   videoId: string,
   generation: number,
   path: string,
+  growing = false,
 ): Request {
-  return new Request(`${cacheOrigin(config)}/v1/play/${videoId}/g${generation}/${path}`, { method: "GET" });
+  const phase = growing ? `g${generation}-live` : `g${generation}`;
+  return new Request(`${cacheOrigin(config)}/v1/play/${videoId}/${phase}/${path}`, { method: "GET" });
 }
 
 /** The cache key of a video's playback state (play/state.ts); no asset path can name it. */

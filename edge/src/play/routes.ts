@@ -13,7 +13,7 @@ import { HttpError } from "../errors.ts";
 import { waitUntil } from "../middleware.ts";
 import { ErrorSchema } from "../openapi.ts";
 import { Storage } from "../storage.ts";
-import { parseAssetPath } from "./asset.ts";
+import { cacheControlFor, growingAsset, parseAssetPath } from "./asset.ts";
 import { assetCacheKey } from "./cache-key.ts";
 import { videoCacheTag } from "./cache-tag.ts";
 import { assetHeaders, respondFromFull } from "./respond.ts";
@@ -26,7 +26,10 @@ const fileNotFound = () => new HttpError(404, "not_found", "file not found");
 // the playlists keep it).
 const TOKEN_PREFIX = /^t\/([^/]{1,80})\/(.+)$/;
 
-/** /v1/play: HLS playlists, segments and posters of ready videos, through the edge cache. */
+/**
+ * /v1/play: HLS playlists, segments and posters of playable videos (ready, or still processing once its
+ * first segments are stored: growing playlists on a short TTL), through the edge cache.
+ */
 export const playRoutes = new OpenAPIHono<AppEnv>();
 
 playRoutes.openAPIRegistry.registerPath({
@@ -40,7 +43,9 @@ playRoutes.openAPIRegistry.registerPath({
     `\`asset\` may contain one folder (e.g. \`720p/${segmentName(1)}\`). Supports single byte ranges (206/416), ` +
     "If-None-Match (304) and CORS. Served from the edge cache when present. Private videos are served " +
     "only below `/v1/play/{id}/t/{token}/{asset}` with the token from the owner's GET /v1/videos/{id} " +
-    "(404 without a valid one); public and unlisted videos answer both forms.",
+    "(404 without a valid one); public and unlisted videos answer both forms. A video still processing is " +
+    "served once it is playable (`playableAt`): its playlists then grow (EVENT) and carry " +
+    "`Cache-Control: max-age=1` until it is ready; segments and init sections are immutable from the start.",
   request: {
     params: z.object({
       id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid" }),
@@ -53,7 +58,7 @@ playRoutes.openAPIRegistry.registerPath({
     206: { description: "The requested byte range" },
     304: { description: "Not modified (If-None-Match)" },
     404: {
-      description: "Unknown video, video not ready, or not an allowed file",
+      description: "Unknown video, video not playable yet, or not an allowed file",
       content: { "application/json": { schema: ErrorSchema } },
     },
     416: { description: "Range not satisfiable", content: { "application/json": { schema: ErrorSchema } } },
@@ -91,7 +96,9 @@ playRoutes.get("/:id/*", async (c) => {
   // Cache key: one per asset and generation on one canonical origin (whatever the request's host),
   // without the token, query string, Range or conditional headers, so the cache always holds (and
   // returns) the complete 200 and Range is applied by respondFromFull; a purge then reaches every copy.
-  const cacheKey = assetCacheKey(c.var.config, id, state.generation, asset.path);
+  // A growing playlist has keys of its own (cache-key.ts), so the final one never meets a stale copy of it.
+  const growing = growingAsset(asset, state.live);
+  const cacheKey = assetCacheKey(c.var.config, id, state.generation, asset.path, growing);
   const cache = caches.default;
   const cached = await cache.match(cacheKey);
   if (cached) return respondFromFull(c.req.raw, forClient(cached, state.visibility));
@@ -103,10 +110,12 @@ playRoutes.get("/:id/*", async (c) => {
     throw new HttpError(503, "storage_unavailable", "video storage is unavailable; try again");
   });
   if (!object) {
-    console.error(`play: ${key} is missing in storage for ready video ${id} (request ${c.var.requestId})`);
+    // A live video's files appear as the transcoder publishes them; a ready video's should all be there.
+    const log = state.live ? console.warn : console.error;
+    log(`play: ${key} is missing in storage for video ${id} (request ${c.var.requestId})`);
     throw fileNotFound();
   }
-  const headers = assetHeaders(asset.contentType, asset.cacheControl, object.headers);
+  const headers = assetHeaders(asset.contentType, cacheControlFor(asset, state.live), object.headers);
   // Lets one purge-by-tag call drop every asset of the video in every data centre (purge.ts).
   headers.set("cache-tag", videoCacheTag(id));
   if (object.body === null) {

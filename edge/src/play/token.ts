@@ -1,5 +1,6 @@
 import { requireCanonicalId as canonical, canonicalId } from "@streamlet/shared";
 import { fromBase64Url, toBase64Url } from "../lib/bytes.ts";
+import { isPlayable, type PlayableFields } from "./playable.ts";
 
 /** Seconds a playback token stays valid: long enough to watch a long video after loading the page. */
 export const PLAYBACK_TOKEN_SECONDS = 6 * 60 * 60;
@@ -72,11 +73,14 @@ export async function verifyPlaybackToken(
   return crypto.subtle.verify("HMAC", await playbackKey(secret), signature, message);
 }
 
-/** The token for a video's playback URLs: only a ready private video needs one (its owner gets it). */
+/**
+ * The token for a video's playback URLs: only a playable (ready, or processing and playable) private video
+ * needs one (its owner gets it).
+ */
 export async function playbackTokenFor(
-  row: { id: string; status: string; visibility: string },
+  row: PlayableFields & { id: string; visibility: string },
   secret: string,
 ): Promise<string | undefined> {
-  if (row.status !== "ready" || row.visibility !== "private") return undefined;
+  if (!isPlayable(row) || row.visibility !== "private") return undefined;
   return signPlaybackToken(row.id, secret);
 }

@@ -14,7 +14,14 @@ import { envelope, loggable } from "../errors.ts";
 import { EventLog } from "./event-log.ts";
 import { fallbackEvent } from "./fallback.ts";
 import { type Handoff, type ProgressRole, parseHandoff } from "./handoff.ts";
-import { type PersistResult, persistProcessing, persistTerminal, withDatabase } from "./persist.ts";
+import {
+  type PersistResult,
+  type PlayableResult,
+  persistPlayable,
+  persistProcessing,
+  persistTerminal,
+  withDatabase,
+} from "./persist.ts";
 
 /** Close code and reason publishers get once the job's terminal event is stored: nothing more will come. */
 export const CLOSE_JOB_ENDED = { code: 1000, reason: "job ended" } as const;
@@ -221,6 +228,7 @@ export class VideoProgress extends DurableObject<Env> {
     const videoId = state.videoId;
     if (videoId === null) throw new Error("a publish reached an object no connection has claimed");
     if (event.type === "ready" || event.type === "failed") return this.#finish(ws, log, videoId, event);
+    if (event.type === "playable") return this.#playable(ws, log, videoId, event);
 
     log.append(event, { terminal: false });
     this.#broadcast(event);
@@ -275,6 +283,45 @@ export class VideoProgress extends DurableObject<Env> {
     for (const publisher of this.ctx.getWebSockets("publisher")) {
       close(publisher, CLOSE_JOB_ENDED.code, CLOSE_JOB_ENDED.reason);
     }
+  }
+
+  /**
+   * The video can be watched while it is still processing: Postgres first (playable_at, which delivery and
+   * the video JSON read), then stored, broadcast and acknowledged, like a terminal event. A video past
+   * processing keeps what it has (acknowledged, not broadcast); a deleted one makes the publisher stop.
+   */
+  async #playable(
+    ws: WebSocket,
+    log: EventLog,
+    videoId: string,
+    event: Extract<ProgressEvent, { type: "playable" }>,
+  ): Promise<void> {
+    let result: PlayableResult;
+    try {
+      result = await withDatabase(loadConfig(this.env), (db) => persistPlayable(db, videoId));
+    } catch (error) {
+      console.error(
+        `VideoProgress [${this.#label()}]: writing playable to Postgres failed:`,
+        loggable(error),
+      );
+      const message = `could not record playable #${event.seq}; send it again`;
+      return send(ws, { type: "error", code: "persist_failed", message });
+    }
+    if (result.outcome === "missing") {
+      console.warn(`VideoProgress [${this.#label()}]: playable #${event.seq}: the video row is gone`);
+      this.#tellDeleted();
+      return;
+    }
+    if (result.outcome === "ignored") {
+      console.warn(
+        `VideoProgress [${this.#label()}]: playable #${event.seq} ignored: the video is ${result.row.status}`,
+      );
+      return send(ws, { type: "ack", seq: event.seq });
+    }
+    log.markProcessing();
+    log.append(event, { terminal: false });
+    this.#broadcast(event);
+    send(ws, { type: "ack", seq: event.seq });
   }
 
   /** queued → processing once the transcoder has started; a failure is logged and retried on the next event. */

@@ -1,11 +1,13 @@
 import { MASTER_PLAYLIST, POSTER, type Video, type VideoStats } from "@streamlet/shared";
 import type { VideoRow } from "../db/schema.ts";
+import { isPlayable } from "../play/playable.ts";
 
 /** What everybody but the owner reads as a failed video's failureReason. */
 export const GENERIC_FAILURE_REASON = "processing failed";
 
 /**
- * The API shape of a video row; playback URLs only once it is ready, absolute against `baseUrl` (below
+ * The API shape of a video row; the HLS URL once it is playable (ready, or processing with its first
+ * segments stored), the poster once it is ready (it is made last); absolute against `baseUrl` (below
  * `/t/<playbackToken>/` when one is given: a private video's owner); `stats` (views, likes, dislikes,
  * comments) when the caller has them. Only the owner (`viewerId`) sees why processing failed; the
  * technical reason (ffmpeg's words, file names) is nobody else's business, so others get a generic one.
@@ -18,6 +20,7 @@ export function toVideo(
   playbackToken?: string,
 ): Video {
   const ready = row.status === "ready";
+  const playable = isPlayable(row);
   const play = `${baseUrl}/v1/play/${row.id}${playbackToken ? `/t/${playbackToken}` : ""}`;
   return {
     id: row.id,
@@ -32,11 +35,12 @@ export function toVideo(
     sourceHeight: row.sourceHeight,
     renditions: row.renditions,
     playback: {
-      hls: ready ? `${play}/${MASTER_PLAYLIST}` : null,
+      hls: playable ? `${play}/${MASTER_PLAYLIST}` : null,
       poster: ready ? `${play}/${POSTER}` : null,
     },
     createdAt: row.createdAt.toISOString(),
     readyAt: row.readyAt?.toISOString() ?? null,
+    playableAt: row.playableAt?.toISOString() ?? null,
     ...(stats ? { stats } : {}),
   };
 }

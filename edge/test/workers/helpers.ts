@@ -192,6 +192,15 @@ export const transcoding = (n: number, percent: number): ProgressEvent => ({
   etaSeconds: 3,
 });
 
+/** The transcoder's "watchable now" event: the first segments of every rung and the audio are stored. */
+export const playable = (n: number, attempt = 1): ProgressEvent => ({
+  type: "playable",
+  seq: seq(n, attempt),
+  at: Date.now(),
+  segmentsPublished: 3,
+  segmentsTotal: 30,
+});
+
 /** The one rendition of the `ready` events here (the shared fixture). */
 export const rendition = rendition720p;
 
