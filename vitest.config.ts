@@ -26,7 +26,11 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{shared,edge,transcoder,scripts}/test/*.test.ts", "transcoder/test/chunks/*.test.ts"],
+          include: [
+            "{shared,edge,transcoder,scripts}/test/*.test.ts",
+            "transcoder/test/chunks/*.test.ts",
+            "transcoder/test/chunked/*.test.ts",
+          ],
           environment: "node",
         },
       },

@@ -52,6 +52,7 @@ const EnvSchema = z.object({
   EDGE_URL: httpUrl("EDGE_URL"),
   TRANSCODER_SECRET: z.string().min(16, { message: "TRANSCODER_SECRET must be at least 16 characters" }),
   TRANSCODER_CONCURRENCY: wholeNumber("TRANSCODER_CONCURRENCY", 1, 32, 1),
+  COORDINATOR_CONCURRENCY: wholeNumber("COORDINATOR_CONCURRENCY", 1, 64, 4),
   MAX_JOBS_IN_FLIGHT_PER_USER: wholeNumber("MAX_JOBS_IN_FLIGHT_PER_USER", 1, 64, 2),
   PROGRESS_ACK_TIMEOUT_MS: millis("PROGRESS_ACK_TIMEOUT_MS", 1000, 600_000, 60_000),
   X264_PRESET: z.enum(X264_PRESETS).default("veryfast"),
@@ -121,6 +122,8 @@ export interface Config {
   /** How long a terminal progress event may wait for the DO's ack before the attempt fails (retried). */
   readonly progressAckTimeoutMs: number;
   readonly concurrency: number;
+  /** Videos this node coordinates at once (COORDINATOR_CONCURRENCY): download, probe, audio, publishing. */
+  readonly coordinatorConcurrency: number;
   /**
    * Jobs of one owner running at once across all nodes; a job over it goes back to the queue (delayed,
    * no attempt used) so other users' jobs run meanwhile.
@@ -193,6 +196,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     transcoderSecret: e.TRANSCODER_SECRET,
     progressAckTimeoutMs: e.PROGRESS_ACK_TIMEOUT_MS,
     concurrency: e.TRANSCODER_CONCURRENCY,
+    /** Videos this node coordinates at once (download, probe, audio, publishing); chunks are jobs of their own. */
+    coordinatorConcurrency: e.COORDINATOR_CONCURRENCY,
     maxJobsInFlightPerUser: e.MAX_JOBS_IN_FLIGHT_PER_USER,
     x264Preset: e.X264_PRESET,
     workDir: e.WORK_DIR,

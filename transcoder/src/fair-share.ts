@@ -32,6 +32,12 @@ export interface FairShareOptions {
   limit: number;
   /** The wait before a deferred job is tried again; deferDelayMs by default. */
   delayMs?: () => number;
+  /**
+   * The jobs waiting their turn (a page of the queue's waiting and prioritized lists). When given, an
+   * owner over the limit is only deferred while another owner's job waits: with nobody else waiting, one
+   * user's video may use every node (work-conserving).
+   */
+  waiting?: () => Promise<ReadonlyArray<Pick<Job, "id" | "data">>>;
 }
 
 export interface Deferral {
@@ -66,6 +72,16 @@ export async function deferIfOverShare(
   }
   const inFlight = active.filter((j) => j.id !== job.id && ownerOf(j.data) === ownerId).length + 1;
   if (inFlight <= options.limit) return null;
+  if (options.waiting) {
+    let waiting: ReadonlyArray<Pick<Job, "id" | "data">>;
+    try {
+      waiting = await options.waiting();
+    } catch (err) {
+      log.warn("could not read the waiting jobs; running the job", errorFields(err));
+      return null;
+    }
+    if (!waiting.some((j) => ownerOf(j.data) !== ownerId)) return null;
+  }
   const delayMs = (options.delayMs ?? deferDelayMs)();
   await job.moveToDelayed(Date.now() + delayMs, token);
   return { ownerId, inFlight, delayMs };

@@ -23,10 +23,16 @@ export interface JobProgress {
     rungs: { name: string; height: number }[],
     durationSeconds: number,
     frameRate: number,
+    /** The video is encoded in this many chunks (chunked encoding): counted from 0 from the first event. */
+    chunksTotal?: number,
   ): void;
   ffmpegStats(stats: FfmpegStats): void;
   /** A rung's folder now holds `segments` finished segments. */
   rungSegments(name: string, segments: number): void;
+  /** `done` of `total` chunks are stored (chunked encoding): carried by every transcoding event from now on. */
+  chunks(done: number, total: number): void;
+  /** The master playlist is out: the video plays from the start while the rest is encoded. */
+  playable(segmentsPublished: number, segmentsTotal: number): void;
   /** FFmpeg finished: every rung is at 100. */
   transcoded(): void;
   uploading(files: number, totalFiles: number): void;
@@ -50,6 +56,7 @@ export function createJobProgress(publisher: ProgressPublisher, log: Logger): Jo
     etaSeconds: null as number | null,
   };
   const upload = { files: 0, percent: 0 };
+  let chunkCounts: { chunksDone: number; chunksTotal: number } | null = null;
 
   const publishTranscoding = () =>
     safePublish(
@@ -61,6 +68,7 @@ export function createJobProgress(publisher: ProgressPublisher, log: Logger): Jo
         fps: encode.fps,
         speed: encode.speed,
         etaSeconds: encode.etaSeconds,
+        ...chunkCounts,
       },
       log,
     );
@@ -83,7 +91,8 @@ export function createJobProgress(publisher: ProgressPublisher, log: Logger): Jo
       safePublish(publisher, { type: "probing" }, log);
     },
 
-    transcodingStarted(planned, durationSeconds, outputFrameRate) {
+    transcodingStarted(planned, durationSeconds, outputFrameRate, chunksTotal) {
+      if (chunksTotal !== undefined) chunkCounts = { chunksDone: 0, chunksTotal };
       duration = durationSeconds;
       frameRate = outputFrameRate;
       rungs = planned.map((r) => ({ name: r.name, height: r.height, percent: 0 }));
@@ -110,6 +119,18 @@ export function createJobProgress(publisher: ProgressPublisher, log: Logger): Jo
       if (percent <= rung.percent) return;
       rung.percent = percent;
       publishTranscoding();
+    },
+
+    chunks(done, total) {
+      if (chunkCounts && done <= chunkCounts.chunksDone && total === chunkCounts.chunksTotal) return;
+      chunkCounts = { chunksDone: Math.min(done, total), chunksTotal: total };
+      encode.percent = Math.max(encode.percent, clampPercent((done / total) * 100));
+      publishTranscoding();
+    },
+
+    playable(segmentsPublished, segmentsTotal) {
+      // A stage of its own, so the publisher sends it at once and it is never coalesced away.
+      safePublish(publisher, { type: "playable", segmentsPublished, segmentsTotal }, log);
     },
 
     transcoded() {

@@ -1,6 +1,9 @@
 import { DEFAULT_LADDER, TRANSCODE_QUEUE } from "@streamlet/shared";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { createChunkWorker } from "./chunked/chunk-worker.ts";
+import { createQueueChunkRunner } from "./chunked/queue-runner.ts";
+import { CHUNK_QUEUE } from "./chunked/types.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createLogger, errorFields } from "./log.ts";
 import {
@@ -131,11 +134,26 @@ async function main(): Promise<void> {
 
   // The finished encode of each running job (encoder, realtime factor), for the histogram at its end.
   const lastEncode = new Map<string, { encoder: EncoderSpec["kind"]; realtimeFactor: number }>();
-  const worker = createWorker(config, {
+  // Chunks are jobs of their own (CHUNK_QUEUE): this node encodes any video's chunks, `concurrency` at a
+  // time, while each video's coordinator (the worker below) queues its chunks and publishes them as they land.
+  const chunkWorker = createChunkWorker(config, {
     log,
     encoder: () => encoder,
     sessions,
     concurrency,
+    hooks: { chunkEnded: ({ outcome }) => metrics.chunkEnded(outcome) },
+  });
+  const runnerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  runnerConnection.on("error", (err) => log.error("chunk runner redis error", errorFields(err)));
+  const chunkRunner = createQueueChunkRunner({ connection: runnerConnection, log });
+  const worker = createWorker(config, {
+    log,
+    encoder: () => encoder,
+    sessions,
+    // A coordinator mostly waits for its chunks: several videos at once, so a new one's first chunk
+    // is queued (and played) while a long one is still encoding.
+    concurrency: config.coordinatorConcurrency,
+    chunkRunner,
     onNvencFailure,
     hooks: {
       jobStarted: ({ jobId }) => metrics.jobStarted(jobId),
@@ -176,17 +194,27 @@ async function main(): Promise<void> {
       signal,
       graceMs: config.shutdownGraceMs,
     });
-    drain = drainWorker(worker, {
+    const drainOptions = {
       graceMs: config.shutdownGraceMs,
       log,
       // A job that ignores its abort (a wedged upload) must not keep the node up forever: exit, and the
       // stalled check on another node recovers it.
       stuckMs: HAND_BACK_TIMEOUT_MS,
-      onStuck: (jobIds) => {
+      onStuck: (jobIds: string[]) => {
         log.error("jobs did not stop after being handed back; exiting", { jobIds });
         process.exit(1);
       },
-    });
+    };
+    const drains = [drainWorker(worker, drainOptions), drainWorker(chunkWorker, drainOptions)];
+    drain = {
+      closed: Promise.all(drains.map((d) => d.closed)).then(async () => {
+        await chunkRunner.close().catch(() => undefined);
+        runnerConnection.disconnect();
+      }),
+      handBack: (why) => {
+        for (const d of drains) d.handBack(why);
+      },
+    };
     draining = true;
     drain.closed.then(
       async () => {
@@ -205,11 +233,13 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
 
-  await worker.waitUntilReady();
+  await Promise.all([worker.waitUntilReady(), chunkWorker.waitUntilReady()]);
   ready = true;
   log.info("ready", {
     queue: TRANSCODE_QUEUE,
+    chunkQueue: CHUNK_QUEUE,
     concurrency,
+    coordinatorConcurrency: config.coordinatorConcurrency,
     encoder: encoder.kind,
     ops: ops.url,
     preset: config.x264Preset,

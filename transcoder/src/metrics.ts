@@ -32,6 +32,8 @@ export interface TranscoderMetrics {
   jobEnded(jobId: string, outcome: JobOutcome, end?: JobEnd): void;
   /** A job went back to the queue before running (e.g. its owner had too many jobs in flight). */
   jobDeferred(reason: DeferReason): void;
+  /** A chunk job attempt (chunked encoding) left this node. */
+  chunkEnded(outcome: JobOutcome): void;
   /** The encoder the start-up probe chose and why (e.g. "probe_ok", "no_nvenc_device", "configured"). */
   setEncoder(encoder: EncoderKind, reason: string): void;
   setSessions(inUse: number, limit: number): void;
@@ -104,6 +106,13 @@ export function createMetrics(options: MetricsOptions = {}): TranscoderMetrics {
     registers,
   });
   for (const reason of DEFER_REASONS) deferredTotal.inc({ reason }, 0);
+  const chunksTotal = new Counter({
+    name: `${P}chunks_total`,
+    help: "Chunk job attempts (chunked encoding) that left this worker, by outcome (handed_back: returned to the queue).",
+    labelNames: ["outcome"],
+    registers,
+  });
+  for (const outcome of JOB_OUTCOMES) chunksTotal.inc({ outcome }, 0);
   new Gauge({
     name: `${P}jobs_in_progress`,
     help: "Jobs this worker is running now.",
@@ -183,6 +192,9 @@ export function createMetrics(options: MetricsOptions = {}): TranscoderMetrics {
     },
     jobDeferred(reason) {
       deferredTotal.inc({ reason });
+    },
+    chunkEnded(outcome) {
+      chunksTotal.inc({ outcome });
     },
     setEncoder(encoder, reason) {
       encoderInfo.reset();

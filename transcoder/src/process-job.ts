@@ -1,24 +1,31 @@
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  AUDIO_FOLDER,
   contentTypeFor,
   DEFAULT_LADDER,
-  MASTER_PLAYLIST,
+  INIT_SEGMENT,
   outputPrefix,
   POSTER,
+  type Rendition,
   sourceKey,
   TranscodeJob,
 } from "@streamlet/shared";
 import { type Job, UnrecoverableError } from "bullmq";
+import { createLocalChunkRunner } from "./chunked/local-runner.ts";
+import type { ChunkRunner } from "./chunked/types.ts";
 import { DEFAULT_FFMPEG_TIME_LIMIT } from "./config.ts";
-import { encodeWithFallback, type LadderJob } from "./encode-ladder.ts";
+import { fallbackVerdict } from "./encode-ladder.ts";
 import { EdgeRejectedError, errorMessage, type JobCancelledError, StorageNotFoundError } from "./errors.ts";
 import { createJobProgress, type JobProgress } from "./job-progress.ts";
 import { errorFields, type Logger } from "./log.ts";
 import {
+  type AudioSegment,
   BadMediaError,
+  DEFAULT_CHUNK_SECONDS,
   DEFAULT_SOURCE_LIMITS,
   type EncoderSpec,
+  encodeAudio,
   type FallBackDecision,
   FfmpegDeadlineError,
   type FfmpegStats,
@@ -27,20 +34,16 @@ import {
   makePoster,
   maxPixelsOf,
   mediaDeadlineMs,
+  planChunks,
   planLadder,
   probeFile,
   type SourceLimits,
   toNumber,
-  toRenditions,
-  type VerifiedLadder,
-  verifyLadder,
-  watchSegments,
-  writeMasterPlaylist,
 } from "./media/index.ts";
 import type { SessionBudget } from "./nvenc-budget.ts";
 import type { ProgressPublisher } from "./progress-publisher.ts";
+import { audioSegmentKey, createPublication, type Publication } from "./publication.ts";
 import type { Storage } from "./storage.ts";
-import { uploadFolder } from "./upload.ts";
 
 /** Opens the progress channel for one job attempt (the video's Durable Object, or a fake in tests). */
 export type OpenProgress = (channel: {
@@ -81,6 +84,13 @@ export interface ProcessDeps {
   ffmpegMemoryLimitBytes?: number;
   /** How often to count each rung's finished segments while ffmpeg runs. */
   segmentPollMs?: number;
+  /**
+   * Where the video's chunks are encoded: the chunk queue (any node, chunked/queue-runner.ts) in the
+   * worker; in-process, one after another, when absent (chunked/local-runner.ts).
+   */
+  chunkRunner?: ChunkRunner;
+  /** Length of the chunks after the opening ones (planChunks); DEFAULT_CHUNK_SECONDS when absent. */
+  chunkSeconds?: number;
 }
 
 /** The subset of a BullMQ job the processor uses (tests pass a plain object). */
@@ -88,7 +98,7 @@ export type TranscodeJobLike = Pick<Job, "id" | "data" | "attemptsMade" | "attem
 
 export interface TranscodeResult {
   durationSeconds: number;
-  renditions: ReturnType<typeof toRenditions>;
+  renditions: Rendition[];
 }
 
 const MAX_REASON = 1000;
@@ -212,6 +222,7 @@ interface Encoded {
   encodeSeconds: number;
   /** Seconds of video per wall-clock second. */
   realtimeFactor: number;
+  chunks: number;
 }
 
 /** The wall-clock limit of one ffmpeg run over this source. */
@@ -220,68 +231,206 @@ function ffmpegDeadline(deps: ProcessDeps, facts: Pick<MediaFacts, "durationSeco
   return mediaDeadlineMs(facts.durationSeconds, factor, minimumMs);
 }
 
-/** Step 4: the ladder in one ffmpeg run (fallback policy in encode-ladder.ts), with per-rung progress. */
-async function encode(a: Attempt, job: LadderJob): Promise<Encoded> {
+/** The in-process runner: the video's chunks one after another on this node, from its copy of the source. */
+function localChunkRunner(deps: ProcessDeps, encoder: EncoderSpec): ChunkRunner {
+  return createLocalChunkRunner({
+    storage: deps.storage,
+    log: deps.log,
+    workDir: deps.workDir,
+    ffmpegPath: deps.ffmpegPath,
+    encoder,
+    sessions: deps.sessions,
+    encodeStallTimeoutMs: deps.encodeStallTimeoutMs,
+    ffmpegTimeLimit: deps.ffmpegTimeLimit,
+    ffmpegMemoryLimitBytes: deps.ffmpegMemoryLimitBytes,
+    sourceLimits: deps.sourceLimits,
+    onEncodeStats: deps.onEncodeStats,
+  });
+}
+
+/**
+ * Step 4: the video in chunks (any node takes any chunk), audio once beside them, each stored chunk
+ * published at once: the rungs' EVENT playlists grow, and the master playlist goes out with the first
+ * segment of every rung and the audio, which makes the video playable (publication.ts).
+ */
+async function encodeAndPublish(
+  a: Attempt,
+  job: { source: string; outDir: string; facts: MediaFacts; plan: LadderPlan; maxPixels: number },
+): Promise<{ encoded: Encoded; publication: Publication }> {
+  const { deps } = a;
+  try {
+    return await encodeAndPublishWith(a, job, deps.encoder);
+  } catch (err) {
+    // The fallback policy of the one-pass encode (encode-ladder.ts), for the in-process runner: an NVENC
+    // failure encodes the whole video again on the CPU, since every chunk of a rung must share one init.
+    const fallback = deps.fallbackEncoder;
+    const verdict = fallbackVerdict(err, deps.encoder, fallback !== undefined, a.signal.aborted);
+    if (!verdict.fallBack || !fallback || deps.chunkRunner) throw err;
+    const { decision } = verdict;
+    a.log.warn("NVENC encode failed mid-job; encoding this job with the fallback encoder", {
+      kind: decision?.failure.kind ?? "unrecognised",
+      error: decision?.failure.message ?? errorMessage(err),
+      hint: decision?.failure.hint,
+      fallback: fallback.kind,
+    });
+    if (decision) deps.onNvencFailure?.(decision);
+    return await encodeAndPublishWith(a, job, fallback);
+  }
+}
+
+async function encodeAndPublishWith(
+  a: Attempt,
+  job: { source: string; outDir: string; facts: MediaFacts; plan: LadderPlan; maxPixels: number },
+  encoder: EncoderSpec,
+): Promise<{ encoded: Encoded; publication: Publication }> {
   const { deps, progress } = a;
   const { facts, plan } = job;
-  progress.transcodingStarted(plan.rungs, facts.durationSeconds, toNumber(plan.fps));
+  const chunkSeconds = deps.chunkSeconds ?? DEFAULT_CHUNK_SECONDS;
+  // The video stream's own length decides the frames: the container's can include a longer audio track.
+  const chunkPlan = planChunks({
+    durationSeconds: facts.videoDurationSeconds ?? facts.durationSeconds,
+    fps: plan.fps,
+    chunkSeconds,
+  });
+  const chunkCount = chunkPlan.chunks.length;
+  a.stage("encode", { chunks: chunkCount, segments: chunkPlan.segments.length });
+  progress.transcodingStarted(plan.rungs, facts.durationSeconds, toNumber(plan.fps), chunkCount);
+  const publication = createPublication({
+    videoId: a.data.videoId,
+    storage: deps.storage,
+    rungs: plan.rungs,
+    plan: chunkPlan,
+    hasAudio: facts.hasAudio,
+    workDir: job.outDir,
+    signal: a.signal,
+    onPublished: (name, segments) => progress.rungSegments(name, segments),
+    onPlayable: () => {
+      a.log.info("stage", { stage: "playable", attempt: a.number });
+      progress.playable(1, chunkPlan.segments.length);
+    },
+  });
   const started = Date.now();
-  const names = plan.rungs.map((r) => r.name);
-  const watcher = watchSegments(job.outDir, names, progress.rungSegments, deps.segmentPollMs);
-  let used: EncoderSpec;
+  const audio = facts.hasAudio ? encodeAndStoreAudio(a, job, publication) : Promise.resolve();
+  // Stop the chunks when the audio fails (or the video is deleted); a shutdown or a lost lock only stops
+  // this coordinator waiting: queued chunks run on for the coordinator that takes the video over.
+  const local = new AbortController();
+  const cancel = AbortSignal.any([a.publisher.cancelled, local.signal]);
+  let chunksDone = 0;
+  const runner = deps.chunkRunner ?? localChunkRunner(deps, encoder);
   try {
-    used = await encodeWithFallback(job, {
-      ffmpegPath: deps.ffmpegPath,
-      encoder: deps.encoder,
-      fallbackEncoder: deps.fallbackEncoder,
-      sessions: deps.sessions,
-      stallTimeoutMs: deps.encodeStallTimeoutMs,
-      timeoutMs: ffmpegDeadline(deps, facts),
-      memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
-      onStats: (stats) => {
-        progress.ffmpegStats(stats);
-        deps.onEncodeStats?.(stats);
-      },
-      onNvencFailure: deps.onNvencFailure,
-      log: a.log,
-      signal: a.signal,
-    });
-  } finally {
-    watcher.stop();
+    await Promise.all([
+      runner.run(
+        {
+          videoId: a.data.videoId,
+          ownerId: a.data.ownerId,
+          totalFrames: chunkPlan.totalFrames,
+          fps: plan.fps,
+          chunkSeconds,
+          rungs: plan.rungs,
+          facts: { rotation: facts.rotation, videoCodec: facts.videoCodec, pixelFormat: facts.pixelFormat },
+          chunkCount,
+          sourcePath: job.source,
+        },
+        async (done) => {
+          await publication.chunkDone(done);
+          chunksDone += 1;
+          progress.chunks(chunksDone, chunkCount);
+        },
+        cancel,
+        a.signal,
+      ),
+      audio,
+    ]);
+  } catch (err) {
+    local.abort(err);
+    await audio.catch(() => undefined);
+    throw err;
   }
   const seconds = (Date.now() - started) / 1000;
   const realtimeFactor = facts.durationSeconds / seconds;
   progress.transcoded();
-  deps.onEncoded?.({ encoder: used.kind, realtimeFactor, seconds });
-  return { encoder: used.kind, encodeSeconds: seconds, realtimeFactor };
+  deps.onEncoded?.({ encoder: encoder.kind, realtimeFactor, seconds });
+  return {
+    encoded: { encoder: encoder.kind, encodeSeconds: seconds, realtimeFactor, chunks: chunkCount },
+    publication,
+  };
 }
 
-/** Step 6: every file, then the master playlist last (once it exists, everything it names does). */
-async function upload(a: Attempt, outDir: string, ladder: VerifiedLadder): Promise<number> {
+/** The audio, encoded once for the whole video, each segment stored and published as ffmpeg finishes it. */
+async function encodeAndStoreAudio(
+  a: Attempt,
+  job: { source: string; outDir: string; facts: MediaFacts; maxPixels: number },
+  publication: Publication,
+): Promise<void> {
+  const { deps } = a;
   const prefix = outputPrefix(a.data.videoId);
-  a.stage("upload", { prefix });
-  const master = writeMasterPlaylist(ladder);
-  // The master playlist is one more file after the folder.
-  const files = await uploadFolder(a.deps.storage, outDir, prefix, a.signal, (done, total) =>
-    a.progress.uploading(done, total + 1),
+  const folder = join(job.outDir, AUDIO_FOLDER);
+  // Uploads in order, one at a time, beside the encode (onSegment must not wait for them).
+  let stored: Promise<void> = Promise.resolve();
+  let initStored = false;
+  const store = (segment: AudioSegment) => {
+    stored = stored.then(async () => {
+      if (!initStored) {
+        await deps.storage.putFile(
+          `${prefix}${AUDIO_FOLDER}/${INIT_SEGMENT}`,
+          join(folder, INIT_SEGMENT),
+          contentTypeFor(INIT_SEGMENT),
+          a.signal,
+        );
+        initStored = true;
+      }
+      const key = audioSegmentKey(a.data.videoId, segment.number);
+      await deps.storage.putFile(key, segment.path, contentTypeFor(key), a.signal);
+      const { size } = await stat(segment.path);
+      await publication.audioSegment({ ...segment, bytes: size });
+    });
+    // A failed upload fails the encode below (awaited after it), not as an unhandled rejection.
+    stored.catch(() => undefined);
+  };
+  await encodeAudio(
+    { input: job.source, outDir: job.outDir, maxPixels: job.maxPixels },
+    {
+      ffmpegPath: deps.ffmpegPath,
+      signal: a.signal,
+      stallTimeoutMs: deps.encodeStallTimeoutMs,
+      timeoutMs: ffmpegDeadline(deps, job.facts),
+      memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
+      durationSeconds: job.facts.durationSeconds,
+      onSegment: store,
+    },
   );
-  const masterKey = `${prefix}${MASTER_PLAYLIST}`;
-  await a.deps.storage.putBody(masterKey, master, contentTypeFor(MASTER_PLAYLIST), a.signal);
-  a.progress.uploading(files + 1, files + 1);
-  return files + 1;
+  await stored;
+}
+
+/** Step 5: the poster, from the source. */
+async function storePoster(a: Attempt, source: string, outDir: string, facts: MediaFacts, maxPixels: number) {
+  const { deps } = a;
+  a.stage("poster");
+  const file = join(outDir, POSTER);
+  await makePoster(source, file, facts, {
+    ffmpegPath: deps.ffmpegPath,
+    signal: a.signal,
+    timeoutMs: ffmpegDeadline(deps, facts),
+    maxPixels,
+    memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
+  });
+  const key = `${outputPrefix(a.data.videoId)}${POSTER}`;
+  await deps.storage.putFile(key, file, contentTypeFor(POSTER), a.signal);
 }
 
 /** Step 7: `ready`, resolved once the DO has it in Postgres; a timeout fails the attempt (retried). */
-async function reportReady(a: Attempt, facts: MediaFacts, ladder: VerifiedLadder): Promise<TranscodeResult> {
-  const renditions = toRenditions(ladder);
-  const durationSeconds = Math.round(ladder.encodedSeconds * 1000) / 1000;
+async function reportReady(
+  a: Attempt,
+  facts: MediaFacts,
+  published: { renditions: Rendition[]; durationSeconds: number },
+): Promise<TranscodeResult> {
   await a.progress.ready({
-    durationSeconds,
+    durationSeconds: published.durationSeconds,
     sourceWidth: facts.width,
     sourceHeight: facts.height,
-    renditions,
+    renditions: published.renditions,
   });
-  return { durationSeconds, renditions };
+  return published;
 }
 
 /** Removes what a cancelled job uploaded; logged, never thrown (the job ends cancelled either way). */
@@ -355,20 +504,12 @@ export async function processJob(
     const bytes = await download(a, source);
     const { facts, plan } = await probeAndPlan(a, source, bytes);
     const maxPixels = maxPixelsOf(deps.sourceLimits ?? DEFAULT_SOURCE_LIMITS);
-    const encoded = await encode(a, { source, outDir, facts, plan, maxPixels });
-    a.stage("verify", { ...encoded });
-    const ladder = await verifyLadder(outDir, plan, facts);
-    a.stage("poster");
-    await makePoster(source, join(outDir, POSTER), facts, {
-      ffmpegPath: deps.ffmpegPath,
-      signal: a.signal,
-      timeoutMs: ffmpegDeadline(deps, facts),
-      maxPixels,
-      memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
-    });
-    const files = await upload(a, outDir, ladder);
-    const result = await reportReady(a, facts, ladder);
-    a.log.info("stage", { stage: "done", files, durationSeconds: result.durationSeconds, ...encoded });
+    const { encoded, publication } = await encodeAndPublish(a, { source, outDir, facts, plan, maxPixels });
+    await storePoster(a, source, outDir, facts, maxPixels);
+    a.stage("publish", { ...encoded });
+    // Every playlist turns VOD and the measured master goes last: once it is out, all it names is final.
+    const result = await reportReady(a, facts, await publication.finish());
+    a.log.info("stage", { stage: "done", durationSeconds: result.durationSeconds, ...encoded });
     return result;
   } catch (err) {
     return await failAttempt(a, job, err, shutdown);

@@ -1,6 +1,7 @@
 import { TRANSCODE_QUEUE } from "@streamlet/shared";
 import { DelayedError, type Job, Queue, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
+import type { ChunkRunner } from "./chunked/types.ts";
 import type { Config } from "./config.ts";
 import { JobCancelledError } from "./errors.ts";
 import { type DeferReason, type Deferral, deferIfOverShare, type FairShareOptions } from "./fair-share.ts";
@@ -85,6 +86,11 @@ export interface WorkerDeps {
   onNvencFailure?: (decision: FallBackDecision) => void;
   /** The wait before a deferred job is tried again (tests); fair-share.ts's 2-5 s with jitter by default. */
   deferDelayMs?: () => number;
+  /**
+   * Where each video's chunks are encoded: the chunk queue, so any node takes any chunk (main.ts); the
+   * coordinator's own process, one chunk after another, when absent.
+   */
+  chunkRunner?: ChunkRunner;
   hooks?: WorkerHooks;
 }
 
@@ -139,6 +145,7 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
       fallbackEncoder: x264,
       sessions: deps.sessions,
       onNvencFailure: deps.onNvencFailure,
+      chunkRunner: deps.chunkRunner,
       encodeStallTimeoutMs: config.encodeStallTimeoutMs,
       sourceLimits: config.sourceLimits,
       ffmpegTimeLimit: config.ffmpegTimeLimit,
@@ -305,6 +312,9 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
   });
 }
 
+/** What a graceful stop needs of a worker: the transcode worker and the chunk worker both have it. */
+export type DrainableWorker = Pick<TranscodeWorker, "close" | "runningJobIds" | "handBackAll">;
+
 export interface Drain {
   /** Resolves once the worker is closed (jobs finished or handed back). */
   readonly closed: Promise<void>;
@@ -317,7 +327,7 @@ export interface Drain {
  * the rest back to the queue (no attempt used) so another node starts them immediately.
  */
 export function drainWorker(
-  worker: TranscodeWorker,
+  worker: DrainableWorker,
   opts: { graceMs: number; log: Logger; stuckMs?: number; onStuck?: (jobIds: string[]) => void },
 ): Drain {
   const { log } = opts;

@@ -54,6 +54,7 @@ describe("parseProbe", () => {
       fps: 30000 / 1001,
       variableFrameRate: false,
       durationSeconds: 12.012,
+      videoDurationSeconds: 12.012,
       hasAudio: true,
       videoCodec: "h264",
       pixelFormat: "yuv420p",

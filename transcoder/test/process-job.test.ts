@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { MASTER_PLAYLIST, outputPrefix, ProgressEvent, SEQ_EPOCH, sourceKey } from "@streamlet/shared";
+import { outputPrefix, ProgressEvent, SEQ_EPOCH, sourceKey } from "@streamlet/shared";
 import { UnrecoverableError } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { noise } from "../../scripts/stack/noise.ts";
@@ -170,7 +170,16 @@ describe("processJob", () => {
     const result = await processJob(job(testId("vid_ok")), deps);
 
     expect(channels).toEqual([{ videoId: testId("vid_ok"), token: `token-${testId("vid_ok")}`, attempt: 1 }]);
-    expect(stages(events)).toEqual(["downloading", "probing", "transcoding", "uploading", "ready"]);
+    // Playable after the first chunk (2 s) of every rung and the first audio segment are stored; the
+    // remaining chunks keep transcoding; ready once every playlist is VOD and the measured master is out.
+    expect(stages(events)).toEqual([
+      "downloading",
+      "probing",
+      "transcoding",
+      "playable",
+      "transcoding",
+      "ready",
+    ]);
     expectMonotonic(events);
     const downloads = events.filter((e) => e.type === "downloading");
     expect(downloads[0]).toEqual({ type: "downloading", bytes: 0, totalBytes: null, percent: 0 });
@@ -187,18 +196,14 @@ describe("processJob", () => {
       { name: "360p", height: 360, percent: 0 },
       { name: "180p", height: 180, percent: 0 },
     ]);
-    // ffmpeg's own figures arrive while it runs; every rung ends at 100.
-    expect(encodes.some((e) => e.speed !== null && e.speed > 0 && e.fps !== null && e.fps > 0)).toBe(true);
-    // A real per-rung signal: a rung's finished segments on disk (6 s of the 7 s clip = 85.7%).
+    // Chunks as they are stored (7 s: 2 s, 4 s, then the last second), and each rung's published prefix.
+    expect(encodes[0]).toMatchObject({ chunksDone: 0, chunksTotal: 3 });
+    expect(encodes.some((e) => e.chunksDone === 1)).toBe(true);
     expect(encodes.some((e) => e.rungs.some((r) => r.percent > 0 && r.percent < 100))).toBe(true);
-    expect(encodes.at(-1)).toMatchObject({ percent: 100, etaSeconds: 0 });
+    expect(encodes.at(-1)).toMatchObject({ percent: 100, etaSeconds: 0, chunksDone: 3, chunksTotal: 3 });
     expect(encodes.at(-1)?.rungs.map((r) => r.percent)).toEqual([100, 100]);
-    const uploads = events.filter((e) => e.type === "uploading");
-    expect(uploads[0]).toMatchObject({ files: 0, percent: 0 });
-    expect(uploads.at(-1)).toMatchObject({ percent: 100 });
-    const totalFiles = uploads[0]?.totalFiles ?? 0;
-    expect(uploads.at(-1)).toMatchObject({ files: totalFiles, totalFiles });
-    expect(s3.puts.filter((k) => k.startsWith(outputPrefix(testId("vid_ok"))))).toHaveLength(totalFiles);
+    const playable = events.find((e) => e.type === "playable");
+    expect(playable).toMatchObject({ segmentsPublished: 1, segmentsTotal: 4 });
 
     const ready = events.at(-1);
     expect(ready?.finished).toBe(true);
@@ -218,7 +223,11 @@ describe("processJob", () => {
     expect(closedCount()).toBe(1);
 
     const prefix = outputPrefix(testId("vid_ok"));
-    expect(s3.puts.filter((k) => k.startsWith(prefix)).at(-1)).toBe(`${prefix}master.m3u8`);
+    const puts = s3.puts.filter((k) => k.startsWith(prefix));
+    expect(puts.at(-1)).toBe(`${prefix}master.m3u8`);
+    // The provisional master went out while segments were still being stored, the measured one last.
+    expect(puts.filter((k) => k === `${prefix}master.m3u8`)).toHaveLength(2);
+    expect(puts.indexOf(`${prefix}master.m3u8`)).toBeLessThan(puts.indexOf(`${prefix}360p/seg_00004.m4s`));
     const expected: [string, string][] = [
       ["master.m3u8", "application/vnd.apple.mpegurl"],
       ["poster.jpg", "image/jpeg"],
@@ -241,6 +250,9 @@ describe("processJob", () => {
     expect(master.indexOf("180p/index.m3u8")).toBeLessThan(master.indexOf("360p/index.m3u8"));
     const variant = await (await s3.get(`${prefix}360p/index.m3u8`)).text();
     expect(variant).toContain('#EXT-X-MAP:URI="init.mp4"');
+    expect(variant).toContain("#EXT-X-PLAYLIST-TYPE:VOD");
+    expect(variant).toContain("#EXT-X-ENDLIST");
+    expect(variant.match(/^#EXTINF:/gm)).toHaveLength(4);
 
     const poster = Buffer.from(await (await s3.get(`${prefix}poster.jpg`)).arrayBuffer());
     expect(poster.subarray(0, 2).toString("hex")).toBe("ffd8");
@@ -269,9 +281,7 @@ describe("processJob", () => {
     const { deps, events } = harness();
     const err = await processJob(job(testId("vid_cut")), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
-    expect((err as Error).message).toMatch(
-      /^The uploaded file appears truncated: decoded \d+\.\d s of 7\.0 s$/,
-    );
+    expect((err as Error).message).toMatch(/^The uploaded file is incomplete or truncated/);
     expect(events.at(-1)).toEqual({ type: "failed", reason: (err as Error).message, finished: true });
   }, 30_000);
 
@@ -353,8 +363,8 @@ describe("processJob", () => {
     await upload(sourceKey(testId("vid_del")), clip);
     let uploadedBeforeCancel = 0;
     const { deps, events } = harness({}, undefined, (update, cancel) => {
-      // Cancel once some files are in storage, as a DELETE arriving mid-upload would.
-      if (update.type === "uploading" && update.files >= 3 && uploadedBeforeCancel === 0) {
+      // Cancel once some files are in storage (the video is playable), as a DELETE arriving then would.
+      if (update.type === "playable" && uploadedBeforeCancel === 0) {
         uploadedBeforeCancel = s3.puts.filter((k) => k.startsWith(outputPrefix(testId("vid_del")))).length;
         cancel();
       }
@@ -364,7 +374,6 @@ describe("processJob", () => {
     expect(err).toBeInstanceOf(UnrecoverableError); // BullMQ does not retry it
     expect(uploadedBeforeCancel).toBeGreaterThan(0);
     expect(await s3.list(outputPrefix(testId("vid_del")))).toEqual([]);
-    expect(s3.puts).not.toContain(`${outputPrefix(testId("vid_del"))}${MASTER_PLAYLIST}`);
     // Even on the last attempt: no "failed" (nobody is left to tell, and the video did nothing wrong).
     expect(events.some((e) => e.type === "failed" || e.type === "ready")).toBe(false);
     expect(await readdir(workDir)).toEqual([]);
@@ -397,7 +406,7 @@ describe("processJob", () => {
     const shutdown = new AbortController();
     const handBack = new Error("handing the job back");
     const { deps, events } = harness({}, undefined, (update) => {
-      if (update.type === "transcoding" && update.percent > 0) shutdown.abort(handBack);
+      if (update.type === "transcoding") shutdown.abort(handBack);
     });
     const err = await processJob(job(testId("vid_stop"), 2), deps, shutdown.signal).catch((e: unknown) => e);
     expect(err).toBe(handBack);
@@ -461,7 +470,14 @@ describe("processJob", () => {
       });
       await processJob(job(testId("vid_sock"), 1), deps);
       const stored = fake.stored();
-      expect(stages(stored)).toEqual(["downloading", "probing", "transcoding", "uploading", "ready"]);
+      expect(stages(stored)).toEqual([
+        "downloading",
+        "probing",
+        "transcoding",
+        "playable",
+        "transcoding",
+        "ready",
+      ]);
       expectMonotonic(stored);
       const seqs = stored.map((e) => e.seq);
       expect(seqs[0]).toBe(2 * SEQ_EPOCH + 1);

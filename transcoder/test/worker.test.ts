@@ -109,7 +109,14 @@ describe.skipIf(!hasRedisServer)("BullMQ worker against a real Redis", () => {
     const job = await add("vid_w1");
     const result = await job.waitUntilFinished(events, 60_000);
     expect(result.renditions.map((r: { name: string }) => r.name)).toEqual(["240p"]);
-    expect(stagesOf("vid_w1")).toEqual(["downloading", "probing", "transcoding", "uploading", "ready"]);
+    expect(stagesOf("vid_w1")).toEqual([
+      "downloading",
+      "probing",
+      "transcoding",
+      "playable",
+      "transcoding",
+      "ready",
+    ]);
     const master = await (await s3.get(`${outputPrefix(testId("vid_w1"))}${MASTER_PLAYLIST}`)).text();
     expect(master).not.toContain("EXT-X-MEDIA");
     expect(master).toMatch(

@@ -20,6 +20,11 @@ export interface MediaFacts {
   /** True when the average and nominal rates disagree (phone and screen recordings). */
   variableFrameRate: boolean;
   durationSeconds: number;
+  /**
+   * The video stream's own duration where the container says it (MP4 does, Matroska usually not): the
+   * frames to encode. The container's duration can run past it (a longer audio track).
+   */
+  videoDurationSeconds?: number;
   hasAudio: boolean;
   /** ffprobe's codec_name of the video stream, e.g. "h264", "hevc", "vp9". */
   videoCodec: string;
@@ -155,6 +160,7 @@ export function inspectProbe(json: unknown): { facts: ParsedProbe; shape: Probed
     fps: toNumber(frameRate),
     variableFrameRate: variableFrameRate || rate === null,
     durationSeconds: positive(format?.duration) ?? positive(video.duration),
+    videoDurationSeconds: positive(video.duration) ?? undefined,
     hasAudio: streams.some((s) => s.codec_type === "audio"),
     videoCodec: video.codec_name ?? "unknown",
     pixelFormat: video.pix_fmt ?? "unknown",

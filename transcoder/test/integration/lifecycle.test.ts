@@ -7,7 +7,6 @@ import {
   MASTER_PLAYLIST,
   outputPrefix,
   SEGMENT_FILE,
-  SEGMENT_SECONDS,
   TRANSCODE_QUEUE,
   VARIANT_PLAYLIST,
 } from "@streamlet/shared";
@@ -18,6 +17,7 @@ import { apiClient, uploadFile, waitForTerminal } from "../../../scripts/stack/c
 import { makeClip } from "../../../scripts/stack/clip.ts";
 import type { Managed } from "../../../scripts/stack/proc.ts";
 import { type Stack, startStack } from "../../../scripts/stack/stack.ts";
+import { planChunks } from "../../src/media/index.ts";
 
 /*
  * Node lifecycle with real transcoder processes: a crash (SIGKILL) mid-encode, a graceful SIGTERM
@@ -201,7 +201,8 @@ async function expectCompleteLadder(videoId: string) {
   const prefix = outputPrefix(videoId);
   const keys = await listKeys(prefix);
   expect(keys).toContain(`${prefix}${MASTER_PLAYLIST}`);
-  const expected = Math.ceil(CLIP_SECONDS / SEGMENT_SECONDS);
+  // The chunk plan's segments: 2-s opening segments, then 6 s (transcoder/src/media/chunks/plan.ts).
+  const expected = planChunks({ durationSeconds: CLIP_SECONDS, fps: { num: 30, den: 1 } }).segments.length;
   const master = await (await fetch(video.playback.hls ?? "")).text();
   for (const r of video.renditions) {
     expect(master).toContain(`${r.name}/${VARIANT_PLAYLIST}`);
@@ -304,8 +305,8 @@ describe("transcoder node lifecycle (two real transcoder processes)", () => {
     const id = await upload(longClip);
     const [runner, other] = await takenBy(id, nodesUp);
     expect((await waitReady(id)).status).toBe("ready");
-    const verify = await runner.waitFor((l) => l.msg === "stage" && l.stage === "verify" && l.jobId === id);
-    expect(verify.encodeSeconds).toBeGreaterThan(10);
+    const publish = await runner.waitFor((l) => l.msg === "stage" && l.stage === "publish" && l.jobId === id);
+    expect(publish.encodeSeconds).toBeGreaterThan(10);
     await runner.waitFor(completed(id), 10_000);
     expect(other.has(started(id))).toBe(false);
     for (const n of nodesUp) {

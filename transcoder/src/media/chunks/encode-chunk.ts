@@ -3,7 +3,9 @@ import { join } from "node:path";
 import { INIT_SEGMENT, segmentName } from "@streamlet/shared";
 import { sourceInputArgs } from "../confine.ts";
 import { createEncoder, type EncoderSpec, type SourceFacts } from "../encoder.ts";
+import { BadMediaError } from "../errors.ts";
 import type { PlannedRung } from "../ladder.ts";
+import { BAD_MEDIA } from "../probe.ts";
 import { formatRational, type Rational } from "../rational.ts";
 import { type RunFfmpegOptions, runFfmpeg } from "../run-ffmpeg.ts";
 import {
@@ -243,7 +245,16 @@ export function cutChunk(
   if (track.timescale !== timescale) fail(`track timescale ${track.timescale}, expected ${timescale}`);
   const infos = fragments.map((f) => readFragment(f, track));
   const frames = infos.reduce((n, f) => n + f.sampleCount, 0);
-  if (frames !== chunk.frameCount) fail(`${frames} frames encoded, the plan says ${chunk.frameCount}`);
+  // The source ran out early. At the very end that is the probed duration's rounding (or a container
+  // duration a little past the video's): the last chunk keeps what there is. Anywhere else the file
+  // holds less than it claims.
+  const last = chunk.index === plan.chunks.length;
+  if (frames < chunk.frameCount && (!last || frames === 0)) {
+    throw new BadMediaError(
+      `${BAD_MEDIA.truncated}: ${frames} of ${chunk.frameCount} frames from ${chunk.startSeconds.toFixed(1)} s`,
+    );
+  }
+  if (frames > chunk.frameCount) fail(`${frames} frames encoded, the plan says ${chunk.frameCount}`);
 
   const starts: number[] = [];
   let at = 0;
@@ -251,7 +262,9 @@ export function cutChunk(
     starts.push(at);
     at += info.sampleCount;
   }
-  if (starts.join(",") !== chunk.keyframes.join(",")) {
+  const plannedStarts =
+    frames < chunk.frameCount ? chunk.keyframes.filter((k) => k < frames) : chunk.keyframes;
+  if (starts.join(",") !== plannedStarts.join(",")) {
     fail(`fragments start at frames ${starts.join(",")}, planned keyframes are ${chunk.keyframes.join(",")}`);
   }
   const first = infos[0] as FragmentInfo;
@@ -280,15 +293,21 @@ export function cutChunk(
     return { startFrame, bytes: out };
   });
 
-  const segments = plan.segments.slice(chunk.firstSegment - 1, chunk.firstSegment - 1 + chunk.segmentCount);
+  const endFrame = chunk.startFrame + frames;
+  const segments = plan.segments
+    .slice(chunk.firstSegment - 1, chunk.firstSegment - 1 + chunk.segmentCount)
+    .filter((segment) => segment.startFrame < endFrame);
   const cut = segments.map((segment) => {
-    const end = segment.startFrame + segment.frameCount;
+    const end = Math.min(segment.startFrame + segment.frameCount, endFrame);
     const parts = restamped.filter((r) => r.startFrame >= segment.startFrame && r.startFrame < end);
     if (parts[0]?.startFrame !== segment.startFrame) fail(`no fragment starts segment ${segment.index}`);
     return {
       index: segment.index,
       bytes: Buffer.concat(parts.map((p) => p.bytes)),
-      durationSeconds: segment.durationSeconds,
+      durationSeconds:
+        end === segment.startFrame + segment.frameCount
+          ? segment.durationSeconds
+          : frameSeconds(end, plan.fps) - segment.startSeconds,
     };
   });
   return { init: Buffer.from(init), segments: cut };

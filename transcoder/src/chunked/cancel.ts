@@ -1,0 +1,40 @@
+import { requireCanonicalId } from "@streamlet/shared";
+import { UnrecoverableError } from "bullmq";
+import type { Redis } from "ioredis";
+
+/**
+ * The per-video cancel flag: the coordinator sets it when it stops a video's chunks (deleted video,
+ * shutdown, lost lock); chunk workers on every node check it before encoding and before uploading, so
+ * an active chunk stores nothing after the coordinator's cleanup.
+ */
+
+/** How long the flag outlives the stop: longer than any chunk job can still be waiting or running. */
+export const CANCEL_TTL_SECONDS = 24 * 60 * 60;
+
+/** The flag's Redis key. */
+export function cancelKey(videoId: string): string {
+  return `streamlet:chunks-cancelled:${requireCanonicalId(videoId)}`;
+}
+
+/** A chunk of a video whose chunks were cancelled: over for good, no retry. */
+export class ChunkCancelledError extends UnrecoverableError {
+  override name = "ChunkCancelledError";
+}
+
+/** The message a cancelled chunk fails with (its failedReason). */
+export const CANCELLED = "cancelled";
+
+/** Raises the flag (a restarted coordinator clears it with clearCancelled before adding chunks again). */
+export async function markCancelled(redis: Redis, videoId: string): Promise<void> {
+  await redis.set(cancelKey(videoId), "1", "EX", CANCEL_TTL_SECONDS);
+}
+
+/** Lowers the flag: the video's chunks may run again (a new coordinator attempt). */
+export async function clearCancelled(redis: Redis, videoId: string): Promise<void> {
+  await redis.del(cancelKey(videoId));
+}
+
+/** Throws ChunkCancelledError when the video's chunks were cancelled. */
+export async function throwIfCancelled(redis: Redis, videoId: string): Promise<void> {
+  if ((await redis.exists(cancelKey(videoId))) === 1) throw new ChunkCancelledError(CANCELLED);
+}

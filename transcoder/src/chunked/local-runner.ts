@@ -1,0 +1,23 @@
+import { type RunChunkDeps, runChunk } from "./run-chunk.ts";
+import { ChunkJob, type ChunkRunner } from "./types.ts";
+
+/**
+ * The in-process ChunkRunner: every chunk in order, here, from the coordinator's own copy of the
+ * source. For single-process use and the coordinator's unit tests; no queue, no Redis.
+ */
+export function createLocalChunkRunner(deps: RunChunkDeps): ChunkRunner {
+  return {
+    async run(video, onDone, cancel, leave) {
+      // In-process, stopping to wait is stopping the work.
+      const signal = leave ? AbortSignal.any([cancel, leave]) : cancel;
+      const { chunkCount, sourcePath, ...shared } = video;
+      for (let chunk = 1; chunk <= chunkCount; chunk++) {
+        signal.throwIfAborted();
+        const job = ChunkJob.parse({ ...shared, chunk });
+        const done = await runChunk(job, sourcePath, deps, { signal });
+        signal.throwIfAborted();
+        await onDone(done);
+      }
+    },
+  };
+}
