@@ -61,7 +61,7 @@ function describe(e: ProgressEvent): string {
     case "probing":
       return "probing";
     case "transcoding":
-      return `transcoding ${e.rungs.map((r) => r.name).join(" + ")} in one ffmpeg pass`;
+      return `transcoding ${e.rungs.map((r) => r.name).join(" + ")}${e.chunksTotal ? ` in ${e.chunksTotal} chunks` : ""}`;
     case "playable":
       return `playable: ${e.segmentsPublished} of ${e.segmentsTotal} segments published`;
     case "uploading":
@@ -81,7 +81,6 @@ function progressView(out: NodeJS.WriteStream, started: number) {
   const tty = out.isTTY === true;
   let stage = "";
   let download = 0;
-  let upload = 0;
   let rungs: RungProgress[] = [];
   let encode: Extract<ProgressEvent, { type: "transcoding" }> | null = null;
   let drawn = 0;
@@ -96,6 +95,7 @@ function progressView(out: NodeJS.WriteStream, started: number) {
     encode
       ? [
           `ladder ${encode.percent.toFixed(0)}%`,
+          encode.chunksTotal ? `chunks ${encode.chunksDone ?? 0}/${encode.chunksTotal}` : null,
           encode.fps !== null ? `${encode.fps.toFixed(0)} fps` : null,
           encode.speed !== null ? `${encode.speed.toFixed(2)}x realtime` : null,
           encode.etaSeconds !== null ? `ETA ${encode.etaSeconds.toFixed(0)} s` : null,
@@ -106,7 +106,6 @@ function progressView(out: NodeJS.WriteStream, started: number) {
   const block = () => [
     bar("download", download),
     ...rungs.map((r) => bar(r.name, r.percent)),
-    bar("upload", upload),
     ...(encode ? [`           ${encodeFigures()}`] : []),
   ];
   const erase = () => {
@@ -122,7 +121,6 @@ function progressView(out: NodeJS.WriteStream, started: number) {
   const plainLine = () => {
     const parts = [`download ${download.toFixed(0)}%`];
     if (rungs.length > 0) parts.push(rungs.map((r) => `${r.name} ${r.percent.toFixed(0)}%`).join(" "));
-    parts.push(`upload ${upload.toFixed(0)}%`);
     const figures = encodeFigures();
     return `${parts.join(" | ")}${figures ? ` | ${figures}` : ""}`;
   };
@@ -134,7 +132,6 @@ function progressView(out: NodeJS.WriteStream, started: number) {
         encode = e;
         rungs = e.rungs;
       }
-      if (e.type === "uploading") upload = e.percent;
       const terminal = e.type === "ready" || e.type === "failed";
       const newStage = e.type !== stage;
       stage = e.type;
@@ -193,9 +190,15 @@ try {
   say(`video ${id}: uploading ${path.basename(file)} to storage…`);
   const started = Date.now();
   const view = progressView(process.stderr, started);
+  let playableSeconds: number | null = null;
   // Subscribed before the upload is confirmed, as a browser page would be: every stage arrives live.
   const outcome = waitForProgressEnd(stack.edgeUrl, id, api.accessToken(), {
-    onEvent: (e) => view.update(e),
+    onEvent: (e) => {
+      if (e.type === "playable" && playableSeconds === null) {
+        playableSeconds = Math.round((Date.now() - started) / 100) / 10;
+      }
+      view.update(e);
+    },
     onError: (e) => {
       if (supervisor.stopping) return; // after a Ctrl-C the edge going away is expected, not news
       view.note(
@@ -238,7 +241,12 @@ try {
       say(`  audio  AAC stereo  ${ok ? "decoded" : "FAILED to decode"}`);
       allDecoded &&= ok;
     }
-    console.log(JSON.stringify({ videoId: id, status: video.status, hls, renditions, seconds }));
+    say(
+      `playable after ${playableSeconds ?? "?"} s, ready after ${seconds} s (from the start of the upload)`,
+    );
+    console.log(
+      JSON.stringify({ videoId: id, status: video.status, hls, renditions, playableSeconds, seconds }),
+    );
     exitCode = allDecoded && renditions.length > 0 ? 0 : 1;
     if (keep) {
       say(`\nplay it: ${hls}  (the stack keeps running; Ctrl-C stops it)`);
