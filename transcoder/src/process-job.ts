@@ -328,6 +328,8 @@ async function encodeAndPublishWith(
           chunkSeconds,
           rungs: plan.rungs,
           facts: { rotation: facts.rotation, videoCodec: facts.videoCodec, pixelFormat: facts.pixelFormat },
+          // Every chunk with this node's encoder, wherever it runs: a rung's chunks share one init.
+          encoder,
           chunkCount,
           sourcePath: job.source,
         },

@@ -1,4 +1,4 @@
-import { DelayedError, type Job, Queue, WaitingError, Worker } from "bullmq";
+import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "../config.ts";
 import { type Deferral, deferIfOverShare, type FairShareOptions } from "../fair-share.ts";
@@ -139,7 +139,7 @@ export function createChunkWorker(config: Config, deps: ChunkWorkerDeps): ChunkW
             log,
             workDir: config.workDir,
             ffmpegPath: config.ffmpegPath,
-            encoder: encoderNow(),
+            encoder: chunkEncoder(data.encoder, encoderNow()),
             sessions: deps.sessions,
             encodeStallTimeoutMs: config.encodeStallTimeoutMs,
             ffmpegTimeLimit: config.ffmpegTimeLimit,
@@ -224,4 +224,19 @@ export function createChunkWorker(config: Config, deps: ChunkWorkerDeps): ChunkW
       return jobIds;
     },
   });
+}
+
+/**
+ * The encoder a chunk runs with: the one its video's coordinator chose, so every chunk of a rung shares
+ * one init. A node without NVENC cannot run an NVENC video's chunk: that is a deployment mixing GPU and
+ * CPU nodes on one queue, refused with a reason (a chunk encoded otherwise would fail the video anyway).
+ */
+export function chunkEncoder(wanted: EncoderSpec | undefined, own: EncoderSpec): EncoderSpec {
+  if (!wanted) return own;
+  if (wanted.kind === "nvenc" && own.kind !== "nvenc") {
+    throw new UnrecoverableError(
+      "this video's chunks are encoded with NVENC and this node has none; run every node of a queue with the same ENCODER",
+    );
+  }
+  return wanted;
 }

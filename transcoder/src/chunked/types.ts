@@ -1,5 +1,6 @@
 import { Id, VideoId } from "@streamlet/shared";
 import { z } from "zod";
+import { NVENC_PRESETS } from "../media/index.ts";
 
 /**
  * What the video's coordinator (process-job.ts) and the chunk side (any node) agree on. A chunk job's
@@ -21,6 +22,24 @@ const Rung = z.object({
   bufsize: z.number().int().positive(),
 });
 
+/**
+ * The encoder every chunk of a video runs with, as its coordinator chose it: a rung's chunks share one
+ * init segment, which only identical encoder settings give (a node's own X264_PRESET does not count).
+ */
+const Encoder = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("x264"),
+    preset: z.string().regex(/^[a-z]{1,16}$/),
+    crf: z.number().min(0).max(51).optional(),
+  }),
+  z.object({
+    kind: z.literal("nvenc"),
+    preset: z.enum(NVENC_PRESETS).optional(),
+    lookahead: z.number().int().min(0).max(64).optional(),
+    hwDecode: z.boolean().optional(),
+  }),
+]);
+
 /** One chunk of one video: encode every rung of it and store its final segments (and, for chunk 1, the inits). */
 export const ChunkJob = z.object({
   videoId: VideoId,
@@ -34,6 +53,8 @@ export const ChunkJob = z.object({
   chunkSeconds: z.number().positive(),
   /** Tallest first; the same list for every chunk of the video. */
   rungs: z.array(Rung).min(1).max(8),
+  /** Absent only in jobs queued before the field existed: the node's own encoder then. */
+  encoder: Encoder.optional(),
   /** What the encoder's decode path needs to know of the source (rotation, codec, pixel format). */
   facts: z.object({
     /** Clockwise rotation ffmpeg's autorotate applies (MediaFacts.rotation). */
