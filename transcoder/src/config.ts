@@ -65,6 +65,11 @@ const EnvSchema = z.object({
   // Loopback unless asked: /metrics and /healthz are for this host's probes and scrapers. The container
   // image sets OPS_HOST=0.0.0.0 so other containers (Prometheus) can scrape it.
   OPS_HOST: z.string().min(1).default("127.0.0.1"),
+  // Unset: no queue dashboard (/queues answers 404). Set: the dashboard's password or Bearer token.
+  OPS_DASHBOARD_TOKEN: z
+    .string()
+    .min(24, { message: "OPS_DASHBOARD_TOKEN must be at least 24 characters (e.g. openssl rand -hex 24)" })
+    .optional(),
   LOCK_DURATION_MS: millis("LOCK_DURATION_MS", 1000, HOUR_MS, 5 * 60 * 1000),
   STALLED_INTERVAL_MS: millis("STALLED_INTERVAL_MS", 500, HOUR_MS, 30_000),
   MAX_STALLED_COUNT: wholeNumber("MAX_STALLED_COUNT", 0, 100, 2),
@@ -137,8 +142,11 @@ export interface Config {
   readonly encoder: WantedEncoder;
   /** Concurrent NVENC sessions this GPU allows (one ladder rung = one session). */
   readonly nvencSessionLimit: number;
-  /** Where /healthz and /metrics listen (port 0: any free port). */
-  readonly ops: { readonly host: string; readonly port: number };
+  /**
+   * Where /healthz and /metrics listen (port 0: any free port); `dashboardToken` (OPS_DASHBOARD_TOKEN)
+   * turns on the read-only queue dashboard at /queues behind it, null: no dashboard.
+   */
+  readonly ops: { readonly host: string; readonly port: number; readonly dashboardToken: string | null };
   /** How long a job's lock lasts; BullMQ renews it every half of this while the job runs. */
   readonly lockDurationMs: number;
   /** An ffmpeg that prints nothing for this long is killed and the attempt fails (retried). */
@@ -205,7 +213,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ffprobePath: e.FFPROBE_PATH,
     encoder: e.ENCODER,
     nvencSessionLimit: e.NVENC_SESSION_LIMIT,
-    ops: Object.freeze({ host: e.OPS_HOST, port: e.OPS_PORT }),
+    ops: Object.freeze({
+      host: e.OPS_HOST,
+      port: e.OPS_PORT,
+      dashboardToken: e.OPS_DASHBOARD_TOKEN ?? null,
+    }),
     lockDurationMs: e.LOCK_DURATION_MS,
     stalledIntervalMs: e.STALLED_INTERVAL_MS,
     maxStalledCount: e.MAX_STALLED_COUNT,

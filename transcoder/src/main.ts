@@ -5,6 +5,7 @@ import { createChunkWorker } from "./chunked/chunk-worker.ts";
 import { createQueueChunkRunner } from "./chunked/queue-runner.ts";
 import { CHUNK_QUEUE } from "./chunked/types.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { createDashboard, DASHBOARD_PATH } from "./dashboard.ts";
 import { createLogger, errorFields } from "./log.ts";
 import {
   checkTools,
@@ -176,12 +177,24 @@ async function main(): Promise<void> {
       },
     },
   });
+  const onOpsError = (err: unknown) => log.error("ops endpoint failed", errorFields(err));
+  // The queues in bull-board at /queues, only when OPS_DASHBOARD_TOKEN is set.
+  const dashboard =
+    config.ops.dashboardToken === null
+      ? undefined
+      : createDashboard({
+          redisUrl: config.redisUrl,
+          token: config.ops.dashboardToken,
+          queueNames: [TRANSCODE_QUEUE, CHUNK_QUEUE],
+          onError: onOpsError,
+        });
   const ops = await startOpsServer({
     port: config.ops.port,
     host: config.ops.host,
     metrics,
     health,
-    onError: (err) => log.error("ops endpoint failed", errorFields(err)),
+    dashboard,
+    onError: onOpsError,
   });
   let drain: Drain | undefined;
   const shutdown = (signal: string) => {
@@ -219,6 +232,7 @@ async function main(): Promise<void> {
     drain.closed.then(
       async () => {
         await ops.close().catch(() => undefined);
+        await dashboard?.close();
         await countsQueue.close().catch(() => undefined);
         countsConnection.disconnect();
         log.info("stopped");
@@ -242,6 +256,7 @@ async function main(): Promise<void> {
     coordinatorConcurrency: config.coordinatorConcurrency,
     encoder: encoder.kind,
     ops: ops.url,
+    dashboard: dashboard ? `${ops.url}${DASHBOARD_PATH}` : null,
     preset: config.x264Preset,
     workDir: config.workDir,
     lockDurationMs: config.lockDurationMs,

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { DASHBOARD_PATH, type Dashboard } from "./dashboard.ts";
 import { METRICS_CONTENT_TYPE, type TranscoderMetrics } from "./metrics.ts";
 
 /** "ok" is the only state an orchestrator should route to or leave running; every other one answers 503. */
@@ -41,6 +42,8 @@ export interface OpsServerOptions {
   host?: string;
   metrics: Pick<TranscoderMetrics, "render">;
   health: () => HealthState;
+  /** The queue dashboard under /queues (it asks for its own token); without it /queues answers 404. */
+  dashboard?: Pick<Dashboard, "handle">;
   /** Told about render/health failures; the response is a 500/503 either way. */
   onError?: (err: unknown) => void;
 }
@@ -62,13 +65,20 @@ function send(res: ServerResponse, head: boolean, status: number, type: string, 
 
 const JSON_TYPE = "application/json; charset=utf-8";
 
-/** /healthz and /metrics on their own port, apart from anything a job touches, for orchestrators and Prometheus. */
+/**
+ * /healthz and /metrics on their own port, apart from anything a job touches, for orchestrators and
+ * Prometheus; the operators' queue dashboard beside them when one is given.
+ */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
-  const { metrics, health, onError = () => {} } = options;
+  const { metrics, health, dashboard, onError = () => {} } = options;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? "/").split("?")[0];
+    const [path = "/"] = (req.url ?? "/").split("?");
     const head = req.method === "HEAD";
+    if (dashboard && (path === DASHBOARD_PATH || path.startsWith(`${DASHBOARD_PATH}/`))) {
+      await dashboard.handle(req, res);
+      return;
+    }
     if (path !== "/healthz" && path !== "/metrics") {
       send(res, head, 404, JSON_TYPE, JSON.stringify({ error: "not_found" }));
       return;

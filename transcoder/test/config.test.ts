@@ -25,7 +25,7 @@ describe("loadConfig", () => {
       ffprobePath: "ffprobe",
       encoder: "auto",
       nvencSessionLimit: 8,
-      ops: { host: "127.0.0.1", port: 9464 },
+      ops: { host: "127.0.0.1", port: 9464, dashboardToken: null },
       lockDurationMs: 300_000,
       stalledIntervalMs: 30_000,
       maxStalledCount: 2,
@@ -124,6 +124,26 @@ describe("loadConfig", () => {
       maxStalledCount: 0,
       shutdownGraceMs: 0,
     });
+  });
+
+  it("turns the queue dashboard on with OPS_DASHBOARD_TOKEN, off when unset or empty", () => {
+    const token = "t".repeat(24);
+    expect(loadConfig({ ...minimal, OPS_DASHBOARD_TOKEN: token }).ops.dashboardToken).toBe(token);
+    expect(loadConfig({ ...minimal, OPS_DASHBOARD_TOKEN: "" }).ops.dashboardToken).toBeNull();
+    expect(loadConfig(minimal).ops.dashboardToken).toBeNull();
+  });
+
+  it("refuses a short OPS_DASHBOARD_TOKEN without echoing it", () => {
+    const short = "secret-but-too-short";
+    let message = "";
+    try {
+      loadConfig({ ...minimal, OPS_DASHBOARD_TOKEN: short });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/- OPS_DASHBOARD_TOKEN: OPS_DASHBOARD_TOKEN must be at least 24 characters/);
+    expect(message).not.toContain(short);
   });
 
   it("reads the source limits and ffmpeg's time limit", () => {

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createMetrics } from "../src/metrics.ts";
@@ -94,6 +95,59 @@ describe("ops server", () => {
     const post = await fetch(`${url}/metrics`, { method: "POST", body: "x" });
     expect(post.status).toBe(405);
     expect(post.headers.get("allow")).toBe("GET, HEAD");
+  });
+
+  it("answers 404 under /queues when no dashboard is given (OPS_DASHBOARD_TOKEN unset)", async () => {
+    const url = await start(() => ok);
+    for (const path of ["/queues", "/queues/", "/queues/api/queues", "/queues/static/images/logo.svg"]) {
+      const res = await fetch(`${url}${path}`, { headers: { authorization: "Bearer anything" } });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({ error: "not_found" });
+    }
+  });
+
+  it("hands /queues and everything under it (any method) to the dashboard, nothing else", async () => {
+    const seen: string[] = [];
+    const dashboard = {
+      handle: async (req: IncomingMessage, res: ServerResponse) => {
+        seen.push(`${req.method} ${req.url}`);
+        res.writeHead(418).end();
+      },
+    };
+    server = await startOpsServer({
+      port: 0,
+      host: "127.0.0.1",
+      metrics: createMetrics(),
+      health: () => ok,
+      dashboard,
+    });
+    expect((await fetch(`${server.url}/queues`)).status).toBe(418);
+    expect((await fetch(`${server.url}/queues/api/queues?x=1`)).status).toBe(418);
+    expect((await fetch(`${server.url}/queues/api/queues/q/pause`, { method: "PUT" })).status).toBe(418);
+    expect((await fetch(`${server.url}/queuesx`)).status).toBe(404);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
+    expect(seen).toEqual(["GET /queues", "GET /queues/api/queues?x=1", "PUT /queues/api/queues/q/pause"]);
+  });
+
+  it("answers 500 and tells onError when the dashboard throws", async () => {
+    const errors: unknown[] = [];
+    const dashboard = {
+      handle: async () => {
+        throw new Error("boom");
+      },
+    };
+    server = await startOpsServer({
+      port: 0,
+      host: "127.0.0.1",
+      metrics: createMetrics(),
+      health: () => ok,
+      dashboard,
+      onError: (err) => errors.push(err),
+    });
+    expect((await fetch(`${server.url}/queues`)).status).toBe(500);
+    expect(errors).toHaveLength(1);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
   it("answers malformed HTTP with 400 and keeps serving", async () => {
