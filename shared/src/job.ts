@@ -5,6 +5,8 @@ import { outputPrefix, sourceKey } from "./storage-layout.ts";
 
 /** The BullMQ queue both sides agree on. */
 export const TRANSCODE_QUEUE = "transcode";
+/** The chunk jobs of the videos TRANSCODE_QUEUE's coordinators are encoding (transcoder/src/chunked). */
+export const CHUNK_QUEUE = "transcode-chunks";
 
 // A malformed id fails on its own field; the key checks only speak about a valid one.
 const isId = (value: string) => canonicalId(value) !== null;

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { outputPrefix, type ProgressEvent, sourceKey, TRANSCODE_QUEUE } from "@streamlet/shared";
+import { CHUNK_QUEUE, outputPrefix, type ProgressEvent, sourceKey, TRANSCODE_QUEUE } from "@streamlet/shared";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -23,6 +23,7 @@ import { config, edge, listKeys } from "./helpers.ts";
 const purgeRequestsUrl = inject("purgeRequestsUrl");
 const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 const queue = new Queue(TRANSCODE_QUEUE, { connection });
+const chunkQueue = new Queue(CHUNK_QUEUE, { connection });
 let dir: string;
 let longClip: string;
 let shortClip: string;
@@ -36,6 +37,7 @@ beforeAll(async () => {
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
   await queue.close();
+  await chunkQueue.close();
   connection.disconnect();
 });
 
@@ -98,8 +100,19 @@ describe("deleting a video", () => {
     expect(await job?.getState()).toBe("failed");
     expect(job?.failedReason).toBe("the video was deleted while it was being processed");
     expect(job?.attemptsMade).toBe(1);
-    // No ffmpeg of this video is left running (its work folder, in the arguments, is named after it).
-    const ffmpegs = await run("pgrep", ["-f", `ffmpeg.*streamlet-${id}`]).catch(() => "");
+    // No chunk of it is left to run, and no ffmpeg of this video is left running (its work folders, in
+    // the arguments, are named after it: the coordinator's and each chunk's).
+    const chunks = await until(
+      "its chunk jobs to stop",
+      async () =>
+        (await chunkQueue.getJobs(["waiting", "prioritized", "delayed", "active"])).filter((j) =>
+          j.id?.startsWith(`${id}-c`),
+        ),
+      (left) => left.length === 0,
+      30_000,
+    );
+    expect(chunks).toEqual([]);
+    const ffmpegs = await run("pgrep", ["-f", `ffmpeg.*streamlet-(chunk-)?${id}`]).catch(() => "");
     expect(ffmpegs.trim()).toBe("");
     // Nothing of the video is left in storage, now or a moment later (no late upload lands).
     expect(await listKeys(outputPrefix(id))).toEqual([]);

@@ -9,7 +9,7 @@ import { NVENC_PRESETS } from "../media/index.ts";
  */
 
 /** BullMQ queue of chunk jobs (separate from the coordinators' TRANSCODE_QUEUE). */
-export const CHUNK_QUEUE = "transcode-chunks";
+export { CHUNK_QUEUE } from "@streamlet/shared";
 
 const Rational = z.object({ num: z.number().int().positive(), den: z.number().int().positive() });
 
