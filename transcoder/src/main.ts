@@ -3,6 +3,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { createChunkWorker } from "./chunked/chunk-worker.ts";
 import { createQueueChunkRunner } from "./chunked/queue-runner.ts";
+import { createSourceCache } from "./chunked/source-cache.ts";
 import { CHUNK_QUEUE } from "./chunked/types.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createDashboard, DASHBOARD_PATH } from "./dashboard.ts";
@@ -18,6 +19,7 @@ import { createMetrics } from "./metrics.ts";
 import { jobConcurrency, SessionBudget } from "./nvenc-budget.ts";
 import { deriveHealth, startOpsServer } from "./ops-server.ts";
 import { createQueueDepth } from "./queue-depth.ts";
+import { createStorage } from "./storage.ts";
 import { createWorker, type Drain, drainWorker } from "./worker.ts";
 
 /** How long jobs may take to stop once handed back before the process exits anyway. */
@@ -137,8 +139,11 @@ async function main(): Promise<void> {
   const lastEncode = new Map<string, { encoder: EncoderSpec["kind"]; realtimeFactor: number }>();
   // Chunks are jobs of their own (CHUNK_QUEUE): this node encodes any video's chunks, `concurrency` at a
   // time, while each video's coordinator (the worker below) queues its chunks and publishes them as they land.
+  // One download of a source per node: the coordinator and the chunks this node encodes share it.
+  const sources = createSourceCache({ storage: createStorage(config.s3), workDir: config.workDir, log });
   const chunkWorker = createChunkWorker(config, {
     log,
+    sources,
     encoder: () => encoder,
     sessions,
     concurrency,
@@ -155,6 +160,7 @@ async function main(): Promise<void> {
     // is queued (and played) while a long one is still encoding.
     concurrency: config.coordinatorConcurrency,
     chunkRunner,
+    sources,
     onNvencFailure,
     hooks: {
       jobStarted: ({ jobId }) => metrics.jobStarted(jobId),
@@ -222,6 +228,7 @@ async function main(): Promise<void> {
     drain = {
       closed: Promise.all(drains.map((d) => d.closed)).then(async () => {
         await chunkRunner.close().catch(() => undefined);
+        sources.close();
         runnerConnection.disconnect();
       }),
       handBack: (why) => {

@@ -13,6 +13,7 @@ import {
 } from "@streamlet/shared";
 import { type Job, UnrecoverableError } from "bullmq";
 import { createLocalChunkRunner } from "./chunked/local-runner.ts";
+import type { SourceCache } from "./chunked/source-cache.ts";
 import type { ChunkRunner } from "./chunked/types.ts";
 import { DEFAULT_FFMPEG_TIME_LIMIT } from "./config.ts";
 import { fallbackVerdict } from "./encode-ladder.ts";
@@ -91,6 +92,8 @@ export interface ProcessDeps {
   chunkRunner?: ChunkRunner;
   /** Length of the chunks after the opening ones (planChunks); DEFAULT_CHUNK_SECONDS when absent. */
   chunkSeconds?: number;
+  /** The node's source cache, shared with its chunk worker; a download of the job's own when absent. */
+  sources?: SourceCache;
 }
 
 /** The subset of a BullMQ job the processor uses (tests pass a plain object). */
@@ -185,12 +188,23 @@ function startAttempt(job: TranscodeJobLike, deps: ProcessDeps, shutdown?: Abort
  * Step 1: the source object into a temp file (no extension: ffmpeg must recognise the content). The key
  * is derived from the video id, never read from the payload (storage keys are not the queue's to choose).
  */
-async function download(a: Attempt, source: string): Promise<number> {
+async function download(
+  a: Attempt,
+  tempFile: string,
+): Promise<{ path: string; bytes: number; release(): void }> {
   const key = sourceKey(a.data.videoId);
   a.stage("download", { key });
-  const bytes = await a.deps.storage.download(key, source, a.signal, a.progress.downloading);
+  const sources = a.deps.sources;
+  if (sources) {
+    // The node's cache: the chunks this node encodes for the video read the same file, downloaded once.
+    const lease = await sources.acquire(a.data.videoId, a.signal, a.progress.downloading);
+    const { size } = await stat(lease.path);
+    a.progress.downloading(size, size);
+    return { path: lease.path, bytes: size, release: lease.release };
+  }
+  const bytes = await a.deps.storage.download(key, tempFile, a.signal, a.progress.downloading);
   a.progress.downloading(bytes, bytes);
-  return bytes;
+  return { path: tempFile, bytes, release: () => {} };
 }
 
 /** Steps 2 and 3: what the source is, and the ladder planned for it. */
@@ -495,16 +509,18 @@ export async function processJob(
 ): Promise<TranscodeResult> {
   const a = startAttempt(job, deps, shutdown);
   let tempDir: string | undefined;
+  let releaseSource = () => {};
   try {
     a.stage("start");
     a.progress.downloading(0, null); // the first event after "queued" marks the video processing
     tempDir = await mkdtemp(join(deps.workDir, `streamlet-${a.data.videoId}-`));
-    const source = join(tempDir, "source");
     const outDir = join(tempDir, "out");
     await mkdir(outDir);
 
-    const bytes = await download(a, source);
-    const { facts, plan } = await probeAndPlan(a, source, bytes);
+    const downloaded = await download(a, join(tempDir, "source"));
+    releaseSource = downloaded.release;
+    const source = downloaded.path;
+    const { facts, plan } = await probeAndPlan(a, source, downloaded.bytes);
     const maxPixels = maxPixelsOf(deps.sourceLimits ?? DEFAULT_SOURCE_LIMITS);
     const { encoded, publication } = await encodeAndPublish(a, { source, outDir, facts, plan, maxPixels });
     await storePoster(a, source, outDir, facts, maxPixels);
@@ -517,6 +533,7 @@ export async function processJob(
     return await failAttempt(a, job, err, shutdown);
   } finally {
     a.publisher.close();
+    releaseSource();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,7 @@
 import { TRANSCODE_QUEUE } from "@streamlet/shared";
 import { DelayedError, type Job, Queue, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
+import type { SourceCache } from "./chunked/source-cache.ts";
 import type { ChunkRunner } from "./chunked/types.ts";
 import type { Config } from "./config.ts";
 import { JobCancelledError } from "./errors.ts";
@@ -91,6 +92,8 @@ export interface WorkerDeps {
    * coordinator's own process, one chunk after another, when absent.
    */
   chunkRunner?: ChunkRunner;
+  /** The node's source cache, shared with its chunk worker (main.ts). */
+  sources?: SourceCache;
   hooks?: WorkerHooks;
 }
 
@@ -146,6 +149,7 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
       sessions: deps.sessions,
       onNvencFailure: deps.onNvencFailure,
       chunkRunner: deps.chunkRunner,
+      sources: deps.sources,
       encodeStallTimeoutMs: config.encodeStallTimeoutMs,
       sourceLimits: config.sourceLimits,
       ffmpegTimeLimit: config.ffmpegTimeLimit,

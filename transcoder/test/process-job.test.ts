@@ -8,6 +8,7 @@ import { outputPrefix, ProgressEvent, SEQ_EPOCH, sourceKey } from "@streamlet/sh
 import { UnrecoverableError } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { noise } from "../../scripts/stack/noise.ts";
+import { createSourceCache } from "../src/chunked/source-cache.ts";
 import { JobCancelledError } from "../src/errors.ts";
 import { createLogger } from "../src/log.ts";
 import { BAD_MEDIA } from "../src/media/probe.ts";
@@ -275,6 +276,41 @@ describe("processJob", () => {
     expect(closedCount()).toBe(1);
     expect(await readdir(workDir)).toEqual([]);
   });
+
+  it("reads the source through the node's cache when it has one: one download, shared with its chunks", async () => {
+    const id = testId("vid_cache");
+    await upload(sourceKey(id), clip);
+    const cacheDir = await mkdtemp(join(tmpdir(), "streamlet-sources-"));
+    const storage = createStorage(s3.config, { baseDelayMs: 5 });
+    let downloads = 0;
+    const counting = {
+      ...storage,
+      download: (...args: Parameters<typeof storage.download>) => {
+        if (args[0] === sourceKey(id)) downloads += 1;
+        return storage.download(...args);
+      },
+    };
+    const sources = createSourceCache({
+      storage: counting,
+      workDir: cacheDir,
+      log: createLogger({}, () => {}),
+      sweepEveryMs: 0,
+    });
+    try {
+      const { deps, events } = harness({ storage: counting, sources });
+      await processJob(job(id), deps);
+      expect(downloads).toBe(1);
+      expect(events.filter((e) => e.type === "downloading").at(-1)).toMatchObject({ percent: 100 });
+      // A chunk of this video on this node afterwards finds the file: no second download.
+      const lease = await sources.acquire(id);
+      lease.release();
+      expect(downloads).toBe(1);
+      expect(await readdir(workDir)).toEqual([]); // the job's own temp folder still goes
+    } finally {
+      sources.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("a truncated upload (moov first, data cut) fails as truncated", async () => {
     await upload(sourceKey(testId("vid_cut")), clip.subarray(0, Math.floor(clip.length * 0.4)));

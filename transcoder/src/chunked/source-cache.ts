@@ -3,7 +3,7 @@ import { mkdir, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { canonicalId, sourceKey } from "@streamlet/shared";
 import { errorFields, type Logger } from "../log.ts";
-import type { Storage } from "../storage.ts";
+import type { DownloadProgress, Storage } from "../storage.ts";
 
 /** A cached source unused this long is deleted by the sweep. */
 export const SOURCE_IDLE_MS = 10 * 60 * 1000;
@@ -21,7 +21,7 @@ export interface SourceCache {
    * The video's source on this node, downloaded at most once however many jobs ask at the same time.
    * A caller's abort stops only its own wait; the download itself stops once every waiter has aborted.
    */
-  acquire(videoId: string, signal?: AbortSignal): Promise<SourceLease>;
+  acquire(videoId: string, signal?: AbortSignal, onProgress?: DownloadProgress): Promise<SourceLease>;
   /** Deletes sources unused for idleMs (and stray partial downloads); returns how many files went. */
   sweep(): Promise<number>;
   /** Stops the sweep timer (held files stay). */
@@ -78,7 +78,11 @@ export function createSourceCache(options: SourceCacheOptions): SourceCache {
     return utimes(path, now, now).catch(() => undefined);
   };
 
-  const load = async (videoId: string, controller: AbortController): Promise<void> => {
+  const load = async (
+    videoId: string,
+    controller: AbortController,
+    onProgress?: DownloadProgress,
+  ): Promise<void> => {
     const path = pathOf(videoId);
     await mkdir(dir, { recursive: true });
     const found = await stat(path).catch(() => null);
@@ -88,7 +92,12 @@ export function createSourceCache(options: SourceCacheOptions): SourceCache {
     }
     const partial = `${path}.${randomBytes(6).toString("hex")}${PARTIAL}`;
     try {
-      const bytes = await options.storage.download(sourceKey(videoId), partial, controller.signal);
+      const bytes = await options.storage.download(
+        sourceKey(videoId),
+        partial,
+        controller.signal,
+        onProgress,
+      );
       await rename(partial, path);
       log.info("source downloaded to the node cache", { videoId, bytes });
     } finally {
@@ -113,7 +122,7 @@ export function createSourceCache(options: SourceCacheOptions): SourceCache {
   };
 
   const cache: SourceCache = {
-    async acquire(rawId, signal) {
+    async acquire(rawId, signal, onProgress) {
       signal?.throwIfAborted();
       const videoId = canonicalId(rawId);
       if (videoId === null) throw new Error(`not a video id: ${rawId}`);
@@ -121,7 +130,8 @@ export function createSourceCache(options: SourceCacheOptions): SourceCache {
       if (!entry) {
         const controller = new AbortController();
         const created: Entry = { ready: Promise.resolve(), holders: 0, waiting: 0, controller };
-        created.ready = load(videoId, controller).catch((err: unknown) => {
+        // Progress goes to the caller that started the download (the coordinator, on its node).
+        created.ready = load(videoId, controller, onProgress).catch((err: unknown) => {
           // A failed download is never a hit: the next caller starts afresh.
           if (entries.get(videoId) === created) entries.delete(videoId);
           throw err;
