@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import {
   AUDIO_FOLDER,
@@ -403,6 +403,14 @@ async function encodeAndStoreAudio(
     // A failed upload fails the encode below (awaited after it), not as an unhandled rejection.
     stored.catch(() => undefined);
   };
+  // The two newest segments wait for the next: the encode can end with a sliver (one AAC frame past a
+  // 6-s cut), which players skip, so they never see the audio end (hls.js stalls short of the end,
+  // waiting). Such a sliver joins the segment before it; a segment may hold several fragments.
+  const waiting: AudioSegment[] = [];
+  const report = (segment: AudioSegment) => {
+    waiting.push(segment);
+    while (waiting.length > 2) store(waiting.shift() as AudioSegment);
+  };
   await encodeAudio(
     { input: job.source, outDir: job.outDir, maxPixels: job.maxPixels },
     {
@@ -412,11 +420,21 @@ async function encodeAndStoreAudio(
       timeoutMs: ffmpegDeadline(deps, job.facts),
       memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
       durationSeconds: job.facts.durationSeconds,
-      onSegment: store,
+      onSegment: report,
     },
   );
+  const [before, last] = waiting;
+  if (before && last && last.durationSeconds < MIN_LAST_AUDIO_SECONDS) {
+    await appendFile(before.path, await readFile(last.path));
+    store({ ...before, durationSeconds: before.durationSeconds + last.durationSeconds });
+  } else {
+    for (const segment of waiting) store(segment);
+  }
   await stored;
 }
+
+/** A last audio segment shorter than this is appended to the one before it (see encodeAndStoreAudio). */
+const MIN_LAST_AUDIO_SECONDS = 1;
 
 /** Step 5: the poster, from the source. */
 async function storePoster(a: Attempt, source: string, outDir: string, facts: MediaFacts, maxPixels: number) {

@@ -161,9 +161,23 @@ describe("planChunks", () => {
   });
 
   it("takes an exact frame count over the duration", () => {
-    const plan = planChunks({ durationSeconds: 999, totalFrames: 61, fps: { num: 30, den: 1 } });
+    const plan = planChunks({ durationSeconds: 999, totalFrames: 100, fps: { num: 30, den: 1 } });
     checkInvariants(plan);
-    expect(plan.segments.map((s) => s.frameCount)).toEqual([60, 1]);
+    expect(plan.segments.map((s) => s.frameCount)).toEqual([60, 40]);
+  });
+
+  it("joins a last segment under a second to the one before it (players skip a sliver and stall)", () => {
+    // 12 s + 1 frame: the opening's 2-s segments, a 6-s one, and the lone frame inside it.
+    const oneFrameOver = planChunks({ durationSeconds: 999, totalFrames: 361, fps: { num: 30, den: 1 } });
+    checkInvariants(oneFrameOver);
+    expect(oneFrameOver.segments.map((s) => s.frameCount)).toEqual([60, 60, 60, 181]);
+    expect(oneFrameOver.segments.at(-1)?.durationSeconds).toBeCloseTo(6 + 1 / 30, 9);
+    // 2 s + 1 frame: one segment of the whole video.
+    const short = planChunks({ durationSeconds: 999, totalFrames: 61, fps: { num: 30, den: 1 } });
+    expect(short.segments.map((s) => s.frameCount)).toEqual([61]);
+    // A second or more stays its own segment.
+    const second = planChunks({ durationSeconds: 999, totalFrames: 390, fps: { num: 30, den: 1 } });
+    expect(second.segments.map((s) => s.frameCount)).toEqual([60, 60, 60, 180, 30]);
   });
 
   it("rejects nonsense", () => {

@@ -110,16 +110,27 @@ function allKeyframes(totalFrames: number, fps: Rational): number[] {
   }
 }
 
-/** Segment start frames: KEYFRAME_SECONDS apart in the opening, SEGMENT_SECONDS apart after it. */
+/**
+ * Segment start frames: KEYFRAME_SECONDS apart in the opening, SEGMENT_SECONDS apart after it. A last
+ * segment under a second (a video a few frames past a cut) joins the one before it: players skip such
+ * a sliver and then never see the rendition end (hls.js stalls short of the end, waiting for it).
+ */
 function segmentStarts(totalFrames: number, fps: Rational): number[] {
   const starts: number[] = [];
   const perSegment = SEGMENT_SECONDS / KEYFRAME_SECONDS;
   for (let n = 0; ; n += n < perSegment ? 1 : perSegment) {
     const frame = keyframeFrame(n, fps);
-    if (frame >= totalFrames) return starts;
+    if (frame >= totalFrames) break;
     if (frame !== starts.at(-1)) starts.push(frame);
   }
+  const lastStart = starts.at(-1) ?? 0;
+  if (starts.length > 1 && frameSeconds(totalFrames - lastStart, fps) < MIN_LAST_SEGMENT_SECONDS)
+    starts.pop();
+  return starts;
 }
+
+/** A last segment shorter than this joins the one before it (segmentStarts). */
+export const MIN_LAST_SEGMENT_SECONDS = 1;
 
 /** Plans segments and chunks for a video: contiguous, keyframe-aligned, a small opening first. */
 export function planChunks(input: ChunkPlanInput): ChunkPlan {
