@@ -106,6 +106,19 @@ export function createPublication(input: PublicationInput): Publication {
     }
   }
 
+  /** A rung as its init says it was written (CODECS, RESOLUTION), at the plan's frame rate. */
+  const written = (rung: PlannedRung) => {
+    const init = codecs?.get(rung.name);
+    if (!init) throw new Error(`rung ${rung.name}'s init was not read`);
+    return {
+      name: rung.name,
+      width: init.width,
+      height: init.height,
+      codecs: init.codecs,
+      frameRate: toNumber(plan.fps),
+    };
+  };
+
   const segmentsOf = (rung: string, count: number): StoredSegment[] => {
     const map = stored.get(rung) as Map<number, DoneSegment>;
     return Array.from({ length: count }, (_, i) => {
@@ -145,18 +158,11 @@ export function createPublication(input: PublicationInput): Publication {
     if (!masterOut && ready && !final) {
       codecs ??= await readCodecs();
       const master = provisionalMasterPlaylist({
-        rungs: input.rungs.map((r) => {
-          const c = codecs?.get(r.name);
-          return {
-            name: r.name,
-            width: c?.width ?? r.width,
-            height: c?.height ?? r.height,
-            maxBitrate: r.maxBitrate,
-            videoBitrate: r.videoBitrate,
-            codecs: c?.codecs ?? "avc1.640028",
-            frameRate: toNumber(plan.fps),
-          };
-        }),
+        rungs: input.rungs.map((r) => ({
+          ...written(r),
+          maxBitrate: r.maxBitrate,
+          videoBitrate: r.videoBitrate,
+        })),
         audio: input.hasAudio ? { bitrate: AUDIO_BITRATE, channels: AUDIO_CHANNELS } : null,
       });
       await put(MASTER_PLAYLIST, master);
@@ -212,16 +218,7 @@ export function createPublication(input: PublicationInput): Publication {
             segments.map((s) => ({ duration: s.durationSeconds, bytes: s.bytes })),
             Math.ceil(plannedMax),
           );
-          const c = codecs?.get(r.name);
-          return {
-            name: r.name,
-            width: c?.width ?? r.width,
-            height: c?.height ?? r.height,
-            peakBitrate: stats.peakBitrate,
-            averageBitrate: stats.averageBitrate,
-            codecs: c?.codecs ?? "avc1.640028",
-            frameRate: toNumber(plan.fps),
-          };
+          return { ...written(r), peakBitrate: stats.peakBitrate, averageBitrate: stats.averageBitrate };
         });
         const audioStats = input.hasAudio
           ? measureSegments(
