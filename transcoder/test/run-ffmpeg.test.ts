@@ -235,6 +235,24 @@ describe("runFfmpeg", () => {
     expect(roomy.code).toBe(0);
   });
 
+  it("a niceness lowers the child's CPU priority, every thread of it, with or without a memory ceiling", async () => {
+    expect(spawnCommand("ffmpeg", ["-i", "x"], { niceness: 10 })).toEqual({
+      command: "nice",
+      args: ["-n", "10", "--", "ffmpeg", "-i", "x"],
+    });
+    // nice with no operand prints the niceness it runs at; what the child starts later inherits it.
+    const nice = await execTool("/bin/sh", ["-c", "nice; (nice) & wait"], { niceness: 10 });
+    expect(nice.stdout.trim().split("\n")).toEqual(["10", "10"]);
+    const both = await execTool("/bin/sh", ["-c", "nice; ulimit -v"], {
+      niceness: 7,
+      memoryLimitBytes: 512 * 1024 * 1024,
+    });
+    expect(both.stdout.trim().split("\n")).toEqual(["7", String(512 * 1024)]);
+    expect((await execTool("/bin/sh", ["-c", "nice"], { niceness: 0 })).stdout.trim()).toBe("0");
+    expect(() => spawnCommand("ffmpeg", [], { niceness: 20 })).toThrow(/1 to 19/);
+    expect(() => spawnCommand("ffmpeg", [], { niceness: -5 })).toThrow(/1 to 19/);
+  });
+
   it("the deadline scales with the media's duration, with a floor", () => {
     expect(mediaDeadlineMs(3600, 20, 600_000)).toBe(72_000_000);
     expect(mediaDeadlineMs(2, 20, 600_000)).toBe(600_000);

@@ -92,6 +92,8 @@ export interface RunFfmpegOptions {
   timeoutMs?: number;
   /** Address-space ceiling of the process (see spawnCommand); none when absent. */
   memoryLimitBytes?: number;
+  /** CPU niceness of the process (see spawnCommand); the normal priority when absent. */
+  niceness?: number;
 }
 
 /** What a short tool run (ffprobe, a one-second probe encode, -version) left behind. */
@@ -114,6 +116,8 @@ export interface ExecToolOptions {
   maxBufferBytes?: number;
   /** Address-space ceiling of the process (see spawnCommand); none when absent. */
   memoryLimitBytes?: number;
+  /** CPU niceness of the process (see spawnCommand); the normal priority when absent. */
+  niceness?: number;
 }
 
 const TAIL_LINES = 30;
@@ -180,25 +184,48 @@ export function childEnv(parent: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(kept);
 }
 
+/** How the child runs beyond its arguments (see spawnCommand). */
+export interface ChildLimits {
+  /** Address-space ceiling of the process; none when absent. */
+  memoryLimitBytes?: number;
+  /**
+   * CPU niceness (1-19) the process starts with, so work that can wait yields the cores to work that
+   * cannot (a video's first chunk); the normal priority when absent or 0.
+   */
+  niceness?: number;
+}
+
 /**
  * The command actually started: with a memory ceiling, util-linux's prlimit sets RLIMIT_AS and execs
  * the binary (Node cannot set a child's limits itself), so an allocation past it fails inside ffmpeg,
  * which exits with an error, instead of the node's OOM killer picking a victim. Address space, not
  * resident memory: callers leave it off for CUDA, which reserves tens of GB of address space it never
- * touches.
+ * touches. With a niceness, coreutils' nice execs the binary at it, so every thread ffmpeg starts has
+ * it (os.setPriority after the spawn would reach only the main thread, and race the encoder threads).
+ * Both exec, so the child's pid is ffmpeg's and a kill reaches it.
  */
 export function spawnCommand(
   binary: string,
   args: readonly string[],
-  memoryLimitBytes?: number,
+  limits: ChildLimits = {},
 ): { command: string; args: string[] } {
-  if (memoryLimitBytes === undefined || !(memoryLimitBytes > 0)) return { command: binary, args: [...args] };
-  return { command: "prlimit", args: [`--as=${Math.floor(memoryLimitBytes)}`, "--", binary, ...args] };
+  let command = { command: binary, args: [...args] };
+  const { memoryLimitBytes, niceness } = limits;
+  if (niceness !== undefined && niceness !== 0) {
+    if (!(Number.isInteger(niceness) && niceness > 0 && niceness < 20)) {
+      throw new Error(`niceness must be a whole number from 1 to 19, got ${niceness}`);
+    }
+    command = { command: "nice", args: ["-n", String(niceness), "--", command.command, ...command.args] };
+  }
+  if (memoryLimitBytes !== undefined && memoryLimitBytes > 0) {
+    const limit = `--as=${Math.floor(memoryLimitBytes)}`;
+    command = { command: "prlimit", args: [limit, "--", command.command, ...command.args] };
+  }
+  return command;
 }
 
-interface SpawnOptions {
+interface SpawnOptions extends ChildLimits {
   signal?: AbortSignal;
-  memoryLimitBytes?: number;
   timeoutMs?: number;
   stallTimeoutMs?: number;
   captureStdout: boolean;
@@ -230,7 +257,7 @@ function spawnTool(
       reject(signal.reason);
       return;
     }
-    const command = spawnCommand(binary, args, options.memoryLimitBytes);
+    const command = spawnCommand(binary, args, options);
     const child = spawn(command.command, command.args, {
       stdio: ["ignore", options.captureStdout ? "pipe" : "ignore", "pipe"],
       env: childEnv(process.env),
@@ -325,6 +352,7 @@ export async function execTool(
     signal: options.signal,
     timeoutMs: options.timeoutMs,
     memoryLimitBytes: options.memoryLimitBytes,
+    niceness: options.niceness,
     captureStdout: true,
     maxBufferBytes: options.maxBufferBytes ?? DEFAULT_MAX_BUFFER,
   });
@@ -385,6 +413,7 @@ export async function runFfmpeg(args: string[], options: RunFfmpegOptions = {}):
     stallTimeoutMs: options.stallTimeoutMs,
     timeoutMs: options.timeoutMs,
     memoryLimitBytes: options.memoryLimitBytes,
+    niceness: options.niceness,
     captureStdout: false,
     maxBufferBytes: 64 * 1024,
     onLine,

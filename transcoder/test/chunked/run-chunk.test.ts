@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { outputPrefix } from "@streamlet/shared";
@@ -77,6 +77,17 @@ describe("runChunk and the local runner (ffmpeg + s3rver)", () => {
     ]);
     expect(done.rungs.map((r) => r.initSha256)).toEqual(first.rungs.map((r) => r.initSha256));
     expect(await s3.list(prefix)).toEqual(expectedKeys(prefix, [1, 2]));
+  }, 30_000);
+
+  it("encodes a video's first chunk at the normal CPU priority and every later chunk niced", async () => {
+    // ffmpeg behind a wrapper that notes the niceness it was started at, then execs the real one.
+    const log = join(dir, "niceness.log");
+    const wrapper = join(dir, "ffmpeg-niceness");
+    await writeFile(wrapper, `#!/bin/sh\nnice >> '${log}'\nexec ffmpeg "$@"\n`, { mode: 0o755 });
+    const niced = { ...deps, ffmpegPath: wrapper };
+    await runChunk(jobOf("rc-nice", 1), source, niced);
+    await runChunk(jobOf("rc-nice", 2), source, niced);
+    expect((await readFile(log, "utf8")).trim().split("\n")).toEqual(["0", "10"]);
   }, 30_000);
 
   it("fails a chunk outside the plan for good", async () => {
