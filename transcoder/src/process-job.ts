@@ -13,6 +13,7 @@ import {
 } from "@streamlet/shared";
 import { type Job, UnrecoverableError } from "bullmq";
 import { createLocalChunkRunner } from "./chunked/local-runner.ts";
+import { BACKGROUND_NICENESS } from "./chunked/run-chunk.ts";
 import type { SourceCache } from "./chunked/source-cache.ts";
 import type { ChunkRunner } from "./chunked/types.ts";
 import { DEFAULT_FFMPEG_TIME_LIMIT } from "./config.ts";
@@ -419,6 +420,8 @@ async function encodeAndStoreAudio(
       stallTimeoutMs: deps.encodeStallTimeoutMs,
       timeoutMs: ffmpegDeadline(deps, job.facts),
       memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
+      // Beside chunk 1, which decides when the video is playable: its first segment needs little CPU.
+      niceness: BACKGROUND_NICENESS,
       durationSeconds: job.facts.durationSeconds,
       onSegment: report,
     },

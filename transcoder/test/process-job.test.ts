@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -310,6 +310,30 @@ describe("processJob", () => {
       sources.close();
       await rm(cacheDir, { recursive: true, force: true });
     }
+  }, 60_000);
+
+  it("runs chunk 1 at the normal CPU priority and the audio and later chunks niced", async () => {
+    const id = testId("vid_niceness");
+    await upload(sourceKey(id), clip);
+    // ffmpeg behind a wrapper that notes what each run is and the niceness it started at.
+    const log = join(dir, "niceness.log");
+    const wrapper = join(dir, "ffmpeg-niceness");
+    const script = [
+      "#!/bin/sh",
+      'case " $* " in',
+      '  *" 0:a:0 "*) kind=audio ;;',
+      '  *" -filter_complex "*" -ss "*|*" -ss "*" -filter_complex "*) kind=later-chunk ;;',
+      '  *" -filter_complex "*) kind=chunk-1 ;;',
+      "  *) kind=other ;;",
+      "esac",
+      `echo "$kind $(nice)" >> '${log}'`,
+      'exec ffmpeg "$@"',
+    ].join("\n");
+    await writeFile(wrapper, `${script}\n`, { mode: 0o755 });
+    const { deps } = harness({ ffmpegPath: wrapper });
+    await processJob(job(id), deps);
+    const runs = (await readFile(log, "utf8")).trim().split("\n").sort();
+    expect(runs).toEqual(["audio 10", "chunk-1 0", "later-chunk 10", "later-chunk 10", "other 0"]);
   }, 60_000);
 
   it("a truncated upload (moov first, data cut) fails as truncated", async () => {

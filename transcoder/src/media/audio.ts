@@ -139,7 +139,14 @@ export interface EncodedAudio {
 export interface EncodeAudioOptions
   extends Pick<
     RunFfmpegOptions,
-    "ffmpegPath" | "signal" | "stallTimeoutMs" | "timeoutMs" | "memoryLimitBytes" | "onStats" | "onProgress"
+    | "ffmpegPath"
+    | "signal"
+    | "stallTimeoutMs"
+    | "timeoutMs"
+    | "memoryLimitBytes"
+    | "niceness"
+    | "onStats"
+    | "onProgress"
   > {
   /** Source duration in seconds, for onProgress. */
   durationSeconds?: number;
@@ -214,6 +221,7 @@ export async function encodeAudio(
       stallTimeoutMs: options.stallTimeoutMs,
       timeoutMs: options.timeoutMs,
       memoryLimitBytes: options.memoryLimitBytes,
+      niceness: options.niceness,
       onStats: options.onStats,
       onProgress: options.onProgress,
     });
