@@ -171,6 +171,27 @@ export function createPublication(input: PublicationInput): Publication {
     }
   }
 
+  /**
+   * A chunk must report exactly the segments this plan gives it (the last chunk may end early: a source
+   * shorter than its header said): a node that planned the video differently (another version mid
+   * upgrade) fails the video instead of publishing a playlist with holes or overlaps.
+   */
+  function checkPlanned(chunk: number, rung: string, segments: readonly { index: number }[]): void {
+    const planned = plan.chunks[chunk - 1];
+    const got = segments.map((seg) => seg.index);
+    const want = planned
+      ? Array.from({ length: planned.segmentCount }, (_, i) => planned.firstSegment + i)
+      : [];
+    const last = chunk === plan.chunks.length;
+    const fits =
+      got.length > 0 && got.every((index, i) => index === want[i]) && (last || got.length === want.length);
+    if (!fits) {
+      throw new Error(
+        `chunk ${chunk} of rung ${rung} reports segments [${got.join(", ")}], the plan gives it [${want.join(", ")}] (nodes planning differently: mixed versions?)`,
+      );
+    }
+  }
+
   return {
     get playable() {
       return masterOut;
@@ -182,6 +203,7 @@ export function createPublication(input: PublicationInput): Publication {
         for (const rung of done.rungs) {
           const map = stored.get(rung.rung);
           if (!map) throw new Error(`chunk ${done.chunk} reports an unknown rung ${rung.rung}`);
+          checkPlanned(done.chunk, rung.rung, rung.segments);
           const known = initHashes.get(rung.rung);
           if (known !== undefined && known !== rung.initSha256) {
             throw new Error(`chunk ${done.chunk} of rung ${rung.rung} was encoded with a different init`);

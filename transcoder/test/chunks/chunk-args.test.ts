@@ -25,7 +25,7 @@ describe("chunkTimescale", () => {
 });
 
 describe("buildChunkArgs", () => {
-  const plan = planChunks({ durationSeconds: 60, fps: NTSC });
+  const plan = planChunks({ durationSeconds: 600, fps: NTSC });
   const chunk = plan.chunks[2];
   if (!chunk) throw new Error("plan has no chunk 3");
 

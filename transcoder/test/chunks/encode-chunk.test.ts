@@ -299,8 +299,8 @@ describe("real ffmpeg: chunked encode joins into one continuous rung", { timeout
     if (c) await rm(c.dir, { recursive: true, force: true });
   });
 
-  it("plans 4 chunks with a 2 s first segment", () => {
-    expect(c.plan.chunks.map((k) => k.segmentCount)).toEqual([1, 2, 2, 1]);
+  it("plans 5 chunks with a 2 s first segment", () => {
+    expect(c.plan.chunks.map((k) => k.segmentCount)).toEqual([1, 2, 1, 1, 1]);
     expect(c.plan.segments.map((s) => s.frameCount)).toEqual([60, 60, 60, 180, 180, 60]);
   });
 

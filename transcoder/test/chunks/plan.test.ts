@@ -86,14 +86,15 @@ describe("planChunks", () => {
       fps: { num: 30, den: 1 },
       chunkSeconds: 12,
       segmentFrames: [60, 60, 60, 180, 180, 60],
-      chunkSegments: [1, 2, 2, 1],
+      chunkSegments: [1, 2, 1, 1, 1],
     },
     {
       name: "61.5 s at 30: default 24 s chunks",
       duration: 61.5,
       fps: { num: 30, den: 1 },
       segmentFrames: [60, 60, 60, ...Array(9).fill(180), 45],
-      chunkSegments: [1, 2, 4, 4, 2],
+      // The tail shrinks: a quarter of what is left each time (TAIL_SHARES), never under a segment.
+      chunkSegments: [1, 2, 3, 2, 1, 1, 1, 1, 1],
     },
     {
       // 900 frames; keyframes at ceil(59.94 n): 60, 120, 180 (179.82), 360 (359.64), 540, 720, 900 (899.1).
@@ -101,7 +102,7 @@ describe("planChunks", () => {
       duration: 30.03,
       fps: NTSC,
       segmentFrames: [60, 60, 60, 180, 180, 180, 180],
-      chunkSegments: [1, 2, 4],
+      chunkSegments: [1, 2, 1, 1, 1, 1],
     },
     {
       // 1001 frames: keyframe 17 is frame 1019 (1018.98), so the tail after frame 900 (keyframe 15, 899.1) is 101.
@@ -109,7 +110,7 @@ describe("planChunks", () => {
       duration: 33.4,
       fps: NTSC,
       segmentFrames: [60, 60, 60, 180, 180, 180, 180, 101],
-      chunkSegments: [1, 2, 4, 1],
+      chunkSegments: [1, 2, 1, 1, 1, 1, 1],
     },
     {
       // 240 frames; keyframes at ceil(47.952 n): 48, 96, 144 (143.86), then the 96-frame tail.
@@ -156,7 +157,11 @@ describe("planChunks", () => {
       checkInvariants(plan);
       const frame = fps.den / fps.num;
       for (const s of plan.segments) expect(s.durationSeconds).toBeLessThanOrEqual(6 + frame + 1e-9);
-      expect(plan.chunks.slice(2).every((c) => c.segmentCount === 5 || c === plan.chunks.at(-1))).toBe(true);
+      // Later chunks: chunkSeconds (5 segments) while much is left, then shrinking to one segment.
+      const later = plan.chunks.slice(2).map((c) => c.segmentCount);
+      expect(later.slice(0, 100).every((n) => n === 5)).toBe(true);
+      expect(later.every((n, i) => i === 0 || n <= (later[i - 1] as number))).toBe(true);
+      expect(later.slice(-4)).toEqual([1, 1, 1, 1]);
     }
   });
 

@@ -58,6 +58,14 @@ export interface ChunkPlanInput {
 /** Later chunks: a few segments each, so a chunk's seek and start-up cost stay small beside its encode. */
 export const DEFAULT_CHUNK_SECONDS = 24;
 /**
+ * After the opening, a chunk is at most chunkSeconds and at most 1/TAIL_SHARES of what is left
+ * (guided self-scheduling), so the chunks shrink towards the end: nodes that run out of work near the
+ * end wait for a short chunk, not a full one (7 chunks of 2-min video on 2 nodes left one idle for the
+ * last 73 s; the tail now ends in 6-s chunks). The plan cannot know the fleet: 4 shares suit 2-4 nodes,
+ * and a longer video is still mostly chunkSeconds-long chunks.
+ */
+export const TAIL_SHARES = 4;
+/**
  * The opening: the first SEGMENT_SECONDS are cut into KEYFRAME_SECONDS segments (HLS allows segments
  * shorter than the target), chunk 1 is segment 1 alone and chunk 2 the rest of the opening, so the
  * first segment exists within seconds of the job starting.
@@ -132,7 +140,7 @@ function segmentStarts(totalFrames: number, fps: Rational): number[] {
 /** A last segment shorter than this joins the one before it (segmentStarts). */
 export const MIN_LAST_SEGMENT_SECONDS = 1;
 
-/** Plans segments and chunks for a video: contiguous, keyframe-aligned, a small opening first. */
+/** Plans segments and chunks for a video: contiguous, keyframe-aligned, a small opening first, a shrinking tail. */
 export function planChunks(input: ChunkPlanInput): ChunkPlan {
   checkInput(input);
   const fps = { num: input.fps.num, den: input.fps.den };
@@ -153,7 +161,9 @@ export function planChunks(input: ChunkPlanInput): ChunkPlan {
   const perChunk = Math.max(1, Math.round((input.chunkSeconds ?? DEFAULT_CHUNK_SECONDS) / SEGMENT_SECONDS));
   const chunks: PlannedChunk[] = [];
   for (let s = 0; s < segments.length; ) {
-    const count = Math.min(OPENING_CHUNK_SEGMENTS[chunks.length] ?? perChunk, segments.length - s);
+    const left = segments.length - s;
+    const later = Math.min(perChunk, Math.max(1, Math.round(left / TAIL_SHARES)));
+    const count = Math.min(OPENING_CHUNK_SEGMENTS[chunks.length] ?? later, left);
     const first = segments[s] as PlannedSegment;
     const last = segments[s + count - 1] as PlannedSegment;
     const end = last.startFrame + last.frameCount;
