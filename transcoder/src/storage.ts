@@ -41,7 +41,16 @@ export interface Storage {
   putBody(key: string, body: string | Uint8Array, contentType: string, signal?: AbortSignal): Promise<void>;
   /** Deletes every object under `prefix` (a cancelled job's output); returns how many there were. */
   deletePrefix(prefix: string): Promise<number>;
+  /**
+   * A presigned GET URL of an object, valid for `expiresSeconds` (1 s to 7 days, SigV4's range): what
+   * ffmpeg reads over HTTP when it must start before a download could finish (the first chunk, the
+   * audio). It carries a signature, so it is never logged (run-ffmpeg.ts redacts it from errors).
+   */
+  presignGet(key: string, expiresSeconds: number): Promise<string>;
 }
+
+/** SigV4's longest presigned lifetime. */
+export const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
 /** Builds the path-style object URL, which every S3-compatible store (s3rver, MinIO, B2) accepts. */
 export function objectUrl(endpoint: string, bucket: string, key: string): string {
@@ -135,6 +144,17 @@ export function createStorage(config: StorageConfig, options: StorageOptions = {
         await pipeline(body, count, out, { signal });
         return out.bytesWritten;
       }, signal);
+    },
+
+    async presignGet(key, expiresSeconds) {
+      const seconds = Math.ceil(expiresSeconds);
+      if (!(seconds >= 1 && seconds <= MAX_PRESIGN_SECONDS)) {
+        throw new Error(`a presigned URL lives 1 s to 7 days, not ${expiresSeconds} s`);
+      }
+      const target = new URL(url(key));
+      target.searchParams.set("X-Amz-Expires", String(seconds));
+      const signed = await client.sign(target.toString(), { method: "GET", aws: { signQuery: true } });
+      return signed.url;
     },
 
     async putFile(key, filePath, contentType, signal) {

@@ -150,6 +150,7 @@ describe.skipIf(!hasRedisServer)("per-user limit on a real worker (real Redis, r
     putFile: async () => {},
     putBody: async () => {},
     deletePrefix: async () => 0,
+    presignGet: async (key) => `http://127.0.0.1:9/${key}`,
   };
 
   it("runs another user's job while one user's backlog waits its turn; no attempt used, none failed", async () => {

@@ -1,14 +1,16 @@
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACCEPTED_FORMATS, refusedFormat, sourceInputArgs } from "../src/media/confine.ts";
+import { ACCEPTED_FORMATS, refusedFormat, sourceInputArgs, sourceProtocols } from "../src/media/confine.ts";
 import { BadMediaError } from "../src/media/errors.ts";
 import { buildLadderArgs } from "../src/media/ffmpeg-args.ts";
 import { buildPosterArgs } from "../src/media/poster.ts";
-import { BAD_MEDIA, classifyProbeFailure, probeFile } from "../src/media/probe.ts";
+import { BAD_MEDIA, classifyProbeFailure, probeFile, probeHeader } from "../src/media/probe.ts";
 import { execTool, FfmpegError, runFfmpeg } from "../src/media/run-ffmpeg.ts";
 
 const run = promisify(execFile);
@@ -126,6 +128,75 @@ describe("an upload cannot make ffmpeg open anything else", () => {
     for (const refused of ["hls", "dash", "concat", "image2", "tty", "lavfi", "png_pipe", "http", "data"]) {
       expect(ACCEPTED_FORMATS).not.toContain(refused);
     }
+  });
+});
+
+/**
+ * The same over HTTP: the coordinator reads the header over a presigned URL (probeHeader), so the
+ * network protocols are allowed for that run. An upload that names another URL must still never make
+ * ffmpeg fetch it: a local server serves the upload and records every path asked for.
+ */
+describe("read over its URL, an upload still cannot make ffmpeg open anything else", () => {
+  let server: http.Server;
+  let origin = "";
+  const asked: string[] = [];
+  const bodies = new Map<string, string>();
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      asked.push(req.url ?? "");
+      const body = bodies.get((req.url ?? "").split("?")[0] as string);
+      if (body === undefined) res.writeHead(404).end();
+      else res.writeHead(200, { "content-type": "application/octet-stream" }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it.each([
+    ["an HLS playlist naming another URL", () => playlist(`${origin}/target.ts`), "hls"],
+    [
+      "an ffconcat script naming another URL",
+      () => `ffconcat version 1.0\nfile '${origin}/target.ts'\n`,
+      "concat",
+    ],
+  ])("%s: refused, the named URL never fetched", async (label, text, format) => {
+    const path = `/source-${format}?X-Amz-Signature=abc`;
+    bodies.set(path.split("?")[0] as string, text());
+    const err = await probeHeader(`${origin}${path}`, {
+      ffprobePath: "ffprobe",
+      ffmpegPath: "ffmpeg",
+      timeoutMs: 20_000,
+    }).catch((e: unknown) => e);
+    expect(err, label).toBeInstanceOf(BadMediaError);
+    expect((err as Error).message).toMatch(`container format (${format}) is not accepted`);
+    expect(asked.filter((p) => p.startsWith("/source-"))).not.toEqual([]);
+    expect(asked.filter((p) => p.includes("target"))).toEqual([]);
+  });
+
+  it("allows exactly the source's own protocols, checks HTTPS certificates, and no other scheme", () => {
+    expect(sourceProtocols("/work/sources/abc")).toEqual(["file"]);
+    expect(sourceProtocols("source")).toEqual(["file"]);
+    expect(sourceProtocols("http://127.0.0.1:9000/b/k?X-Amz-Signature=1")).toEqual(["http", "tcp"]);
+    expect(sourceProtocols("https://s3.example.com/b/k")).toEqual(["https", "tls", "tcp"]);
+    for (const other of [
+      "file:/etc/passwd",
+      "concat:/a|/b",
+      "data:,x",
+      "subfile:,start,0,end,1,,:/x",
+      "rtmp://h/x",
+    ]) {
+      expect(() => sourceProtocols(other)).toThrow(/a local file or an http\(s\) URL/);
+    }
+    const https = sourceInputArgs(1000, "https://s3.example.com/b/k");
+    expect(https[https.indexOf("-protocol_whitelist") + 1]).toBe("https,tls,tcp");
+    expect(https[https.indexOf("-tls_verify") + 1]).toBe("1");
+    expect(https).toContain("-reconnect");
+    const plain = sourceInputArgs(undefined, "http://127.0.0.1:9000/b/k");
+    expect(plain[plain.indexOf("-protocol_whitelist") + 1]).toBe("http,tcp");
+    expect(plain).not.toContain("-tls_verify");
+    expect(sourceInputArgs(1000, "/job/source")).not.toContain("-reconnect");
   });
 });
 

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
+  commandLineOf,
   execTool,
   FfmpegDeadlineError,
   FfmpegError,
@@ -251,6 +252,17 @@ describe("runFfmpeg", () => {
     expect((await execTool("/bin/sh", ["-c", "nice"], { niceness: 0 })).stdout.trim()).toBe("0");
     expect(() => spawnCommand("ffmpeg", [], { niceness: 20 })).toThrow(/1 to 19/);
     expect(() => spawnCommand("ffmpeg", [], { niceness: -5 })).toThrow(/1 to 19/);
+  });
+
+  it("a failed run over a presigned URL carries its command line without the signature", async () => {
+    const url = "http://127.0.0.1:9/bucket/source?X-Amz-Expires=60&X-Amz-Signature=0123abcd&X-Amz-Date=1";
+    expect(commandLineOf("ffprobe", ["-i", url])).toBe(
+      "ffprobe -i 'http://127.0.0.1:9/bucket/source?X-Amz-Expires=60&X-Amz-Signature=REDACTED&X-Amz-Date=1'",
+    );
+    const failed = await runFfmpeg(["-v", "error", "-i", url, "-f", "null", "-"]).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(FfmpegError);
+    expect((failed as FfmpegError).commandLine).toContain("X-Amz-Signature=REDACTED");
+    expect((failed as FfmpegError).commandLine).not.toContain("0123abcd");
   });
 
   it("the deadline scales with the media's duration, with a floor", () => {

@@ -71,6 +71,26 @@ describe("storage against s3rver", () => {
     expect(bytes).toEqual([...bytes].sort((a, b) => a - b));
   });
 
+  it("presigns a GET that any HTTP client reads, for the lifetime asked, and refuses one SigV4 cannot give", async () => {
+    const storage = createStorage(s3.config);
+    const body = randomBytes(64 * 1024);
+    await storage.putBody("t/presigned source", body, "application/octet-stream");
+    const url = new URL(await storage.presignGet("t/presigned source", 90.5));
+    expect(url.pathname).toMatch(/\/t\/presigned%20source$/);
+    expect(url.searchParams.get("X-Amz-Expires")).toBe("91");
+    expect(url.searchParams.get("X-Amz-Algorithm")).toBe("AWS4-HMAC-SHA256");
+    expect(url.searchParams.get("X-Amz-Signature")).toMatch(/^[0-9a-f]{64}$/);
+    expect(url.searchParams.get("X-Amz-Credential")).toMatch(new RegExp(`^${s3.config.accessKeyId}/`));
+    // Read back with nothing but the URL (s3rver does not check signatures; MinIO and B2 do).
+    const res = await fetch(url);
+    expect(Buffer.from(await res.arrayBuffer()).equals(body)).toBe(true);
+    const ranged = await fetch(url, { headers: { range: "bytes=10-19" } });
+    expect(ranged.status).toBe(206);
+    expect(Buffer.from(await ranged.arrayBuffer()).equals(body.subarray(10, 20))).toBe(true);
+    await expect(storage.presignGet("t/x", 0)).rejects.toThrow(/1 s to 7 days/);
+    await expect(storage.presignGet("t/x", 8 * 24 * 3600)).rejects.toThrow(/1 s to 7 days/);
+  });
+
   it("a missing object is a StorageNotFoundError (not retried)", async () => {
     const storage = createStorage(s3.config);
     await expect(storage.download("t/missing", join(dir, "x"))).rejects.toBeInstanceOf(StorageNotFoundError);

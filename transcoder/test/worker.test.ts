@@ -166,6 +166,7 @@ describe.skipIf(!hasRedisServer)("shutdown hand-back and lost locks (real Redis)
     putFile: async () => {},
     putBody: async () => {},
     deletePrefix: async () => 0,
+    presignGet: async (key) => `http://127.0.0.1:9/${key}`,
   };
 
   const setup = async (env: Record<string, string> = {}, storage: Storage = hangingStorage) => {

@@ -78,7 +78,7 @@ export function buildAudioArgs({ input, outDir, maxPixels }: AudioArgsInput): st
   return [
     "-hide_banner",
     "-nostdin",
-    ...sourceInputArgs(maxPixels),
+    ...sourceInputArgs(maxPixels, input),
     "-y",
     "-i",
     input,

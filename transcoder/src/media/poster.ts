@@ -29,7 +29,7 @@ export function buildPosterArgs(
     "-hide_banner",
     "-nostdin",
     "-y",
-    ...sourceInputArgs(maxPixels),
+    ...sourceInputArgs(maxPixels, input),
     "-ss",
     atSeconds.toFixed(3),
     "-i",

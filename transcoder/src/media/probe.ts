@@ -217,7 +217,7 @@ async function durationFromPackets(path: string, options: ProbeOptions): Promise
     [
       "-hide_banner",
       "-nostdin",
-      ...sourceInputArgs(),
+      ...sourceInputArgs(undefined, path),
       "-i",
       path,
       "-map",
@@ -237,17 +237,15 @@ async function durationFromPackets(path: string, options: ProbeOptions): Promise
   return seconds > 0 ? seconds : null;
 }
 
-/** Probes a local file; bad media becomes a BadMediaError with a reason for the uploader. */
-export async function probeFile(path: string, options: ProbeOptions): Promise<MediaFacts> {
-  const { size } = await stat(path);
-  if (size === 0) throw new BadMediaError(BAD_MEDIA.empty);
+/** ffprobe's JSON for a source, read into facts; `countPackets` demuxes all of it (see probeFile). */
+async function probeSource(source: string, countPackets: boolean, options: ProbeOptions) {
   const probed = await run(
     options.ffprobePath,
     // -count_packets: how many frames the file really holds, against its duration (checkSourceLimits).
-    // sourceInputArgs: only the local file and the accepted containers (confine.ts).
+    // sourceInputArgs: only the source itself and the accepted containers (confine.ts).
     [
-      ...["-v", "error", ...sourceInputArgs(), "-count_packets"],
-      ...["-print_format", "json", "-show_streams", "-show_format", path],
+      ...["-v", "error", ...sourceInputArgs(undefined, source), ...(countPackets ? ["-count_packets"] : [])],
+      ...["-print_format", "json", "-show_streams", "-show_format", source],
     ],
     options,
   );
@@ -258,7 +256,29 @@ export async function probeFile(path: string, options: ProbeOptions): Promise<Me
   } catch {
     throw new BadMediaError(BAD_MEDIA.unreadable);
   }
-  const { facts, shape } = inspectProbe(json);
+  return inspectProbe(json);
+}
+
+/**
+ * What the source's header says, read over a URL without demuxing the rest (a few range requests,
+ * whatever the size), so its encode can be planned and started before a download could finish. The
+ * limits are checked except the frame count against the duration, which needs every packet: probeFile
+ * on the whole file checks that (and everything else) once it is here. Null when the header lacks the
+ * duration (a MediaRecorder WebM, say): only the whole file tells then.
+ */
+export async function probeHeader(url: string, options: ProbeOptions): Promise<MediaFacts | null> {
+  const { facts, shape } = await probeSource(url, false, options);
+  if (facts.durationSeconds === null) return null;
+  const result = { ...facts, durationSeconds: facts.durationSeconds };
+  checkSourceLimits({ ...result, ...shape, videoPackets: null }, options.limits ?? DEFAULT_SOURCE_LIMITS);
+  return result;
+}
+
+/** Probes a local file; bad media becomes a BadMediaError with a reason for the uploader. */
+export async function probeFile(path: string, options: ProbeOptions): Promise<MediaFacts> {
+  const { size } = await stat(path);
+  if (size === 0) throw new BadMediaError(BAD_MEDIA.empty);
+  const { facts, shape } = await probeSource(path, true, options);
   const durationSeconds = facts.durationSeconds ?? (await durationFromPackets(path, options));
   if (durationSeconds === null) throw new BadMediaError(BAD_MEDIA.unreadable);
   const result = { ...facts, durationSeconds };

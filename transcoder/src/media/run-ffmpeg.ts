@@ -129,9 +129,15 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The shell-quoted command line of a run, as errors carry it. */
+/**
+ * The shell-quoted command line of a run, as errors and logs carry it, with the signature of a
+ * presigned source URL (storage.presignGet) blanked: it would let anyone reading the logs fetch the
+ * upload until it expires.
+ */
 export function commandLineOf(binary: string, args: readonly string[]): string {
-  return [binary, ...args].map(shellQuote).join(" ");
+  return [binary, ...args]
+    .map((arg) => shellQuote(arg.replace(/([?&]X-Amz-Signature=)[^&\s]+/gi, "$1REDACTED")))
+    .join(" ");
 }
 
 /** Parses "time=00:01:02.50" from an ffmpeg stats line; null when absent or N/A. */

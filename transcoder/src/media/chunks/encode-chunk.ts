@@ -128,7 +128,7 @@ export function buildChunkArgs(a: ChunkArgsInput): string[] {
   return [
     "-hide_banner",
     "-nostdin",
-    ...sourceInputArgs(a.maxPixels),
+    ...sourceInputArgs(a.maxPixels, a.input),
     "-y",
     ...enc.inputArgs(a.facts),
     ...(seek > 0 ? ["-ss", seconds(seek)] : []),
