@@ -39,13 +39,14 @@ import {
   planChunks,
   planLadder,
   probeFile,
+  probeHeader,
   type SourceLimits,
   toNumber,
 } from "./media/index.ts";
 import type { SessionBudget } from "./nvenc-budget.ts";
 import type { ProgressPublisher } from "./progress-publisher.ts";
 import { audioSegmentKey, createPublication, type Publication } from "./publication.ts";
-import type { Storage } from "./storage.ts";
+import { MAX_PRESIGN_SECONDS, type Storage } from "./storage.ts";
 
 /** Opens the progress channel for one job attempt (the video's Durable Object, or a fake in tests). */
 export type OpenProgress = (channel: {
@@ -185,50 +186,95 @@ function startAttempt(job: TranscodeJobLike, deps: ProcessDeps, shutdown?: Abort
   };
 }
 
-/**
- * Step 1: the source object into a temp file (no extension: ffmpeg must recognise the content). The key
- * is derived from the video id, never read from the payload (storage keys are not the queue's to choose).
- */
-async function download(
-  a: Attempt,
-  tempFile: string,
-): Promise<{ path: string; bytes: number; release(): void }> {
-  const key = sourceKey(a.data.videoId);
-  a.stage("download", { key });
-  const sources = a.deps.sources;
-  if (sources) {
-    // The node's cache: the chunks this node encodes for the video read the same file, downloaded once.
-    const lease = await sources.acquire(a.data.videoId, a.signal, a.progress.downloading);
-    const { size } = await stat(lease.path);
-    a.progress.downloading(size, size);
-    return { path: lease.path, bytes: size, release: lease.release };
-  }
-  const bytes = await a.deps.storage.download(key, tempFile, a.signal, a.progress.downloading);
-  a.progress.downloading(bytes, bytes);
-  return { path: tempFile, bytes, release: () => {} };
+/** The coordinator's source: a presigned URL at once, the whole file on this node once downloaded. */
+interface AttemptSource {
+  /** A presigned URL of the source valid for `seconds` (capped at SigV4's 7 days). */
+  url(seconds: number): Promise<string>;
+  /** The download, started at once; rejects like it. */
+  file: Promise<{ path: string; bytes: number }>;
+  /** Stops the download if it still runs and lets the node's copy go (idempotent). */
+  release(): void;
 }
 
-/** Steps 2 and 3: what the source is, and the ladder planned for it. */
-async function probeAndPlan(
-  a: Attempt,
-  source: string,
-  bytes: number,
-): Promise<{ facts: MediaFacts; plan: LadderPlan }> {
-  a.stage("probe", { bytes });
+/**
+ * Step 1: the source, two ways at once. Its download (into the node's cache, which this node's chunks
+ * share, or a temp file with no extension: ffmpeg must recognise the content) starts now, and a
+ * presigned URL lets ffmpeg read it before the download ends. The key is derived from the video id,
+ * never read from the payload (storage keys are not the queue's to choose).
+ */
+function startSource(a: Attempt, tempFile: string): AttemptSource {
+  const key = sourceKey(a.data.videoId);
+  a.stage("download", { key });
+  const stop = new AbortController();
+  const signal = AbortSignal.any([a.signal, stop.signal]);
+  let releaseLease = () => {};
+  const file = (async () => {
+    const sources = a.deps.sources;
+    if (!sources) return { path: tempFile, bytes: await a.deps.storage.download(key, tempFile, signal) };
+    const lease = await sources.acquire(a.data.videoId, signal);
+    releaseLease = lease.release;
+    if (stop.signal.aborted) lease.release();
+    const { size } = await stat(lease.path);
+    return { path: lease.path, bytes: size };
+  })();
+  file.catch(() => undefined); // awaited where it is needed, or dropped with a failed attempt
+  return {
+    url: (seconds) => a.deps.storage.presignGet(key, Math.min(MAX_PRESIGN_SECONDS, Math.ceil(seconds))),
+    file,
+    release() {
+      stop.abort(new Error("the attempt is over"));
+      releaseLease();
+    },
+  };
+}
+
+/** What the probe step decided. */
+interface Probed {
+  facts: MediaFacts;
+  plan: LadderPlan;
+  /**
+   * Whether ffprobe read the header over the URL: then chunk 1 and the audio read it too and start at
+   * once, and `verified` settles once the whole file is here and probed (every packet counted).
+   */
+  streamed: boolean;
+  verified: Promise<void>;
+}
+
+/** How long the URL ffprobe reads the header from lives. */
+const PROBE_URL_SECONDS = 600;
+
+/**
+ * Steps 2 and 3: what the source is, and the ladder planned for it. The header is read over the URL
+ * (a few range requests, whatever the size); the full probe runs on the downloaded file beside the
+ * encode and fails the video if the file breaks a limit only every packet shows. When the header alone
+ * does not tell (no duration in it) or cannot be read over HTTP (a storage endpoint ffmpeg cannot
+ * reach; bad media, whose reason then comes from the full probe), the full probe goes first.
+ */
+async function probeAndPlan(a: Attempt, source: AttemptSource): Promise<Probed> {
+  a.stage("probe");
   a.progress.probing();
-  const { ffprobePath, ffmpegPath } = a.deps;
-  const limits = a.deps.sourceLimits;
-  const memoryLimitBytes = a.deps.ffmpegMemoryLimitBytes;
-  const facts = await probeFile(source, {
-    ffprobePath,
-    ffmpegPath,
+  const options = {
+    ffprobePath: a.deps.ffprobePath,
+    ffmpegPath: a.deps.ffmpegPath,
     signal: a.signal,
-    limits,
-    memoryLimitBytes,
-  });
+    limits: a.deps.sourceLimits,
+    memoryLimitBytes: a.deps.ffmpegMemoryLimitBytes,
+  };
+  const fullProbe = async () => probeFile((await source.file).path, options);
+  let header: MediaFacts | null = null;
+  try {
+    header = await probeHeader(await source.url(PROBE_URL_SECONDS), options);
+  } catch (err) {
+    a.signal.throwIfAborted();
+    a.log.warn("could not read the source's header over its URL; probing the download", errorFields(err));
+  }
+  const streamed = header !== null;
+  const verified = streamed ? fullProbe().then(() => undefined) : Promise.resolve();
+  verified.catch(() => undefined); // joined with the encode (encodeAndPublish)
+  const facts = header ?? (await fullProbe());
   const plan = planLadder(facts, a.data.output.ladder ?? DEFAULT_LADDER);
-  a.stage("plan", { facts, rungs: plan.rungs, fps: plan.fps });
-  return { facts, plan };
+  a.stage("plan", { facts, rungs: plan.rungs, fps: plan.fps, streamed });
+  return { facts, plan, streamed, verified };
 }
 
 /** What the encode step reports: which encoder did it and how fast. */
@@ -263,6 +309,20 @@ function localChunkRunner(deps: ProcessDeps, encoder: EncoderSpec): ChunkRunner 
   });
 }
 
+/** What the encode step works from. */
+interface EncodeInput {
+  source: AttemptSource;
+  probed: Probed;
+  outDir: string;
+  maxPixels: number;
+}
+
+/** Where ffmpeg reads the source for a run that should start at once: the URL when it works, else the file. */
+async function immediateInput(a: Attempt, job: EncodeInput): Promise<string> {
+  if (!job.probed.streamed) return (await job.source.file).path;
+  return job.source.url(ffmpegDeadline(a.deps, job.probed.facts) / 1000 + 60);
+}
+
 /**
  * Step 4: the video in chunks (any node takes any chunk), audio once beside them, each stored chunk
  * published at once: the rungs' EVENT playlists grow, and the master playlist goes out with the first
@@ -270,7 +330,7 @@ function localChunkRunner(deps: ProcessDeps, encoder: EncoderSpec): ChunkRunner 
  */
 async function encodeAndPublish(
   a: Attempt,
-  job: { source: string; outDir: string; facts: MediaFacts; plan: LadderPlan; maxPixels: number },
+  job: EncodeInput,
 ): Promise<{ encoded: Encoded; publication: Publication }> {
   const { deps } = a;
   try {
@@ -295,11 +355,11 @@ async function encodeAndPublish(
 
 async function encodeAndPublishWith(
   a: Attempt,
-  job: { source: string; outDir: string; facts: MediaFacts; plan: LadderPlan; maxPixels: number },
+  job: EncodeInput,
   encoder: EncoderSpec,
 ): Promise<{ encoded: Encoded; publication: Publication }> {
   const { deps, progress } = a;
-  const { facts, plan } = job;
+  const { facts, plan } = job.probed;
   const chunkSeconds = deps.chunkSeconds ?? DEFAULT_CHUNK_SECONDS;
   // The video stream's own length decides the frames: the container's can include a longer audio track.
   const chunkPlan = planChunks({
@@ -346,7 +406,8 @@ async function encodeAndPublishWith(
           // Every chunk with this node's encoder, wherever it runs: a rung's chunks share one init.
           encoder,
           chunkCount,
-          sourcePath: job.source,
+          firstChunkStreams: job.probed.streamed,
+          source: { url: () => immediateInput(a, job), path: async () => (await job.source.file).path },
         },
         async (done) => {
           await publication.chunkDone(done);
@@ -357,6 +418,8 @@ async function encodeAndPublishWith(
         a.signal,
       ),
       audio,
+      // The whole file's probe: a limit only every packet shows stops the chunks and fails the video.
+      job.probed.verified,
     ]);
   } catch (err) {
     local.abort(err);
@@ -373,13 +436,13 @@ async function encodeAndPublishWith(
   };
 }
 
-/** The audio, encoded once for the whole video, each segment stored and published as ffmpeg finishes it. */
-async function encodeAndStoreAudio(
-  a: Attempt,
-  job: { source: string; outDir: string; facts: MediaFacts; maxPixels: number },
-  publication: Publication,
-): Promise<void> {
+/**
+ * The audio, encoded once for the whole video (read over the URL when it works, so its first segment
+ * does not wait for the download), each segment stored and published as ffmpeg finishes it.
+ */
+async function encodeAndStoreAudio(a: Attempt, job: EncodeInput, publication: Publication): Promise<void> {
   const { deps } = a;
+  const { facts } = job.probed;
   const prefix = outputPrefix(a.data.videoId);
   const folder = join(job.outDir, AUDIO_FOLDER);
   // Uploads in order, one at a time, beside the encode (onSegment must not wait for them).
@@ -413,16 +476,16 @@ async function encodeAndStoreAudio(
     while (waiting.length > 2) store(waiting.shift() as AudioSegment);
   };
   await encodeAudio(
-    { input: job.source, outDir: job.outDir, maxPixels: job.maxPixels },
+    { input: await immediateInput(a, job), outDir: job.outDir, maxPixels: job.maxPixels },
     {
       ffmpegPath: deps.ffmpegPath,
       signal: a.signal,
       stallTimeoutMs: deps.encodeStallTimeoutMs,
-      timeoutMs: ffmpegDeadline(deps, job.facts),
+      timeoutMs: ffmpegDeadline(deps, facts),
       memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
       // Beside chunk 1, which decides when the video is playable: its first segment needs little CPU.
       niceness: BACKGROUND_NICENESS,
-      durationSeconds: job.facts.durationSeconds,
+      durationSeconds: facts.durationSeconds,
       onSegment: report,
     },
   );
@@ -506,6 +569,8 @@ async function failAttempt(
   const permanent = final instanceof UnrecoverableError;
   log.error("job failed", { ...errorFields(err), permanent, lastAttempt: isLastAttempt(job) });
   if (permanent || isLastAttempt(job)) {
+    // Nothing of a video that failed for good stays in storage (published chunks included).
+    await removeOutput(a.deps.storage, outputPrefix(a.data.videoId), log);
     await a.progress
       .failed(failureReason(final))
       .catch((publishErr) => log.error("could not publish the failure", errorFields(publishErr)));
@@ -530,7 +595,7 @@ export async function processJob(
 ): Promise<TranscodeResult> {
   const a = startAttempt(job, deps, shutdown);
   let tempDir: string | undefined;
-  let releaseSource = () => {};
+  let source: AttemptSource | undefined;
   try {
     a.stage("start");
     a.progress.downloading(0, null); // the first event after "queued" marks the video processing
@@ -538,13 +603,12 @@ export async function processJob(
     const outDir = join(tempDir, "out");
     await mkdir(outDir);
 
-    const downloaded = await download(a, join(tempDir, "source"));
-    releaseSource = downloaded.release;
-    const source = downloaded.path;
-    const { facts, plan } = await probeAndPlan(a, source, downloaded.bytes);
+    source = startSource(a, join(tempDir, "source"));
+    const probed = await probeAndPlan(a, source);
+    const { facts } = probed;
     const maxPixels = maxPixelsOf(deps.sourceLimits ?? DEFAULT_SOURCE_LIMITS);
-    const { encoded, publication } = await encodeAndPublish(a, { source, outDir, facts, plan, maxPixels });
-    await storePoster(a, source, outDir, facts, maxPixels);
+    const { encoded, publication } = await encodeAndPublish(a, { source, probed, outDir, maxPixels });
+    await storePoster(a, (await source.file).path, outDir, facts, maxPixels);
     a.stage("publish", { ...encoded });
     // Every playlist turns VOD and the measured master goes last: once it is out, all it names is final.
     const result = await reportReady(a, facts, await publication.finish());
@@ -554,7 +618,10 @@ export async function processJob(
     return await failAttempt(a, job, err, shutdown);
   } finally {
     a.publisher.close();
-    releaseSource();
+    if (source) {
+      source.release();
+      await source.file.catch(() => undefined); // a stopped download has let go of its file
+    }
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   }
 }

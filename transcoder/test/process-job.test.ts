@@ -182,14 +182,10 @@ describe("processJob", () => {
       "ready",
     ]);
     expectMonotonic(events);
+    // The download runs beside the probe and the encode (ffmpeg reads the header, chunk 1 and the
+    // audio over a presigned URL meanwhile), so it is no stage of its own after the first event.
     const downloads = events.filter((e) => e.type === "downloading");
-    expect(downloads[0]).toEqual({ type: "downloading", bytes: 0, totalBytes: null, percent: 0 });
-    expect(downloads.at(-1)).toEqual({
-      type: "downloading",
-      bytes: clip.length,
-      totalBytes: clip.length,
-      percent: 100,
-    });
+    expect(downloads).toEqual([{ type: "downloading", bytes: 0, totalBytes: null, percent: 0 }]);
     const encodes = events.filter((e) => e.type === "transcoding");
     expect(encodes.length).toBeGreaterThan(2);
     expect(encodes[0]).toMatchObject({ percent: 0, fps: null, speed: null, etaSeconds: null });
@@ -297,10 +293,9 @@ describe("processJob", () => {
       sweepEveryMs: 0,
     });
     try {
-      const { deps, events } = harness({ storage: counting, sources });
+      const { deps } = harness({ storage: counting, sources });
       await processJob(job(id), deps);
       expect(downloads).toBe(1);
-      expect(events.filter((e) => e.type === "downloading").at(-1)).toMatchObject({ percent: 100 });
       // A chunk of this video on this node afterwards finds the file: no second download.
       const lease = await sources.acquire(id);
       lease.release();
@@ -336,6 +331,79 @@ describe("processJob", () => {
     expect(runs).toEqual(["audio 10", "chunk-1 0", "later-chunk 10", "later-chunk 10", "other 0"]);
   }, 60_000);
 
+  it("is playable before its download ends: the header, chunk 1 and the audio are read over a presigned URL", async () => {
+    const id = testId("vid_stream");
+    await upload(sourceKey(id), clip);
+    const storage = createStorage(s3.config, { baseDelayMs: 5 });
+    // The source's download does not start until the video is playable (or 20 s have gone: then the
+    // test fails); other downloads (the inits read back for CODECS) go through.
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+      setTimeout(resolve, 20_000);
+    });
+    let playableFirst: boolean | undefined;
+    const slow = {
+      ...storage,
+      download: async (...args: Parameters<typeof storage.download>) => {
+        if (args[0] !== sourceKey(id)) return storage.download(...args);
+        await gate;
+        playableFirst ??= playable;
+        return storage.download(...args);
+      },
+    };
+    let playable = false;
+    const { deps, events } = harness({ storage: slow }, undefined, (update) => {
+      if (update.type !== "playable") return;
+      playable = true;
+      open();
+    });
+    await processJob(job(id), deps);
+    expect(playableFirst).toBe(true);
+    expect(stages(events)).toEqual([
+      "downloading",
+      "probing",
+      "transcoding",
+      "playable",
+      "transcoding",
+      "ready",
+    ]);
+  }, 60_000);
+
+  it("when ffmpeg cannot read the URL, it probes and encodes the download instead", async () => {
+    const id = testId("vid_no_url");
+    await upload(sourceKey(id), clip);
+    const storage = createStorage(s3.config, { baseDelayMs: 5 });
+    // A URL nothing answers (a storage endpoint ffmpeg cannot reach, an untrusted certificate, say).
+    const unreachable = { ...storage, presignGet: async () => "http://127.0.0.1:9/unreachable" };
+    const { deps, events, logs } = harness({ storage: unreachable });
+    const result = await processJob(job(id), deps);
+    expect(result.renditions.map((r) => r.name).sort()).toEqual(["180p", "360p"]);
+    expect(events.at(-1)).toMatchObject({ type: "ready" });
+    expect(logs.join("\n")).toMatch(/could not read the source's header over its URL; probing the download/);
+  }, 60_000);
+
+  it("a header that passes but a file that breaks a limit: the full probe fails the video, its output removed", async () => {
+    // Three 1080p frames an hour apart at a nominal 60 fps (source-limits.test.ts): the header alone
+    // shows a 2-h 60-fps video; only the packet count shows it would invent 432 000 frames a rung.
+    const id = testId("vid_sparse");
+    const file = join(dir, "gap.mkv");
+    await run("ffmpeg", [
+      ...["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "color=s=1920x1080:r=60:d=0.0334"],
+      ...["-vf", "setpts=N*3600*60", "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast"],
+      ...["-r", "60", file],
+    ]);
+    await upload(sourceKey(id), await readFile(file));
+    const { deps, events } = harness();
+    const started = Date.now();
+    const err = await processJob(job(id), deps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toMatch(/frames are far apart \(3 frames over 2\.0 h\)/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(events.at(-1)).toMatchObject({ type: "failed", finished: true });
+    expect(await s3.list(outputPrefix(id))).toEqual([]);
+  }, 60_000);
+
   it("a truncated upload (moov first, data cut) fails as truncated", async () => {
     await upload(sourceKey(testId("vid_cut")), clip.subarray(0, Math.floor(clip.length * 0.4)));
     const { deps, events } = harness();
@@ -350,7 +418,7 @@ describe("processJob", () => {
     const err = await processJob(job(testId("vid_missing")), deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect((err as Error).message).toMatch(/not found in storage/);
-    expect(stages(events)).toEqual(["downloading", "failed"]);
+    expect(stages(events)).toEqual(["downloading", "probing", "failed"]);
   });
 
   it("an invalid payload (no progress token, say) is unrecoverable and never crashes the worker", async () => {
@@ -373,15 +441,16 @@ describe("processJob", () => {
     const err = await processJob(job(testId("vid_outage"), 0), first.deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(UnrecoverableError);
-    expect(stages(first.events)).toEqual(["downloading"]);
+    expect(stages(first.events)).toEqual(["downloading", "probing"]);
     expect(first.closedCount()).toBe(1);
 
     const last = harness({ storage: down });
     await expect(processJob(job(testId("vid_outage"), 2), last.deps)).rejects.toThrow();
     expect(last.channels[0]?.attempt).toBe(3);
-    expect(stages(last.events)).toEqual(["downloading", "failed"]);
+    expect(stages(last.events)).toEqual(["downloading", "probing", "failed"]);
     expect(last.events.at(-1)).toMatchObject({ reason: expect.stringMatching(/^Processing failed: /) });
-  });
+    // ffmpeg retries connecting to the URL for a few seconds before the download is tried.
+  }, 30_000);
 
   it("ready that is never acknowledged fails the attempt as transient and cleans up", async () => {
     const { deps, closedCount } = harness({}, async (update) => {

@@ -1,3 +1,4 @@
+import { sourceKey } from "@streamlet/shared";
 import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "../config.ts";
@@ -9,8 +10,8 @@ import { classifyError } from "../process-job.ts";
 import { createStorage, type Storage } from "../storage.ts";
 import { HandBackError, type JobOutcome, LockLostError } from "../worker.ts";
 import { ChunkCancelledError, throwIfCancelled } from "./cancel.ts";
-import { parseChunkJob, runChunk } from "./run-chunk.ts";
-import { createSourceCache, type SourceCache } from "./source-cache.ts";
+import { FIRST_CHUNK_URL_SECONDS, parseChunkJob, runChunk, sourceFor } from "./run-chunk.ts";
+import { createSourceCache, type SourceCache, type SourceLease } from "./source-cache.ts";
 import { CHUNK_QUEUE, type ChunkDone } from "./types.ts";
 
 /** How often a running chunk looks at its video's cancel flag (the coordinator stopped the video). */
@@ -129,11 +130,18 @@ export function createChunkWorker(config: Config, deps: ChunkWorkerDeps): ChunkW
     jobLog.info("chunk started");
     try {
       await checkpoint();
-      const lease = await sources.acquire(data.videoId, signal);
+      let lease: SourceLease | undefined;
+      const input = await sourceFor(data, {
+        url: () => storage.presignGet(sourceKey(data.videoId), FIRST_CHUNK_URL_SECONDS),
+        path: async () => {
+          lease = await sources.acquire(data.videoId, signal);
+          return lease.path;
+        },
+      });
       try {
         const done = await runChunk(
           data,
-          lease.path,
+          input,
           {
             storage,
             log,
@@ -151,7 +159,7 @@ export function createChunkWorker(config: Config, deps: ChunkWorkerDeps): ChunkW
         ended("completed");
         return done;
       } finally {
-        lease.release();
+        lease?.release();
       }
     } catch (err) {
       const reason: unknown = signal.aborted ? signal.reason : undefined;

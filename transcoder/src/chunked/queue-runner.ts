@@ -62,7 +62,7 @@ export type QueueChunkRunner = ChunkRunner & {
 
 /** A chunk job's payload: the video's shared fields and the chunk number (never the local path). */
 function chunkPayload(video: ChunkedVideo, chunk: number): ChunkJob {
-  const { chunkCount: _count, sourcePath: _path, ...shared } = video;
+  const { chunkCount: _count, source: _source, ...shared } = video;
   return { ...shared, chunk };
 }
 

@@ -21,7 +21,7 @@ import {
 } from "../media/index.ts";
 import type { SessionBudget } from "../nvenc-budget.ts";
 import type { Storage } from "../storage.ts";
-import { type ChunkDone, ChunkJob } from "./types.ts";
+import { type ChunkDone, ChunkJob, type CoordinatorSource } from "./types.ts";
 
 /** Files of one chunk uploaded at once. */
 const UPLOAD_PARALLELISM = 4;
@@ -35,6 +35,23 @@ const UPLOAD_PARALLELISM = 4;
  * only matters while something else wants the core.
  */
 export const BACKGROUND_NICENESS = 10;
+
+/**
+ * Where a chunk's encode reads the source: chunk 1 over a presigned URL, at once, so a video is
+ * playable within seconds however long its download takes (ffmpeg reads the header and the first
+ * seconds with range requests), when its coordinator could read the header so (firstChunkStreams);
+ * every later chunk from the node's whole copy, downloaded meanwhile (a seek over HTTP into a
+ * container without an index would read from the start).
+ */
+export function sourceFor(
+  job: Pick<ChunkJob, "chunk" | "firstChunkStreams">,
+  source: CoordinatorSource,
+): Promise<string> {
+  return job.chunk === 1 && job.firstChunkStreams === true ? source.url() : source.path();
+}
+
+/** How long chunk 1's presigned source URL lives: well past its ffmpeg's longest run. */
+export const FIRST_CHUNK_URL_SECONDS = 3600;
 
 /** The niceness of a chunk's encode (see BACKGROUND_NICENESS). */
 export function chunkNiceness(chunk: number): number {
@@ -122,7 +139,7 @@ async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<
 async function encode(
   job: ChunkJob,
   plan: ChunkPlan,
-  sourcePath: string,
+  source: string,
   outDir: string,
   deps: RunChunkDeps,
   signal: AbortSignal | undefined,
@@ -133,7 +150,7 @@ async function encode(
   const nvenc = deps.encoder.kind === "nvenc";
   const run = () =>
     encodeChunk({
-      input: sourcePath,
+      input: source,
       outDir,
       facts: job.facts,
       rungs: job.rungs,
@@ -186,7 +203,7 @@ async function upload(
 }
 
 /**
- * One chunk job, start to end, from a source already on this node: recompute the plan, encode the
+ * One chunk job, start to end, from its source (sourceFor: a file on this node or a presigned URL): recompute the plan, encode the
  * chunk of every rung, store its final segments (chunk 1: and each rung's init) under the video's
  * output prefix, and report per rung the init's hash and the segments' sizes. The temp folder goes in
  * every case. A chunk outside the plan or an output that does not match it is permanent
@@ -194,7 +211,7 @@ async function upload(
  */
 export async function runChunk(
   job: ChunkJob,
-  sourcePath: string,
+  source: string,
   deps: RunChunkDeps,
   options: RunChunkOptions = {},
 ): Promise<ChunkDone> {
@@ -211,7 +228,7 @@ export async function runChunk(
     const started = Date.now();
     let result: ChunkResult;
     try {
-      result = await encode(job, plan, sourcePath, join(dir, "out"), deps, signal);
+      result = await encode(job, plan, source, join(dir, "out"), deps, signal);
     } catch (err) {
       // The same source and settings give the same output: trying again cannot help.
       if (err instanceof ChunkOutputError) throw new UnrecoverableError(err.message);

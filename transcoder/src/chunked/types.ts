@@ -55,6 +55,12 @@ export const ChunkJob = z.object({
   rungs: z.array(Rung).min(1).max(8),
   /** Absent only in jobs queued before the field existed: the node's own encoder then. */
   encoder: Encoder.optional(),
+  /**
+   * Whether chunk 1 reads the source over a presigned URL instead of waiting for the node's download
+   * (run-chunk.ts sourceFor): set when the coordinator could read the header so. Absent in jobs queued
+   * before the field existed: the download then, as before.
+   */
+  firstChunkStreams: z.boolean().optional(),
   /** What the encoder's decode path needs to know of the source (rotation, codec, pixel format). */
   facts: z.object({
     /** Clockwise rotation ffmpeg's autorotate applies (MediaFacts.rotation). */
@@ -87,12 +93,20 @@ export const ChunkDone = z.object({
 });
 export type ChunkDone = z.infer<typeof ChunkDone>;
 
-/** A video handed to a ChunkRunner: the chunk jobs' shared fields, plus the local source for in-process runs. */
+/** Where an in-process runner reads the coordinator's source (see sourceFor in run-chunk.ts). */
+export interface CoordinatorSource {
+  /** A presigned URL of the source, readable at once. */
+  url(): Promise<string>;
+  /** The source on this node once its download is complete. */
+  path(): Promise<string>;
+}
+
+/** A video handed to a ChunkRunner: the chunk jobs' shared fields, plus the source for in-process runs. */
 export type ChunkedVideo = Omit<ChunkJob, "chunk"> & {
   /** Number of chunks in the plan. */
   chunkCount: number;
-  /** The source on this node (the coordinator downloaded it): a local runner encodes from it. */
-  sourcePath: string;
+  /** The coordinator's source: a local runner encodes from it (a queue runner's nodes find their own). */
+  source: CoordinatorSource;
 };
 
 /**

@@ -39,7 +39,7 @@ export function videoOf(
     rungs: RUNGS,
     facts: { rotation: 0, videoCodec: "h264", pixelFormat: "yuv420p" },
     chunkCount: chunkPlanOf(base).chunks.length,
-    sourcePath,
+    source: { url: async () => sourcePath, path: async () => sourcePath },
     ...over,
   };
 }

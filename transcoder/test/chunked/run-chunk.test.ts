@@ -39,7 +39,7 @@ describe("runChunk and the local runner (ffmpeg + s3rver)", () => {
   });
 
   const jobOf = (name: string, chunk: number) => {
-    const { chunkCount: _c, sourcePath: _s, ...shared } = videoOf(name);
+    const { chunkCount: _c, source: _s, ...shared } = videoOf(name);
     return ChunkJob.parse({ ...shared, chunk });
   };
 
