@@ -1,4 +1,4 @@
-import { appendFile, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   AUDIO_FOLDER,
@@ -8,6 +8,7 @@ import {
   outputPrefix,
   POSTER,
   type Rendition,
+  SEGMENT_SECONDS,
   sourceKey,
   TranscodeJob,
 } from "@streamlet/shared";
@@ -385,7 +386,8 @@ async function encodeAndPublishWith(
     },
   });
   const started = Date.now();
-  const audio = facts.hasAudio ? encodeAndStoreAudio(a, job, publication) : Promise.resolve();
+  const ends = chunkPlan.segments.map((seg) => seg.startSeconds + seg.durationSeconds);
+  const audio = facts.hasAudio ? encodeAndStoreAudio(a, job, publication, ends) : Promise.resolve();
   // Stop the chunks when the audio fails (or the video is deleted); a shutdown or a lost lock only stops
   // this coordinator waiting: queued chunks run on for the coordinator that takes the video over.
   const local = new AbortController();
@@ -438,17 +440,31 @@ async function encodeAndPublishWith(
 
 /**
  * The audio, encoded once for the whole video (read over the URL when it works, so its first segment
- * does not wait for the download), each segment stored and published as ffmpeg finishes it.
+ * does not wait for the download), stored and published as ffmpeg goes. ffmpeg cuts 2-s pieces
+ * (AUDIO_PIECE_SECONDS); they are joined into segments that end where the video's segments end
+ * (`ends`, from the chunk plan: 2, 4, 6, 12, 18 s…), so audio segment k covers video segment k and the
+ * publication lists exactly as much audio as video (a growing audio playlist ahead of the video's
+ * lets players run the clock past the video and seek back into holes). Audio past the video's end goes
+ * in SEGMENT_SECONDS segments. A fragment-per-piece segment is valid fMP4: moof+mdat pairs in a row.
  */
-async function encodeAndStoreAudio(a: Attempt, job: EncodeInput, publication: Publication): Promise<void> {
+async function encodeAndStoreAudio(
+  a: Attempt,
+  job: EncodeInput,
+  publication: Publication,
+  ends: readonly number[],
+): Promise<void> {
   const { deps } = a;
   const { facts } = job.probed;
   const prefix = outputPrefix(a.data.videoId);
   const folder = join(job.outDir, AUDIO_FOLDER);
+  const boundary = (n: number) => ends[n - 1] ?? (ends.at(-1) ?? 0) + SEGMENT_SECONDS * (n - ends.length);
   // Uploads in order, one at a time, beside the encode (onSegment must not wait for them).
   let stored: Promise<void> = Promise.resolve();
   let initStored = false;
-  const store = (segment: AudioSegment) => {
+  let number = 0;
+  const store = (group: AudioSegment[]) => {
+    number += 1;
+    const segment = number;
     stored = stored.then(async () => {
       if (!initStored) {
         await deps.storage.putFile(
@@ -459,21 +475,32 @@ async function encodeAndStoreAudio(a: Attempt, job: EncodeInput, publication: Pu
         );
         initStored = true;
       }
-      const key = audioSegmentKey(a.data.videoId, segment.number);
-      await deps.storage.putFile(key, segment.path, contentTypeFor(key), a.signal);
-      const { size } = await stat(segment.path);
-      await publication.audioSegment({ ...segment, bytes: size });
+      const file =
+        group.length === 1 ? (group[0] as AudioSegment).path : join(folder, `joined_${segment}.m4s`);
+      if (group.length > 1)
+        await writeFile(file, Buffer.concat(await Promise.all(group.map((p) => readFile(p.path)))));
+      const key = audioSegmentKey(a.data.videoId, segment);
+      await deps.storage.putFile(key, file, contentTypeFor(key), a.signal);
+      const { size } = await stat(file);
+      const durationSeconds = group.reduce((sum, p) => sum + p.durationSeconds, 0);
+      await publication.audioSegment({ number: segment, durationSeconds, bytes: size });
     });
     // A failed upload fails the encode below (awaited after it), not as an unhandled rejection.
     stored.catch(() => undefined);
   };
-  // The two newest segments wait for the next: the encode can end with a sliver (one AAC frame past a
-  // 6-s cut), which players skip, so they never see the audio end (hls.js stalls short of the end,
-  // waiting). Such a sliver joins the segment before it; a segment may hold several fragments.
-  const waiting: AudioSegment[] = [];
-  const report = (segment: AudioSegment) => {
-    waiting.push(segment);
-    while (waiting.length > 2) store(waiting.shift() as AudioSegment);
+  // The newest whole segment waits for the next: the encode can end with a sliver (one AAC frame past
+  // the video's end), which players skip, so they never see the audio end (hls.js stalls short of the
+  // end, waiting). Such a sliver joins the segment before it.
+  let held: AudioSegment[] | null = null;
+  let pieces: AudioSegment[] = [];
+  let elapsed = 0;
+  const report = (piece: AudioSegment) => {
+    pieces.push(piece);
+    elapsed += piece.durationSeconds;
+    if (elapsed < boundary(number + (held ? 2 : 1)) - ALIGN_TOLERANCE_SECONDS) return;
+    if (held) store(held);
+    held = pieces;
+    pieces = [];
   };
   await encodeAudio(
     { input: await immediateInput(a, job), outDir: job.outDir, maxPixels: job.maxPixels },
@@ -489,15 +516,18 @@ async function encodeAndStoreAudio(a: Attempt, job: EncodeInput, publication: Pu
       onSegment: report,
     },
   );
-  const [before, last] = waiting;
-  if (before && last && last.durationSeconds < MIN_LAST_AUDIO_SECONDS) {
-    await appendFile(before.path, await readFile(last.path));
-    store({ ...before, durationSeconds: before.durationSeconds + last.durationSeconds });
+  const rest = pieces.reduce((sum, p) => sum + p.durationSeconds, 0);
+  if (held && pieces.length > 0 && rest < MIN_LAST_AUDIO_SECONDS) {
+    store([...held, ...pieces]);
   } else {
-    for (const segment of waiting) store(segment);
+    if (held) store(held);
+    if (pieces.length > 0) store(pieces);
   }
   await stored;
 }
+
+/** An audio segment ends at the first piece that ends this close to (or past) the video's boundary. */
+const ALIGN_TOLERANCE_SECONDS = 0.1;
 
 /** A last audio segment shorter than this is appended to the one before it (see encodeAndStoreAudio). */
 const MIN_LAST_AUDIO_SECONDS = 1;

@@ -145,13 +145,22 @@ export function createPublication(input: PublicationInput): Publication {
       published.set(rung.name, count);
       input.onPublished?.(rung.name, count);
     }
-    if (input.hasAudio && (audio.length > audioPublished || final)) {
+    // Audio segment k ends where video segment k does (process-job.ts joins the pieces so): the audio
+    // lists no further than every rung's video, or players run the clock past the video on audio alone
+    // and hls.js seeks back to its live edge, into segments it never loads (a stall it never leaves).
+    const videoCount = Math.min(...input.rungs.map((r) => published.get(r.name) ?? 0));
+    const audioCount = final ? audio.length : Math.min(audio.length, videoCount);
+    if (input.hasAudio && (audioCount > audioPublished || final)) {
       await put(
         `${AUDIO_FOLDER}/${VARIANT_PLAYLIST}`,
-        variantPlaylist({ segments: audio, complete: final, plannedMaxSegmentSeconds: plannedMax }),
+        variantPlaylist({
+          segments: audio.slice(0, audioCount),
+          complete: final,
+          plannedMaxSegmentSeconds: plannedMax,
+        }),
       );
-      audioPublished = audio.length;
-      input.onPublished?.(AUDIO_FOLDER, audio.length);
+      audioPublished = audioCount;
+      input.onPublished?.(AUDIO_FOLDER, audioCount);
     }
     const ready =
       input.rungs.every((r) => (published.get(r.name) ?? 0) > 0) && (!input.hasAudio || audioPublished > 0);

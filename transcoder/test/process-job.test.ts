@@ -370,6 +370,46 @@ describe("processJob", () => {
     ]);
   }, 60_000);
 
+  it("lists no more audio than video while it grows, each audio segment ending where its video segment ends", async () => {
+    const id = testId("vid_audio_follows");
+    await upload(sourceKey(id), clip);
+    const storage = createStorage(s3.config, { baseDelayMs: 5 });
+    /** Seconds each playlist listed, every time one was written, and whether it was final. */
+    const writes: { name: string; seconds: number[]; final: boolean }[] = [];
+    const recording = {
+      ...storage,
+      putBody: async (...args: Parameters<typeof storage.putBody>) => {
+        const [key, body] = args;
+        const name = /\/([\w-]+)\/index\.m3u8$/.exec(key)?.[1];
+        if (name && typeof body === "string") {
+          const seconds = [...body.matchAll(/#EXTINF:([\d.]+),/g)].map((m) => Number(m[1]));
+          writes.push({ name, seconds, final: body.includes("#EXT-X-ENDLIST") });
+        }
+        return storage.putBody(...args);
+      },
+    };
+    const { deps } = harness({ storage: recording });
+    await processJob(job(id), deps);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const latest = new Map<string, number[]>();
+    let audioWrites = 0;
+    for (const w of writes) {
+      latest.set(w.name, w.seconds);
+      if (w.name !== "audio" || w.final) continue;
+      audioWrites += 1;
+      const video = ["360p", "180p"].map((r) => sum(latest.get(r) ?? []));
+      // Within two AAC frames (21.3 ms each): ffmpeg cuts at the first frame past each boundary.
+      expect(sum(w.seconds)).toBeLessThanOrEqual(Math.min(...video) + 0.05);
+    }
+    expect(audioWrites).toBeGreaterThan(0);
+    // Finished: segment for segment, the audio lasts as long as the video (within two AAC frames).
+    const audio = latest.get("audio") ?? [];
+    const video = latest.get("360p") ?? [];
+    expect(audio).toHaveLength(video.length);
+    for (const [i, seconds] of audio.entries())
+      expect(Math.abs(seconds - (video[i] as number))).toBeLessThan(0.05);
+  }, 60_000);
+
   it("when ffmpeg cannot read the URL, it probes and encodes the download instead", async () => {
     const id = testId("vid_no_url");
     await upload(sourceKey(id), clip);

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import {
   AUDIO_FOLDER,
   INIT_SEGMENT,
+  KEYFRAME_SECONDS,
   SEGMENT_PATTERN,
-  SEGMENT_SECONDS,
   segmentName,
   VARIANT_PLAYLIST,
 } from "@streamlet/shared";
@@ -57,6 +57,14 @@ function parseRate(text: string): number {
 /** Timestamps start at 0, holes in the source's audio become silence (see the module comment). */
 export const AUDIO_FILTER = "aresample=async=1:first_pts=0";
 
+/**
+ * ffmpeg cuts the audio into pieces at the first AAC frame past every multiple of this (absolute times,
+ * so nothing drifts): every video segment boundary (planChunks: 2, 4, 6, 12, 18 s…) is a keyframe,
+ * within a video frame of such a multiple, so the pieces can be joined into segments that end where
+ * the video's do (process-job.ts), and a growing audio playlist never runs ahead of the video's.
+ */
+export const AUDIO_PIECE_SECONDS = KEYFRAME_SECONDS;
+
 export interface AudioArgsInput {
   /** Source file path. */
   input: string;
@@ -99,7 +107,7 @@ export function buildAudioArgs({ input, outDir, maxPixels }: AudioArgsInput): st
     "-f",
     "hls",
     "-hls_time",
-    String(SEGMENT_SECONDS),
+    String(AUDIO_PIECE_SECONDS),
     "-hls_playlist_type",
     "event",
     "-hls_flags",
