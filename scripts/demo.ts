@@ -57,7 +57,7 @@ function describe(e: ProgressEvent): string {
     case "queued":
       return "queued";
     case "downloading":
-      return `downloading the source${e.totalBytes ? ` (${(e.totalBytes / 1e6).toFixed(1)} MB)` : ""}`;
+      return "reading the source";
     case "probing":
       return "probing";
     case "transcoding":
@@ -74,13 +74,12 @@ function describe(e: ProgressEvent): string {
 }
 
 /**
- * Live progress on stderr: one line per stage, and (on a terminal) download, per-rung and upload bars
+ * Live progress on stderr: one line per stage, and (on a terminal) per-rung bars
  * redrawn in place; when stderr is not a terminal, a progress line per change, at most one a second.
  */
 function progressView(out: NodeJS.WriteStream, started: number) {
   const tty = out.isTTY === true;
   let stage = "";
-  let download = 0;
   let rungs: RungProgress[] = [];
   let encode: Extract<ProgressEvent, { type: "transcoding" }> | null = null;
   let drawn = 0;
@@ -104,7 +103,6 @@ function progressView(out: NodeJS.WriteStream, started: number) {
           .join(", ")
       : "";
   const block = () => [
-    bar("download", download),
     ...rungs.map((r) => bar(r.name, r.percent)),
     ...(encode ? [`           ${encodeFigures()}`] : []),
   ];
@@ -119,15 +117,13 @@ function progressView(out: NodeJS.WriteStream, started: number) {
     drawn = lines.length;
   };
   const plainLine = () => {
-    const parts = [`download ${download.toFixed(0)}%`];
+    const parts: string[] = [];
     if (rungs.length > 0) parts.push(rungs.map((r) => `${r.name} ${r.percent.toFixed(0)}%`).join(" "));
-    const figures = encodeFigures();
-    return `${parts.join(" | ")}${figures ? ` | ${figures}` : ""}`;
+    return [...parts, encodeFigures()].filter(Boolean).join(" | ");
   };
 
   return {
     update(e: ProgressEvent) {
-      if (e.type === "downloading") download = e.percent;
       if (e.type === "transcoding") {
         encode = e;
         rungs = e.rungs;

@@ -109,7 +109,9 @@ describe("live transcode progress over the video's WebSocket", () => {
     expect(chunksTotal).toBeGreaterThan(1);
     expect(transcoding.at(-1)).toMatchObject({ chunksDone: chunksTotal, chunksTotal });
     expect(events.find((e) => e.type === "playable")).toMatchObject({ segmentsPublished: 1 });
-    expect(events.find((e) => e.type === "downloading" && e.percent === 100)).toBeDefined();
+    // The download runs beside the probe and the encode (ffmpeg reads the header, chunk 1 and the audio
+    // over a presigned URL), so "downloading" only marks the start.
+    expect(events.filter((e) => e.type === "downloading")).toMatchObject([{ percent: 0 }]);
 
     if (terminal.type !== "ready") throw new Error("unreachable");
     expect(terminal.sourceWidth).toBe(1280);
