@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  CHUNK_QUEUE,
   MASTER_PLAYLIST,
   outputPrefix,
   SEGMENT_FILE,
@@ -193,7 +194,7 @@ async function listKeys(prefix: string): Promise<string[]> {
 }
 
 /** Ready, with every rung's playlist listing exactly the expected segments, each stored once. */
-async function expectCompleteLadder(videoId: string) {
+async function expectCompleteLadder(videoId: string, seconds = CLIP_SECONDS) {
   const video = await api.getVideo(videoId);
   expect(video.status).toBe("ready");
   expect(video.failureReason).toBeNull();
@@ -202,7 +203,7 @@ async function expectCompleteLadder(videoId: string) {
   const keys = await listKeys(prefix);
   expect(keys).toContain(`${prefix}${MASTER_PLAYLIST}`);
   // The chunk plan's segments: 2-s opening segments, then 6 s (transcoder/src/media/chunks/plan.ts).
-  const expected = planChunks({ durationSeconds: CLIP_SECONDS, fps: { num: 30, den: 1 } }).segments.length;
+  const expected = planChunks({ durationSeconds: seconds, fps: { num: 30, den: 1 } }).segments.length;
   const master = await (await fetch(video.playback.hls ?? "")).text();
   for (const r of video.renditions) {
     expect(master).toContain(`${r.name}/${VARIANT_PLAYLIST}`);
@@ -245,6 +246,47 @@ describe("transcoder node lifecycle (two real transcoder processes)", () => {
     expect(seen.filter(([e, j]) => e === "failed" && j === id)).toEqual([]);
     await expectCompleteLadder(id);
   }, 150_000);
+
+  it("a node SIGKILLed while it holds only a chunk: that chunk alone is redone, elsewhere; the output is complete", async () => {
+    const nodesUp = await Promise.all([startNode("chunk-a"), startNode("chunk-b")]);
+    const id = await upload(longClip);
+    // The coordinator's node stays up; the other one is killed in the middle of one of the video's
+    // 6-s chunks (chunk 3 on: the plan for 24 s is 2 s, 4 s, then three 6-s chunks).
+    const [coordinator, victim] = await takenBy(id, nodesUp);
+    const chunkStarted = (l: LogLine) =>
+      l.msg === "chunk started" && l.videoId === id && typeof l.chunk === "number" && l.chunk >= 3;
+    const held = await victim.waitFor(chunkStarted, 90_000);
+    const chunk = held.chunk as number;
+    await sleep(700); // its ffmpeg is running now
+    expect(victim.has((l) => l.msg === "chunk stored" && l.videoId === id && l.chunk === chunk)).toBe(false);
+    await victim.proc.kill(); // the whole process group: node and ffmpeg, no handlers
+
+    const video = await waitForTerminal(api, id, { timeoutMs: 150_000 });
+    expect(video.status).toBe("ready");
+    // Every chunk was stored exactly once over both nodes: the killed one by the survivor, after the
+    // kill, and nothing the dead node had finished was encoded again.
+    const plan = planChunks({ durationSeconds: 2 * CLIP_SECONDS, fps: { num: 30, den: 1 } });
+    const stores = nodesUp.flatMap((n) =>
+      n.lines
+        .filter((l) => l.msg === "chunk stored" && l.videoId === id)
+        .map((l) => ({ node: n.name, chunk: l.chunk as number })),
+    );
+    expect(stores.map((s) => s.chunk).sort((x, y) => x - y)).toEqual(plan.chunks.map((c) => c.index));
+    expect(stores.find((s) => s.chunk === chunk)?.node).toBe(coordinator.name);
+    // The chunk's job was recovered as stalled (no attempt used); the coordinator's job ran once.
+    const chunks = new Queue(CHUNK_QUEUE, { connection: { url: stack.transcoderVars.REDIS_URL ?? "" } });
+    try {
+      const chunkJob = await chunks.getJob(`${id}-c${chunk}`);
+      expect(chunkJob?.stalledCounter).toBe(1);
+      expect(chunkJob?.attemptsMade).toBe(1);
+    } finally {
+      await chunks.close();
+    }
+    const job = await queue.getJob(id);
+    expect(job?.attemptsStarted).toBe(1);
+    expect(seen.filter(([e, j]) => e === "stalled" && j === id)).toEqual([]);
+    await expectCompleteLadder(id, 2 * CLIP_SECONDS);
+  }, 240_000);
 
   it("SIGTERM with a long grace: finishes the running job, takes no new one, exits 0", async () => {
     const nodesUp = await Promise.all([
