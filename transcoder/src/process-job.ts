@@ -589,6 +589,7 @@ async function failAttempt(
     const cancelled = publisher.cancelled.reason as JobCancelledError;
     log.warn("job cancelled", { reason: cancelled.message, during: errorMessage(err) });
     await removeOutput(a.deps.storage, outputPrefix(a.data.videoId), log);
+    await a.deps.sources?.discard(a.data.videoId).catch(() => undefined);
     throw cancelled;
   }
   if (shutdown?.aborted) {
@@ -599,8 +600,10 @@ async function failAttempt(
   const permanent = final instanceof UnrecoverableError;
   log.error("job failed", { ...errorFields(err), permanent, lastAttempt: isLastAttempt(job) });
   if (permanent || isLastAttempt(job)) {
-    // Nothing of a video that failed for good stays in storage (published chunks included).
+    // Nothing of a video that failed for good stays in storage (published chunks included), nor on
+    // this node.
     await removeOutput(a.deps.storage, outputPrefix(a.data.videoId), log);
+    await a.deps.sources?.discard(a.data.videoId).catch(() => undefined);
     await a.progress
       .failed(failureReason(final))
       .catch((publishErr) => log.error("could not publish the failure", errorFields(publishErr)));

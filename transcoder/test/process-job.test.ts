@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { outputPrefix, ProgressEvent, SEQ_EPOCH, sourceKey } from "@streamlet/shared";
 import { UnrecoverableError } from "bullmq";
@@ -546,6 +547,30 @@ describe("processJob", () => {
     // Even on the last attempt: no "failed" (nobody is left to tell, and the video did nothing wrong).
     expect(events.some((e) => e.type === "failed" || e.type === "ready")).toBe(false);
     expect(await readdir(workDir)).toEqual([]);
+  }, 60_000);
+
+  it("a deleted video's source leaves the node's cache with the job, not at the next sweep", async () => {
+    const id = testId("vid_del_cached");
+    await upload(sourceKey(id), clip);
+    const cacheDir = await mkdtemp(join(tmpdir(), "streamlet-sources-"));
+    const sources = createSourceCache({
+      storage: createStorage(s3.config),
+      workDir: cacheDir,
+      log: createLogger({}, () => {}),
+      sweepEveryMs: 0,
+    });
+    try {
+      const { deps } = harness({ sources }, undefined, (update, cancel) => {
+        if (update.type === "playable") cancel();
+      });
+      const err = await processJob(job(id), deps).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(JobCancelledError);
+      await sleep(50); // the removal follows the job's release of its lease
+      expect(await readdir(join(cacheDir, "sources"))).toEqual([]);
+    } finally {
+      sources.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it("an NVENC encode that fails for a GPU reason is encoded again on x264 in the same attempt", async () => {

@@ -165,6 +165,8 @@ export function createChunkWorker(config: Config, deps: ChunkWorkerDeps): ChunkW
       const reason: unknown = signal.aborted ? signal.reason : undefined;
       if (err instanceof ChunkCancelledError || reason instanceof ChunkCancelledError) {
         jobLog.info("chunk cancelled: its video's chunks were stopped");
+        // No more chunks of it will come: its copy goes now (or when this node's last user lets go).
+        void sources.discard(data.videoId).catch(() => undefined);
         ended("cancelled");
         throw err instanceof ChunkCancelledError ? err : reason;
       }

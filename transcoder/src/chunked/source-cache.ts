@@ -22,6 +22,11 @@ export interface SourceCache {
    * A caller's abort stops only its own wait; the download itself stops once every waiter has aborted.
    */
   acquire(videoId: string, signal?: AbortSignal, onProgress?: DownloadProgress): Promise<SourceLease>;
+  /**
+   * Deletes the video's source from this node now, or when its last holder releases it: a video that
+   * was deleted or failed for good has no more chunks coming, so its copy need not wait for the sweep.
+   */
+  discard(videoId: string): Promise<void>;
   /** Deletes sources unused for idleMs (and stray partial downloads); returns how many files went. */
   sweep(): Promise<number>;
   /** Stops the sweep timer (held files stay). */
@@ -47,6 +52,8 @@ interface Entry {
   /** Waiters still waiting for the download; when all have aborted, the download is aborted. */
   waiting: number;
   controller: AbortController;
+  /** Delete the file when the last holder lets go (discard() while it was held). */
+  discard?: boolean;
 }
 
 /** Rejects with the signal's reason as soon as it aborts; otherwise settles like `p`. */
@@ -108,7 +115,14 @@ export function createSourceCache(options: SourceCacheOptions): SourceCache {
   /** A holder is done: the entry goes with its last holder (the file stays on disk, a later hit). */
   const drop = (videoId: string, entry: Entry) => {
     entry.holders -= 1;
-    if (entry.holders === 0 && entries.get(videoId) === entry) entries.delete(videoId);
+    if (entry.holders > 0 || entries.get(videoId) !== entry) return;
+    entries.delete(videoId);
+    if (entry.discard) void remove(videoId);
+  };
+
+  const remove = async (videoId: string) => {
+    await rm(pathOf(videoId), { force: true });
+    log.info("source removed from the node cache", { videoId });
   };
 
   const release = (videoId: string, entry: Entry) => {
@@ -167,6 +181,14 @@ export function createSourceCache(options: SourceCacheOptions): SourceCache {
         signal?.removeEventListener("abort", onAbort);
       }
       return { path: pathOf(videoId), release: release(videoId, current) };
+    },
+
+    async discard(rawId) {
+      const videoId = canonicalId(rawId);
+      if (videoId === null) return;
+      const entry = entries.get(videoId);
+      if (entry) entry.discard = true;
+      else await remove(videoId);
     },
 
     async sweep() {

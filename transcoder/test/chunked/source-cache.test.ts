@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,6 +53,32 @@ describe("source cache", () => {
     const again = await cache.acquire(id);
     expect(fake.calls).toHaveLength(1);
     again.release();
+  });
+
+  it("discards a video's source at once when nobody holds it, else when its last holder lets go", async () => {
+    const fake = fakeStorage();
+    const cache = createSourceCache({ storage: fake.storage, workDir: dir, log, sweepEveryMs: 0 });
+    // Not held: gone at once.
+    const free = testId("sc-discard-free");
+    const lease = await cache.acquire(free);
+    lease.release();
+    expect(existsSync(lease.path)).toBe(true);
+    await cache.discard(free);
+    expect(existsSync(lease.path)).toBe(false);
+    // Held twice: stays until both let go, then goes; a later user downloads it again.
+    const held = testId("sc-discard-held");
+    const [a, b] = await Promise.all([cache.acquire(held), cache.acquire(held)]);
+    await cache.discard(held);
+    a?.release();
+    await sleep(20);
+    expect(existsSync(a?.path as string)).toBe(true);
+    b?.release();
+    await sleep(20);
+    expect(existsSync(a?.path as string)).toBe(false);
+    const calls = fake.calls.length;
+    (await cache.acquire(held)).release();
+    expect(fake.calls).toHaveLength(calls + 1);
+    await cache.discard("not an id"); // ignored
   });
 
   it("never keeps a failed download's partial file as a hit", async () => {
