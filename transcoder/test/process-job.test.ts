@@ -142,6 +142,13 @@ function job(videoId: string, attemptsMade = 0, data?: unknown): TranscodeJobLik
   };
 }
 
+/**
+ * A successful job's stages: playable after the first chunk (2 s) of every rung and the first audio
+ * segment are stored, the remaining chunks transcoding on, ready once every playlist is VOD and the
+ * measured master is out.
+ */
+const SUCCESS_STAGES = ["downloading", "probing", "transcoding", "playable", "transcoding", "ready"];
+
 /** Stage order with consecutive repeats collapsed. */
 function stages(events: Recorded[]): string[] {
   return events.map((e) => e.type).filter((t, i, all) => t !== all[i - 1]);
@@ -172,16 +179,7 @@ describe("processJob", () => {
     const result = await processJob(job(testId("vid_ok")), deps);
 
     expect(channels).toEqual([{ videoId: testId("vid_ok"), token: `token-${testId("vid_ok")}`, attempt: 1 }]);
-    // Playable after the first chunk (2 s) of every rung and the first audio segment are stored; the
-    // remaining chunks keep transcoding; ready once every playlist is VOD and the measured master is out.
-    expect(stages(events)).toEqual([
-      "downloading",
-      "probing",
-      "transcoding",
-      "playable",
-      "transcoding",
-      "ready",
-    ]);
+    expect(stages(events)).toEqual(SUCCESS_STAGES);
     expectMonotonic(events);
     // The download runs beside the probe and the encode (ffmpeg reads the header, chunk 1 and the
     // audio over a presigned URL meanwhile), so it is no stage of its own after the first event.
@@ -361,14 +359,7 @@ describe("processJob", () => {
     });
     await processJob(job(id), deps);
     expect(playableFirst).toBe(true);
-    expect(stages(events)).toEqual([
-      "downloading",
-      "probing",
-      "transcoding",
-      "playable",
-      "transcoding",
-      "ready",
-    ]);
+    expect(stages(events)).toEqual(SUCCESS_STAGES);
   }, 60_000);
 
   it("lists no more audio than video while it grows, each audio segment ending where its video segment ends", async () => {
