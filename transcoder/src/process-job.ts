@@ -440,9 +440,9 @@ async function encodeAndPublishWith(
 
 /**
  * The audio, encoded once for the whole video (read over the URL when it works, so its first segment
- * does not wait for the download), stored and published as ffmpeg goes. ffmpeg cuts 2-s pieces
+ * does not wait for the download), stored and published as ffmpeg goes. ffmpeg cuts 1-s pieces
  * (AUDIO_PIECE_SECONDS); they are joined into segments that end where the video's segments end
- * (`ends`, from the chunk plan: 2, 4, 6, 12, 18 s…), so audio segment k covers video segment k and the
+ * (`ends`, from the chunk plan: 1, 2, 4, 6, 12, 18 s…), so audio segment k covers video segment k and the
  * publication lists exactly as much audio as video (a growing audio playlist ahead of the video's
  * lets players run the clock past the video and seek back into holes). Audio past the video's end goes
  * in SEGMENT_SECONDS segments. A fragment-per-piece segment is valid fMP4: moof+mdat pairs in a row.

@@ -97,7 +97,7 @@ function deps(workDir: string): ProcessDeps {
     ffprobePath: "ffprobe",
     encoder: { kind: "x264", preset: "veryfast" },
     segmentPollMs: 20,
-    // Segments of 2, 2, 2, then 6 s; chunks start at 0, 2, 6, 12, … 36 s: eight chunks, seven joins.
+    // Segments of 1, 1, 2, 2, then 6 s; chunks start at 0, 1, 6, 12, … 36 s: eight chunks, seven joins.
     chunkSeconds: 6,
   };
 }
@@ -294,8 +294,8 @@ afterAll(async () => {
 describe("A/V sync across chunk joins", () => {
   it("stores a top rung in several chunks and an audio rendition beside it", async () => {
     const segments = keys.filter((k) => k.includes(`/${TOP}/seg_`));
-    // Nine segments (2, 2, 2, 6 … 6, 4 s) from eight chunks joined at 2, 6, 12, … 36 s.
-    expect(segments).toHaveLength(9);
+    // Ten segments (1, 1, 2, 2, 6 … 6, 4 s) from eight chunks joined at 1, 6, 12, … 36 s.
+    expect(segments).toHaveLength(10);
     expect(keys.some((k) => k.endsWith("/audio/init.mp4"))).toBe(true);
     const master = await readFile(join(out, "master.m3u8"), "utf8");
     expect(master).toContain('URI="audio/index.m3u8"');

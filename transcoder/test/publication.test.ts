@@ -22,7 +22,7 @@ const RUNG: PlannedRung = {
   maxBitrate: 1_200_000,
   bufsize: 2_400_000,
 };
-// 61.5 s at 30 fps: chunks of [1, 2, 3, 2, 1, 1, 1, 1, 1] segments (plan.test.ts).
+// 61.5 s at 30 fps: chunks of [1, 3, 3, 2, 1, 1, 1, 1, 1] segments (plan.test.ts).
 const PLAN = planChunks({ durationSeconds: 61.5, fps: { num: 30, den: 1 } });
 const HASH = "a".repeat(64);
 
@@ -60,20 +60,20 @@ describe("publication: a chunk reports the segments the plan gives it", () => {
     });
 
   it("refuses segments another plan would give (a node of another version), accepts its own", async () => {
-    expect(PLAN.chunks.map((c) => c.segmentCount)).toEqual([1, 2, 3, 2, 1, 1, 1, 1, 1]);
+    expect(PLAN.chunks.map((c) => c.segmentCount)).toEqual([1, 3, 3, 2, 1, 1, 1, 1, 1]);
     const videoId = testId("publication-plan-check");
     const p = publication(videoId);
-    // Chunk 3 under the old 24-s plan had 4 segments.
-    await expect(p.chunkDone(report(3, [4, 5, 6, 7]))).rejects.toThrow(
-      /chunk 3 of rung 360p reports segments \[4, 5, 6, 7\], the plan gives it \[4, 5, 6\]/,
+    // A node planning otherwise (the old 2-s opening and 24-s chunks, say) reports other segments.
+    await expect(p.chunkDone(report(3, [5, 6, 7, 8]))).rejects.toThrow(
+      /chunk 3 of rung 360p reports segments \[5, 6, 7, 8\], the plan gives it \[5, 6, 7\]/,
     );
-    await expect(p.chunkDone(report(3, [4, 5]))).rejects.toThrow(/the plan gives it \[4, 5, 6\]/);
-    await expect(p.chunkDone(report(4, [6, 7]))).rejects.toThrow(/the plan gives it \[7, 8\]/);
-    await expect(p.chunkDone(report(10, [14]))).rejects.toThrow(/the plan gives it \[\]/);
+    await expect(p.chunkDone(report(3, [5, 6]))).rejects.toThrow(/the plan gives it \[5, 6, 7\]/);
+    await expect(p.chunkDone(report(4, [7, 8]))).rejects.toThrow(/the plan gives it \[8, 9\]/);
+    await expect(p.chunkDone(report(10, [15]))).rejects.toThrow(/the plan gives it \[\]/);
     await expect(p.chunkDone(report(2, []))).rejects.toThrow(/reports segments \[\]/);
-    await p.chunkDone(report(3, [4, 5, 6]));
+    await p.chunkDone(report(3, [5, 6, 7]));
     // The last chunk may end early (a source shorter than its header said).
-    await p.chunkDone(report(9, [13]));
+    await p.chunkDone(report(9, [14]));
     // Nothing is playable yet: segment 1 is missing, so no playlist lists anything.
     expect(p.playable).toBe(false);
     expect(await s3.list(outputPrefix(videoId))).toEqual([]);

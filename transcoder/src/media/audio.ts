@@ -3,7 +3,6 @@ import { join } from "node:path";
 import {
   AUDIO_FOLDER,
   INIT_SEGMENT,
-  KEYFRAME_SECONDS,
   SEGMENT_PATTERN,
   segmentName,
   VARIANT_PLAYLIST,
@@ -59,11 +58,11 @@ export const AUDIO_FILTER = "aresample=async=1:first_pts=0";
 
 /**
  * ffmpeg cuts the audio into pieces at the first AAC frame past every multiple of this (absolute times,
- * so nothing drifts): every video segment boundary (planChunks: 2, 4, 6, 12, 18 s…) is a keyframe,
- * within a video frame of such a multiple, so the pieces can be joined into segments that end where
- * the video's do (process-job.ts), and a growing audio playlist never runs ahead of the video's.
+ * so nothing drifts): every video segment boundary (planChunks: 1, 2, 4, 6, 12, 18 s…) is within a
+ * video frame of such a multiple, so the pieces can be joined into segments that end where the video's
+ * do (process-job.ts), and a growing audio playlist never runs ahead of the video's.
  */
-export const AUDIO_PIECE_SECONDS = KEYFRAME_SECONDS;
+export const AUDIO_PIECE_SECONDS = 1;
 
 export interface AudioArgsInput {
   /** Source file path. */

@@ -299,9 +299,9 @@ describe("real ffmpeg: chunked encode joins into one continuous rung", { timeout
     if (c) await rm(c.dir, { recursive: true, force: true });
   });
 
-  it("plans 5 chunks with a 2 s first segment", () => {
-    expect(c.plan.chunks.map((k) => k.segmentCount)).toEqual([1, 2, 1, 1, 1]);
-    expect(c.plan.segments.map((s) => s.frameCount)).toEqual([60, 60, 60, 180, 180, 60]);
+  it("plans 5 chunks with a 1 s first segment", () => {
+    expect(c.plan.chunks.map((k) => k.segmentCount)).toEqual([1, 3, 1, 1, 1]);
+    expect(c.plan.segments.map((s) => s.frameCount)).toEqual([30, 30, 60, 60, 180, 180, 60]);
   });
 
   it("decodes every frame once, in order, without gaps, under one init per rung", () => {
@@ -310,7 +310,7 @@ describe("real ffmpeg: chunked encode joins into one continuous rung", { timeout
 
   it("writes the planned segments, each starting at its planned time on a keyframe", async () => {
     await checkSegments(c, fps);
-    expect(c.results.flatMap((r) => r.rungs[0]?.segments.map((s) => s.index))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(c.results.flatMap((r) => r.rungs[0]?.segments.map((s) => s.index))).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
   it("matches a single-pass encode's quality", () => {
@@ -356,10 +356,10 @@ describe("real ffmpeg: chunked encode joins into one continuous rung", { timeout
     await runFfmpeg(args);
     const shortFile = await readFile(short);
     // Short anywhere but at the very end: the file holds less than it claims.
-    expect(() => cutChunk(shortFile, c.plan, chunk)).toThrow(/incomplete or truncated.*119 of 120 frames/);
+    expect(() => cutChunk(shortFile, c.plan, chunk)).toThrow(/incomplete or truncated.*149 of 150 frames/);
     // Cut as the wrong chunk: its fragments don't sit where that chunk's keyframes are.
     const other = c.plan.chunks[2] as (typeof c.plan.chunks)[number];
-    expect(() => cutChunk(shortFile, c.plan, { ...other, frameCount: 119 })).toThrow(/planned keyframes/);
+    expect(() => cutChunk(shortFile, c.plan, { ...other, frameCount: 149 })).toThrow(/planned keyframes/);
     // An init that differs from the published one fails the chunk.
     await expect(
       encodeChunk({
@@ -395,7 +395,7 @@ describe("real ffmpeg: chunks at 30000/1001", { timeout: 120_000 }, () => {
     expect(Math.abs(c.ssimSingle - c.ssimChunked)).toBeLessThanOrEqual(0.005);
   });
 
-  it("puts keyframes where encoder.ts's force_key_frames puts them in a one-pass encode", async () => {
+  it("puts keyframes where encoder.ts's force_key_frames puts them in a one-pass encode, plus one at 1 s", async () => {
     const source = join(c.dir, "source.mp4");
     const out = join(c.dir, "reference.mp4");
     const tiny = rung(90, 160, 100);
@@ -411,6 +411,9 @@ describe("real ffmpeg: chunks at 30000/1001", { timeout: 120_000 }, () => {
       .map((l) => l.split(","))
       .sort((a, b) => Number(a[0]) - Number(b[0]));
     const keyframes = flags.flatMap((f, i) => (f[1]?.startsWith("K") ? [i] : []));
-    expect(keyframes).toEqual(c.plan.keyframes);
+    // The plan's one addition: the keyframe that ends its 1-s first segment (segment 2 starts there).
+    const oneSecond = c.plan.segments[1]?.startFrame;
+    expect(oneSecond).toBe(30); // 29.97 frames: the first frame at or after 1 s
+    expect(keyframes).toEqual(c.plan.keyframes.filter((k) => k !== oneSecond));
   });
 });

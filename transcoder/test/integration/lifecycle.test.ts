@@ -202,7 +202,7 @@ async function expectCompleteLadder(videoId: string, seconds = CLIP_SECONDS) {
   const prefix = outputPrefix(videoId);
   const keys = await listKeys(prefix);
   expect(keys).toContain(`${prefix}${MASTER_PLAYLIST}`);
-  // The chunk plan's segments: 2-s opening segments, then 6 s (transcoder/src/media/chunks/plan.ts).
+  // The chunk plan's segments: 1, 1, 2 and 2-s opening segments, then 6 s (transcoder/src/media/chunks/plan.ts).
   const expected = planChunks({ durationSeconds: seconds, fps: { num: 30, den: 1 } }).segments.length;
   const master = await (await fetch(video.playback.hls ?? "")).text();
   for (const r of video.renditions) {
@@ -251,7 +251,7 @@ describe("transcoder node lifecycle (two real transcoder processes)", () => {
     const nodesUp = await Promise.all([startNode("chunk-a"), startNode("chunk-b")]);
     const id = await upload(longClip);
     // The coordinator's node stays up; the other one is killed in the middle of one of the video's
-    // 6-s chunks (chunk 3 on: the plan for 24 s is 2 s, 4 s, then three 6-s chunks).
+    // 6-s chunks (chunk 3 on: the plan for 24 s is 1 s, 5 s, then three 6-s chunks).
     const [coordinator, victim] = await takenBy(id, nodesUp);
     const chunkStarted = (l: LogLine) =>
       l.msg === "chunk started" && l.videoId === id && typeof l.chunk === "number" && l.chunk >= 3;
