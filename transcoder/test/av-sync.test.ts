@@ -39,6 +39,7 @@ import {
 } from "../src/process-job.ts";
 import { createStorage } from "../src/storage.ts";
 import { testId } from "./helpers/ids.ts";
+import { silentPublisher } from "./helpers/progress.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
 const run = promisify(execFile);
@@ -80,14 +81,7 @@ async function makeSource(file: string) {
 }
 
 function deps(workDir: string): ProcessDeps {
-  const openProgress: OpenProgress = () => ({
-    publish: () => {},
-    finish: async () => {},
-    close: () => {},
-    unacked: 0,
-    refusal: null,
-    cancelled: new AbortController().signal,
-  });
+  const openProgress: OpenProgress = () => silentPublisher();
   return {
     storage: createStorage(s3.config, { baseDelayMs: 5 }),
     openProgress,

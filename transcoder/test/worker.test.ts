@@ -14,6 +14,7 @@ import { createLogger } from "../src/log.ts";
 import { createStorage, type Storage } from "../src/storage.ts";
 import { createWorker, drainWorker, type WorkerHooks } from "../src/worker.ts";
 import { testId } from "./helpers/ids.ts";
+import { silentPublisher } from "./helpers/progress.ts";
 import { hasRedisServer, startRedis } from "./helpers/redis.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
@@ -190,14 +191,7 @@ describe.skipIf(!hasRedisServer)("shutdown hand-back and lost locks (real Redis)
       log,
       queueName,
       storage,
-      openProgress: () => ({
-        publish: () => {},
-        finish: async () => {},
-        close: () => {},
-        unacked: 0,
-        refusal: null,
-        cancelled: new AbortController().signal,
-      }),
+      openProgress: () => silentPublisher(),
       hooks: { jobEnded: (info) => ended.push(info), lockLost: (ids) => lockLost.push(ids) },
     });
     const queue = new Queue(queueName, { connection: connection() });
