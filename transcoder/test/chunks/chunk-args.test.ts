@@ -47,7 +47,8 @@ describe("buildChunkArgs", () => {
     expect(after(args, "-protocol_whitelist")).toBe("file");
     expect(after(args, "-max_pixels")).toBe("8294400");
     expect(after(args, "-filter_complex")).toBe(
-      "[0:v:0]fps=30000/1001:start_time=6.006000,setpts=PTS-STARTPTS,split=2[s0][s1];" +
+      // Frames past a second after the chunk's end (30.03 s) are clamped there (a gap cannot flood fps).
+      "[0:v:0]setpts='min(PTS,31.030000/TB)',fps=30000/1001:start_time=6.006000,setpts=PTS-STARTPTS,split=2[s0][s1];" +
         "[s0]scale=1280:720,setsar=1,format=yuv420p[v0];[s1]scale=854:480,setsar=1,format=yuv420p[v1]",
     );
     // One fragmented MP4 per rung, each with its own v:0 stream and the chunk's exact frame count.
@@ -89,7 +90,7 @@ describe("buildChunkArgs", () => {
     expect(args).not.toContain("-ss");
     expect(after(args, "-hwaccel")).toBe("cuda");
     expect(after(args, "-filter_complex")).toBe(
-      "[0:v:0]fps=30000/1001:start_time=0.000000,setpts=PTS-STARTPTS,scale_cuda=w=1280:h=720:format=nv12,setsar=1[v0]",
+      "[0:v:0]setpts='min(PTS,2.001000/TB)',fps=30000/1001:start_time=0.000000,setpts=PTS-STARTPTS,scale_cuda=w=1280:h=720:format=nv12,setsar=1[v0]",
     );
     expect(after(args, "-c:v:0")).toBe("h264_nvenc");
     expect(after(args, "-force_key_frames:v:0")).toBe("expr:eq(n,0)");

@@ -417,3 +417,52 @@ describe("real ffmpeg: chunks at 30000/1001", { timeout: 120_000 }, () => {
     expect(keyframes).toEqual(c.plan.keyframes.filter((k) => k !== oneSecond));
   });
 });
+
+describe("real ffmpeg: a source with a timestamp gap of hours", { timeout: 120_000 }, () => {
+  // Two seconds of frames, then two more seconds 100 hours later: a crafted or broken file. The
+  // whole-file checks refuse this one (too long, too sparse), but chunk 1 starts before they have
+  // counted every packet, and one long gap inside hours of dense video passes the sparse check. A chunk
+  // that starts in the gap must repeat the frame before it for its own slots and stop there: the fps
+  // filter would otherwise walk every slot up to the next frame (10.8 million here; a 10-h gap took
+  // 4.7-5.2 s a chunk without the clamp, 0.3-0.4 s with it).
+  const fps = { num: 30, den: 1 };
+  const rungs = [rung(180, 320, 300)];
+  const GAP_SECONDS = 360_000;
+  let dir: string;
+  let source: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "streamlet-gap-"));
+    source = join(dir, "gap.mkv");
+    await exec("ffmpeg", [
+      ...["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=4"],
+      ...["-vf", `setpts='if(gte(N,60),PTS+${GAP_SECONDS}/TB,PTS)'`, "-fps_mode", "passthrough"],
+      ...["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", source],
+    ]);
+    const duration = Number(await ffprobe(["-show_entries", "format=duration", "-of", "csv=p=0", source]));
+    expect(duration).toBeGreaterThan(GAP_SECONDS);
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("fills a chunk in the gap with the frame before it and stops at the chunk's end", async () => {
+    const plan = planChunks({ durationSeconds: GAP_SECONDS + 4, fps, chunkSeconds: 6 });
+    // Chunk 2 (1-6 s) runs into the gap at 2 s; chunk 4 (12-18 s) lies wholly inside it.
+    for (const index of [2, 4]) {
+      const chunk = plan.chunks[index - 1] as (typeof plan.chunks)[number];
+      const result = await encodeChunk({
+        input: source,
+        outDir: join(dir, "out"),
+        rungs,
+        encoder: ENCODER,
+        plan,
+        chunk: index,
+        // A bound, not a speed measurement: without the clamp this takes minutes and fails here.
+        run: { timeoutMs: 20_000 },
+      });
+      const frames = result.rungs[0]?.segments.reduce((n, s) => n + Math.round(s.durationSeconds * 30), 0);
+      expect(frames).toBe(chunk.frameCount);
+    }
+  });
+});

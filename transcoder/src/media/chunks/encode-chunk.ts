@@ -26,6 +26,8 @@ import { type ChunkPlan, frameSeconds, type PlannedChunk } from "./plan.ts";
 
 /** Decoded ahead of a chunk's start so the fps filter picks the same source frame for its first slot. */
 export const SEEK_MARGIN_SECONDS = 1;
+/** Frames later than this past a chunk's end are clamped to it (see buildChunkArgs). */
+export const CLAMP_MARGIN_SECONDS = 1;
 /** MPEG's 90 kHz clock: the track timescale is the least multiple of it that counts every frame in whole ticks. */
 const BASE_TIMESCALE = 90_000;
 const MAX_TIMESCALE = 0x7fffffff;
@@ -78,7 +80,13 @@ export function buildChunkArgs(a: ChunkArgsInput): string[] {
   if (!head.startsWith(fpsFilter))
     throw new Error(`encoder head filter must start with ${fpsFilter}: ${head}`);
   const start = a.chunk.startSeconds;
-  const timed = `${fpsFilter}:start_time=${seconds(start)}${head.slice(fpsFilter.length)},setpts=PTS-STARTPTS`;
+  // A frame far past the chunk is clamped to just past its end: the fps filter fills the slots up to
+  // the next frame's time, so a source with a timestamp gap of hours (two frames ten hours apart) would
+  // otherwise have it invent hours of frames before the outputs' frame counts stop it. Frames before the
+  // clamp keep their times, so every slot of the chunk gets the frame it gets without it.
+  const clampAt = start + frameSeconds(a.chunk.frameCount, a.fps) + CLAMP_MARGIN_SECONDS;
+  const clamp = `setpts='min(PTS,${seconds(clampAt)}/TB)'`;
+  const timed = `${clamp},${fpsFilter}:start_time=${seconds(start)}${head.slice(fpsFilter.length)},setpts=PTS-STARTPTS`;
   const pads = a.rungs.map((_, i) => `[s${i}]`).join("");
   const split = a.rungs.length === 1 ? "" : `,split=${a.rungs.length}${pads}`;
   const graph =
