@@ -2,12 +2,13 @@ import { statSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AUDIO_FOLDER, INIT_SEGMENT, VARIANT_PLAYLIST } from "@streamlet/shared";
+import { AUDIO_FOLDER, INIT_SEGMENT, segmentName, VARIANT_PLAYLIST } from "@streamlet/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AAC_FRAME_SAMPLES,
   AUDIO_BITRATE,
   AUDIO_CHANNELS,
+  AUDIO_PLAYLIST_WINDOW,
   AUDIO_SAMPLE_RATE,
   type AudioSegment,
   buildAudioArgs,
@@ -76,7 +77,9 @@ describe("buildAudioArgs", () => {
   it("keeps the encoder delay for the edit list and writes fMP4 HLS into <outDir>/audio", () => {
     expect(args[args.indexOf("-avoid_negative_ts") + 1]).toBe("disabled");
     expect(args[args.indexOf("-hls_segment_type") + 1]).toBe("fmp4");
-    expect(args[args.indexOf("-hls_playlist_type") + 1]).toBe("event");
+    // A sliding window (the files stay): listing all of them, ffmpeg rewrites the whole list per piece.
+    expect(args[args.indexOf("-hls_list_size") + 1]).toBe(String(AUDIO_PLAYLIST_WINDOW));
+    expect(args).not.toContain("-hls_playlist_type");
     expect(args[args.indexOf("-hls_fmp4_init_filename") + 1]).toBe(INIT_SEGMENT);
     expect(args[args.indexOf("-start_number") + 1]).toBe("1");
     expect(args[args.indexOf("-hls_segment_filename") + 1]).toBe(`/w/out/${AUDIO_FOLDER}/seg_%05d.m4s`);
@@ -125,13 +128,14 @@ describe("encodeAudio (real ffmpeg)", () => {
     await writeFile(slowFfmpeg, '#!/bin/sh\nexec ffmpeg -readrate 15 "$@"\n');
     await chmod(slowFfmpeg, 0o755);
     encoded = await encodeAudio(
-      { input: source, outDir: join(work, "out") },
+      { input: source, outDir: join(work, "out"), playlistWindow: 4 },
       {
         ffmpegPath: slowFfmpeg,
         durationSeconds: SOURCE_SECONDS,
         timeoutMs: 60_000,
         stallTimeoutMs: 20_000,
         pollMs: 50,
+        // A window of 4 pieces (AUDIO_PLAYLIST_WINDOW is 600) so that 30 of them slide through it.
         onStats: (s) => {
           processedSeconds = s.seconds;
         },
@@ -168,6 +172,23 @@ describe("encodeAudio (real ffmpeg)", () => {
       expect(r.fileBytes).toBeGreaterThan(0);
       expect(r.initBytes).toBeGreaterThan(0);
     }
+  });
+
+  it("reads every piece through a playlist that lists only the latest few", async () => {
+    const listed = (await readFile(join(encoded.dir, VARIANT_PLAYLIST), "utf8"))
+      .split("\n")
+      .filter((l) => l.startsWith("seg_"));
+    expect(listed).toEqual(encoded.segments.slice(-4).map((s) => segmentName(s.number)));
+  });
+
+  it("fails, never skips, when pieces leave the playlist before they were read", async () => {
+    const failed = encodeAudio(
+      { input: join(work, "source.mkv"), outDir: join(work, "out-window"), playlistWindow: 2 },
+      { pollMs: 60_000, timeoutMs: 60_000 },
+    );
+    await expect(failed).rejects.toThrow(
+      /audio segment 1 left .* before it was read \(it lists \d+ onwards\)/,
+    );
   });
 
   it("writes init.mp4 with the AAC encoder delay as its edit (media_time 1024 at 48 kHz)", async () => {

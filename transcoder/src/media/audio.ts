@@ -64,6 +64,12 @@ export const AUDIO_FILTER = "aresample=async=1:first_pts=0";
  */
 export const AUDIO_PIECE_SECONDS = 1;
 
+/**
+ * Pieces FFmpeg's audio playlist lists (the latest ones): 10 min of audio, which even a fast AAC encode
+ * (~100x realtime) takes seconds to write, against encodeAudio's read of it every 200 ms.
+ */
+export const AUDIO_PLAYLIST_WINDOW = 600;
+
 export interface AudioArgsInput {
   /** Source file path. */
   input: string;
@@ -71,15 +77,20 @@ export interface AudioArgsInput {
   outDir: string;
   /** Largest decoded frame allowed (-max_pixels), as for the ladder; ffmpeg's default when absent. */
   maxPixels?: number;
+  /** Pieces FFmpeg's playlist lists (AUDIO_PLAYLIST_WINDOW unless given: tests slide it). */
+  playlistWindow?: number;
 }
 
 /**
  * The source's first audio stream → AAC (AUDIO_ARGS) fMP4 HLS in <outDir>/audio/: init.mp4 and
- * seg_00001.m4s… of ~6 s. The playlist is an EVENT one so that FFmpeg rewrites it (atomically, through
- * a temporary file) after every segment: encodeAudio reads it to report segments as they complete.
- * It is not the playlist we publish (playlists.ts writes that). Returns argv without the binary.
+ * seg_00001.m4s… of AUDIO_PIECE_SECONDS. FFmpeg rewrites its playlist (atomically, through a temporary
+ * file) after every piece: encodeAudio reads it to report pieces as they complete. The playlist is a
+ * sliding window of the last AUDIO_PLAYLIST_WINDOW pieces (the files all stay): listing every piece,
+ * FFmpeg would write the whole list again after each of them, O(n²) (a 6-h video has 21 600 pieces:
+ * ~8 GB of playlist writes). It is not the playlist we publish (playlists.ts writes that). Returns argv
+ * without the binary.
  */
-export function buildAudioArgs({ input, outDir, maxPixels }: AudioArgsInput): string[] {
+export function buildAudioArgs({ input, outDir, maxPixels, playlistWindow }: AudioArgsInput): string[] {
   if (outDir.includes("%")) throw new Error(`output folder must not contain "%": ${outDir}`);
   const dir = join(outDir.replace(/\/+$/, ""), AUDIO_FOLDER);
   return [
@@ -107,8 +118,8 @@ export function buildAudioArgs({ input, outDir, maxPixels }: AudioArgsInput): st
     "hls",
     "-hls_time",
     String(AUDIO_PIECE_SECONDS),
-    "-hls_playlist_type",
-    "event",
+    "-hls_list_size",
+    String(playlistWindow ?? AUDIO_PLAYLIST_WINDOW),
     "-hls_flags",
     "independent_segments+temp_file",
     "-hls_segment_type",
@@ -121,6 +132,12 @@ export function buildAudioArgs({ input, outDir, maxPixels }: AudioArgsInput): st
     join(dir, SEGMENT_PATTERN),
     join(dir, VARIANT_PLAYLIST),
   ];
+}
+
+/** The number in a segment name (seg_00042.m4s → 42), or null for any other name. */
+function segmentNumber(uri: string): number | null {
+  const match = /^seg_(\d+)\.m4s$/.exec(uri);
+  return match ? Number(match[1]) : null;
 }
 
 /** A finished audio segment, stored under <outDir>/audio/. */
@@ -184,17 +201,26 @@ export async function encodeAudio(
   const segments: AudioSegment[] = [];
   const stop = new AbortController();
 
-  /** Reports the segments the playlist lists beyond those reported already, in order. */
+  /**
+   * Reports the pieces the playlist lists beyond those reported already, in order. It lists only the
+   * latest AUDIO_PLAYLIST_WINDOW: a piece that left it unreported is an error (never skipped).
+   */
   const report = (text: string) => {
     const listed = parseMediaPlaylist(text).segments;
-    for (let i = segments.length; i < listed.length; i++) {
-      const entry = listed[i] as { uri: string; duration: number };
-      const number = i + 1;
+    const first = listed.length > 0 ? segmentNumber(listed[0]?.uri ?? "") : null;
+    if (first !== null && first > segments.length + 1) {
+      throw new Error(
+        `audio segment ${segments.length + 1} left ${playlistPath} before it was read (it lists ${first} onwards)`,
+      );
+    }
+    for (const [i, entry] of listed.entries()) {
+      const number = (first ?? 1) + i;
       if (entry.uri !== segmentName(number)) {
         throw new Error(
           `unexpected audio segment ${entry.uri} in ${playlistPath}, expected ${segmentName(number)}`,
         );
       }
+      if (number <= segments.length) continue;
       const segment = { number, durationSeconds: entry.duration, path: join(dir, entry.uri) };
       segments.push(segment);
       options.onSegment?.(segment);
