@@ -363,6 +363,28 @@ describe("processJob", () => {
     expect(stages(events)).toEqual(SUCCESS_STAGES);
   }, 60_000);
 
+  it("starts the source's download only once its first chunk is stored, leaving chunk 1 the node's CPU", async () => {
+    const id = testId("vid_late_download");
+    await upload(sourceKey(id), clip);
+    const storage = createStorage(s3.config, { baseDelayMs: 5 });
+    const order: string[] = [];
+    const noting = {
+      ...storage,
+      download: (...args: Parameters<typeof storage.download>) => {
+        if (args[0] === sourceKey(id)) order.push("download");
+        return storage.download(...args);
+      },
+      putFile: (...args: Parameters<typeof storage.putFile>) => {
+        if (/\/\d+p\/seg_00001\.m4s$/.test(args[0]) && !order.includes("chunk 1")) order.push("chunk 1");
+        return storage.putFile(...args);
+      },
+    };
+    const { deps, events } = harness({ storage: noting });
+    await processJob(job(id), deps);
+    expect(order).toEqual(["chunk 1", "download"]);
+    expect(stages(events)).toEqual(SUCCESS_STAGES);
+  }, 60_000);
+
   it("lists no more audio than video while it grows, each audio segment ending where its video segment ends", async () => {
     const id = testId("vid_audio_follows");
     await upload(sourceKey(id), clip);
@@ -545,15 +567,28 @@ describe("processJob", () => {
     const id = testId("vid_del_cached");
     await upload(sourceKey(id), clip);
     const cacheDir = await mkdtemp(join(tmpdir(), "streamlet-sources-"));
+    // The video is deleted once its source is in the node's cache (the download waits for chunk 1).
+    const storage = createStorage(s3.config);
+    let cancelJob: (() => void) | undefined;
+    let cached = false;
     const sources = createSourceCache({
-      storage: createStorage(s3.config),
+      storage: {
+        ...storage,
+        download: async (...args: Parameters<typeof storage.download>) => {
+          const bytes = await storage.download(...args);
+          cached = true;
+          cancelJob?.();
+          return bytes;
+        },
+      },
       workDir: cacheDir,
       log: createLogger({}, () => {}),
       sweepEveryMs: 0,
     });
     try {
-      const { deps } = harness({ sources }, undefined, (update, cancel) => {
-        if (update.type === "playable") cancel();
+      const { deps } = harness({ sources }, undefined, (_update, cancel) => {
+        cancelJob = cancel;
+        if (cached) cancel();
       });
       const err = await processJob(job(id), deps).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(JobCancelledError);

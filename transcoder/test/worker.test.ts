@@ -273,16 +273,24 @@ describe.skipIf(!hasRedisServer)("shutdown hand-back and lost locks (real Redis)
 
   it("reports jobs that ignore the hand-back, so the process can exit and leave them to the stall check", async () => {
     let release: (err: Error) => void = () => {};
+    let downloading = () => {};
+    const started = new Promise<void>((resolve) => {
+      downloading = resolve;
+    });
     const deaf: Storage = {
       ...hangingStorage,
       download: () =>
         new Promise<number>((_, reject) => {
           release = reject;
+          downloading();
         }),
     };
     const t = await setup({}, deaf);
     await t.add("vid_h5");
     await t.untilActive("vid_h5");
+    // The download starts once ffprobe has given up on the (unreachable) URL; from then on the job
+    // cannot be stopped.
+    await started;
     const stuck = new Promise<string[]>((resolve) => {
       drainWorker(t.worker, { graceMs: 0, log: t.log, stuckMs: 300, onStuck: resolve });
     });
