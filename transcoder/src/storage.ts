@@ -1,12 +1,27 @@
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { Readable, Transform } from "node:stream";
+import type { Readable } from "node:stream";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ReadableStream as NodeReadableStream } from "node:stream/web";
-import { parseListObjects } from "@streamlet/shared";
-import { AwsClient } from "aws4fetch";
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { StorageError, StorageNotFoundError } from "./errors.ts";
 import { withRetry } from "./retry.ts";
+
+/**
+ * The node's object storage, on the AWS SDK (@aws-sdk/client-s3, lib-storage for large uploads, the
+ * presigner): the one module that talks to S3, B2 or any S3-compatible store. The Worker keeps its own
+ * small signer (edge/src/storage.ts): the SDK is for Node.
+ */
 
 export interface StorageConfig {
   endpoint: string;
@@ -20,8 +35,10 @@ export interface StorageOptions {
   /** Tries per request, the first included. */
   attempts?: number;
   baseDelayMs?: number;
-  /** Files up to this size are sent from memory; larger ones stream from disk. */
+  /** Files up to this size go in one PutObject from memory; larger ones as a multipart upload from disk. */
   bufferLimitBytes?: number;
+  /** Part size of a multipart upload (at least 5 MiB, S3's minimum for every part but the last). */
+  partSizeBytes?: number;
 }
 
 /** Bytes received so far and the object's size (Content-Length; null when the store doesn't say). */
@@ -35,11 +52,11 @@ export interface Storage {
     signal?: AbortSignal,
     onProgress?: DownloadProgress,
   ): Promise<number>;
-  /** Uploads a file from disk. */
+  /** Uploads a file from disk (a multipart upload above `bufferLimitBytes`). */
   putFile(key: string, filePath: string, contentType: string, signal?: AbortSignal): Promise<void>;
   /** Uploads a small in-memory body (playlists). */
   putBody(key: string, body: string | Uint8Array, contentType: string, signal?: AbortSignal): Promise<void>;
-  /** Deletes every object under `prefix` (a cancelled job's output); returns how many there were. */
+  /** Deletes every object under `prefix` (a cancelled job's output), in batches; returns how many there were. */
   deletePrefix(prefix: string): Promise<number>;
   /**
    * A presigned GET URL of an object, valid for `expiresSeconds` (1 s to 7 days, SigV4's range): what
@@ -51,6 +68,10 @@ export interface Storage {
 
 /** SigV4's longest presigned lifetime. */
 export const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+/** S3's smallest part (every part but the last). */
+const MIN_PART_BYTES = 5 * 1024 * 1024;
+/** Keys per DeleteObjects request (S3's maximum). */
+const DELETE_BATCH = 1000;
 
 /** Builds the path-style object URL, which every S3-compatible store (s3rver, MinIO, B2) accepts. */
 export function objectUrl(endpoint: string, bucket: string, key: string): string {
@@ -63,87 +84,121 @@ export function isTransientStorageError(err: unknown): boolean {
   if (err instanceof StorageError) return err.transient;
   if (err instanceof StorageNotFoundError) return false;
   if (err instanceof Error && err.name === "AbortError") return false;
-  // fetch() rejects with a TypeError on connection failures; streams fail with ECONNRESET and friends.
+  // Connection failures and cut streams carry a code (ECONNRESET, ECONNREFUSED…); fetch's are TypeErrors.
   return err instanceof TypeError || (err instanceof Error && "code" in err);
 }
 
-/** One small S3 client on aws4fetch, so the transcoder doesn't pull in the AWS SDK. */
+/**
+ * The SDK client for an S3-compatible store: path-style URLs, checksums only where the API requires
+ * them (the SDK's default CRC32 on every upload frames streamed bodies as aws-chunked, which s3rver and
+ * B2 store as is; STACK.md), no SDK retries (withRetry retries with the node's backoff and knows what
+ * is transient), and Content-MD5 on DeleteObjects, which SDKs since January 2025 no longer send (they
+ * send CRC32 instead) and which B2, MinIO and other stores still require.
+ */
+export function createS3Client(config: StorageConfig): S3Client {
+  const client = new S3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    maxAttempts: 1,
+  });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const request = args.request as { headers?: Record<string, string>; body?: unknown };
+      if (
+        context.commandName === "DeleteObjectsCommand" &&
+        request.headers &&
+        typeof request.body === "string"
+      ) {
+        request.headers["content-md5"] = createHash("md5").update(request.body).digest("base64");
+      }
+      return next(args);
+    },
+    { step: "build", name: "deleteObjectsContentMd5" },
+  );
+  return client;
+}
+
+/** The SDK's error as ours: 404 → StorageNotFoundError; an HTTP failure → StorageError with its status. */
+function storageError(err: unknown, verb: string, key: string): unknown {
+  if (!(err instanceof S3ServiceException)) return err; // network errors and aborts, as they are
+  const status = err.$metadata.httpStatusCode ?? 0;
+  if (status === 404 || err.name === "NoSuchKey") return new StorageNotFoundError(key);
+  return new StorageError(
+    `storage ${verb} ${key} failed with HTTP ${status}: ${err.name}: ${err.message}`.slice(0, 400),
+    status,
+    status >= 500 || status === 429,
+  );
+}
+
+/** The node's storage on the AWS SDK (see the module comment). */
 export function createStorage(config: StorageConfig, options: StorageOptions = {}): Storage {
   const attempts = options.attempts ?? 4;
   const baseDelayMs = options.baseDelayMs ?? 500;
   const bufferLimit = options.bufferLimitBytes ?? 32 * 1024 * 1024;
-  // retries: 0 because we retry ourselves, network errors included, and a streamed body can't be replayed.
-  const client = new AwsClient({
-    accessKeyId: config.accessKeyId,
-    secretAccessKey: config.secretAccessKey,
-    region: config.region,
-    service: "s3",
-    retries: 0,
-  });
-  const url = (key: string) => objectUrl(config.endpoint, config.bucket, key);
-  const retry = <T>(fn: () => Promise<T>, signal?: AbortSignal) =>
-    withRetry(fn, { attempts, baseDelayMs, isTransient: isTransientStorageError, signal });
-
-  async function failure(res: Response, verb: string, key: string): Promise<StorageError> {
-    const body = await res.text().catch(() => "");
-    const transient = res.status >= 500 || res.status === 429;
-    return new StorageError(
-      `storage ${verb} ${key} failed with HTTP ${res.status}: ${body.slice(0, 300)}`,
-      res.status,
-      transient,
+  const partSize = Math.max(MIN_PART_BYTES, options.partSizeBytes ?? 16 * 1024 * 1024);
+  const client = createS3Client(config);
+  const Bucket = config.bucket;
+  const retry = <T>(fn: () => Promise<T>, verb: string, key: string, signal?: AbortSignal) =>
+    withRetry(
+      async () => {
+        try {
+          return await fn();
+        } catch (err) {
+          throw storageError(err, verb, key);
+        }
+      },
+      { attempts, baseDelayMs, isTransient: isTransientStorageError, signal },
     );
-  }
 
-  async function put(
-    key: string,
-    makeBody: () => Promise<{
-      body: Uint8Array | ReadableStream<Uint8Array>;
-      length: number;
-      streamed: boolean;
-    }>,
-    contentType: string,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    await retry(async () => {
-      const { body, length, streamed } = await makeBody();
-      const res = await client.fetch(url(key), {
-        method: "PUT",
-        body,
-        headers: { "Content-Type": contentType, "Content-Length": String(length) },
-        signal,
-        // Node's fetch needs duplex for a stream body; S3 needs the Content-Length set above (no chunked PUT).
-        ...(streamed ? { duplex: "half" } : {}),
-      } as RequestInit);
-      if (!res.ok) throw await failure(res, "PUT", key);
-      await res.body?.cancel();
-    }, signal);
+  async function putObject(key: string, body: Uint8Array, contentType: string, signal?: AbortSignal) {
+    await retry(
+      () =>
+        client.send(
+          new PutObjectCommand({
+            Bucket,
+            Key: key,
+            Body: body,
+            ContentType: contentType,
+            ContentLength: body.byteLength,
+          }),
+          { abortSignal: signal },
+        ),
+      "PUT",
+      key,
+      signal,
+    );
   }
 
   return {
     async download(key, filePath, signal, onProgress) {
-      return retry(async () => {
-        const res = await client.fetch(url(key), { method: "GET", signal });
-        if (res.status === 404) {
-          await res.body?.cancel();
-          throw new StorageNotFoundError(key);
-        }
-        if (!res.ok || !res.body) throw await failure(res, "GET", key);
-        const length = Number(res.headers.get("content-length") ?? Number.NaN);
-        const totalBytes = Number.isSafeInteger(length) && length >= 0 ? length : null;
-        let bytes = 0;
-        onProgress?.(0, totalBytes);
-        const count = new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            bytes += chunk.byteLength;
-            onProgress?.(bytes, totalBytes);
-            callback(null, chunk);
-          },
-        });
-        const out = createWriteStream(filePath);
-        const body = Readable.fromWeb(res.body as NodeReadableStream<Uint8Array>);
-        await pipeline(body, count, out, { signal });
-        return out.bytesWritten;
-      }, signal);
+      return retry(
+        async () => {
+          const res = await client.send(new GetObjectCommand({ Bucket, Key: key }), { abortSignal: signal });
+          if (!res.Body) throw new StorageError(`storage GET ${key} answered without a body`, 0, true);
+          const length = res.ContentLength;
+          const totalBytes =
+            length !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : null;
+          let bytes = 0;
+          onProgress?.(0, totalBytes);
+          const count = new Transform({
+            transform(chunk: Buffer, _encoding, callback) {
+              bytes += chunk.byteLength;
+              onProgress?.(bytes, totalBytes);
+              callback(null, chunk);
+            },
+          });
+          const out = createWriteStream(filePath);
+          await pipeline(res.Body as Readable, count, out, { signal });
+          return out.bytesWritten;
+        },
+        "GET",
+        key,
+        signal,
+      );
     },
 
     async presignGet(key, expiresSeconds) {
@@ -151,24 +206,34 @@ export function createStorage(config: StorageConfig, options: StorageOptions = {
       if (!(seconds >= 1 && seconds <= MAX_PRESIGN_SECONDS)) {
         throw new Error(`a presigned URL lives 1 s to 7 days, not ${expiresSeconds} s`);
       }
-      const target = new URL(url(key));
-      target.searchParams.set("X-Amz-Expires", String(seconds));
-      const signed = await client.sign(target.toString(), { method: "GET", aws: { signQuery: true } });
-      return signed.url;
+      return getSignedUrl(client, new GetObjectCommand({ Bucket, Key: key }), { expiresIn: seconds });
     },
 
     async putFile(key, filePath, contentType, signal) {
-      await put(
-        key,
+      const { size } = await stat(filePath);
+      if (size <= bufferLimit)
+        return putObject(key, new Uint8Array(await readFile(filePath)), contentType, signal);
+      // A multipart upload (parts in parallel; aborted, its parts removed, when it fails), whole again
+      // on a retry: a file on disk can be read again.
+      await retry(
         async () => {
-          const { size } = await stat(filePath);
-          if (size <= bufferLimit) {
-            return { body: new Uint8Array(await readFile(filePath)), length: size, streamed: false };
+          const upload = new Upload({
+            client,
+            params: { Bucket, Key: key, Body: createReadStream(filePath), ContentType: contentType },
+            partSize,
+            queueSize: 4,
+            leavePartsOnError: false,
+          });
+          const abort = () => void upload.abort();
+          signal?.addEventListener("abort", abort, { once: true });
+          try {
+            await upload.done();
+          } finally {
+            signal?.removeEventListener("abort", abort);
           }
-          const stream = Readable.toWeb(createReadStream(filePath)) as unknown as ReadableStream<Uint8Array>;
-          return { body: stream, length: size, streamed: true };
         },
-        contentType,
+        "PUT",
+        key,
         signal,
       );
     },
@@ -177,38 +242,53 @@ export function createStorage(config: StorageConfig, options: StorageOptions = {
       if (!prefix.endsWith("/"))
         throw new Error(`deletePrefix needs a folder prefix ending in "/": ${prefix}`);
       let deleted = 0;
-      let continuation: string | null = null;
+      let token: string | undefined;
       do {
-        const list = new URL(`${config.endpoint.replace(/\/+$/, "")}/${encodeURIComponent(config.bucket)}`);
-        list.searchParams.set("list-type", "2");
-        list.searchParams.set("prefix", prefix);
-        if (continuation !== null) list.searchParams.set("continuation-token", continuation);
-        const page = await retry(async () => {
-          const res = await client.fetch(list.toString(), { method: "GET" });
-          if (!res.ok) throw await failure(res, "LIST", prefix);
-          return parseListObjects(await res.text());
-        });
-        for (const key of page.keys) {
-          await retry(async () => {
-            const res = await client.fetch(url(key), { method: "DELETE" });
-            await res.body?.cancel();
-            if (!res.ok && res.status !== 404) throw await failure(res, "DELETE", key);
-          });
-          deleted += 1;
+        const page = await retry(
+          () =>
+            client.send(
+              new ListObjectsV2Command({
+                Bucket,
+                Prefix: prefix,
+                ContinuationToken: token,
+                MaxKeys: DELETE_BATCH,
+              }),
+            ),
+          "LIST",
+          prefix,
+        );
+        const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
+        if (keys.length > 0) {
+          const result = await retry(
+            () =>
+              client.send(
+                new DeleteObjectsCommand({
+                  Bucket,
+                  Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+                }),
+              ),
+            "DELETE",
+            prefix,
+          );
+          const failed = (result.Errors ?? []).filter((e) => e.Code !== "NoSuchKey");
+          if (failed.length > 0) {
+            const first = failed[0];
+            throw new StorageError(
+              `storage DELETE under ${prefix}: ${failed.length} of ${keys.length} objects not deleted (${first?.Key}: ${first?.Code} ${first?.Message ?? ""})`,
+              0,
+              true,
+            );
+          }
+          deleted += keys.length;
         }
-        continuation = page.next;
-      } while (continuation !== null);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token !== undefined);
       return deleted;
     },
 
     async putBody(key, body, contentType, signal) {
       const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
-      await put(
-        key,
-        async () => ({ body: bytes, length: bytes.byteLength, streamed: false }),
-        contentType,
-        signal,
-      );
+      await putObject(key, bytes, contentType, signal);
     },
   };
 }

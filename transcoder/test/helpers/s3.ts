@@ -19,6 +19,8 @@ export interface TestS3 {
   config: StorageConfig;
   /** Keys in the order their PUTs completed. */
   puts: string[];
+  /** Every object-created event in order: how each object was written (Put, CompleteMultipartUpload…). */
+  created: { eventName: string; key: string }[];
   get(key: string): Promise<Response>;
   /** Keys under a prefix, as ListObjectsV2 answers them now. */
   list(prefix: string): Promise<string[]>;
@@ -38,14 +40,20 @@ export async function startS3(bucket = "streamlet-test"): Promise<TestS3> {
   });
   const { port } = await server.run();
   const puts: string[] = [];
+  const created: { eventName: string; key: string }[] = [];
   server.on("event", (e) => {
-    for (const r of e.Records)
-      if (r.eventName.startsWith("ObjectCreated")) puts.push(decodeURIComponent(r.s3.object.key));
+    for (const r of e.Records) {
+      if (!r.eventName.startsWith("ObjectCreated")) continue;
+      const key = decodeURIComponent(r.s3.object.key);
+      puts.push(key);
+      created.push({ eventName: r.eventName, key });
+    }
   });
   const endpoint = `http://127.0.0.1:${port}`;
   return {
     config: { endpoint, bucket, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
     puts,
+    created,
     get: (key) => fetch(`${endpoint}/${bucket}/${key}`),
     async list(prefix) {
       const res = await fetch(`${endpoint}/${bucket}?list-type=2&prefix=${encodeURIComponent(prefix)}`);

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import {
   CHUNK_QUEUE,
   MASTER_PLAYLIST,
@@ -11,7 +12,6 @@ import {
   TRANSCODE_QUEUE,
   VARIANT_PLAYLIST,
 } from "@streamlet/shared";
-import { AwsClient } from "aws4fetch";
 import { Queue, QueueEvents } from "bullmq";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { apiClient, uploadFile, waitForTerminal } from "../../../scripts/stack/client.ts";
@@ -19,6 +19,7 @@ import { makeClip } from "../../../scripts/stack/clip.ts";
 import type { Managed } from "../../../scripts/stack/proc.ts";
 import { type Stack, startStack } from "../../../scripts/stack/stack.ts";
 import { planChunks } from "../../src/media/index.ts";
+import { createS3Client } from "../../src/storage.ts";
 
 /*
  * Node lifecycle with real transcoder processes: a crash (SIGKILL) mid-encode, a graceful SIGTERM
@@ -56,7 +57,7 @@ let longClip: string;
 let queue: Queue;
 let events: QueueEvents;
 let api: ReturnType<typeof apiClient>;
-let s3: { client: AwsClient; endpoint: string; bucket: string };
+let s3: { client: S3Client; bucket: string };
 let nodes: Node[] = [];
 /** QueueEvents seen by this file: [event, jobId]. */
 const seen: [string, string][] = [];
@@ -101,13 +102,13 @@ beforeAll(async () => {
   await api.signup(`lifecycle-${randomBytes(6).toString("hex")}@example.com`, "a long enough password");
   const v = stack.transcoderVars;
   s3 = {
-    client: new AwsClient({
+    client: createS3Client({
+      endpoint: v.S3_ENDPOINT ?? "",
+      bucket: v.S3_BUCKET ?? "",
+      region: v.S3_REGION ?? "us-east-1",
       accessKeyId: v.S3_ACCESS_KEY_ID ?? "",
       secretAccessKey: v.S3_SECRET_ACCESS_KEY ?? "",
-      service: "s3",
-      region: v.S3_REGION ?? "us-east-1",
     }),
-    endpoint: v.S3_ENDPOINT ?? "",
     bucket: v.S3_BUCKET ?? "",
   };
 }, 180_000);
@@ -187,10 +188,11 @@ async function takenBy(jobId: string, candidates: Node[]): Promise<[Node, Node]>
 }
 
 async function listKeys(prefix: string): Promise<string[]> {
-  const url = `${s3.endpoint}/${s3.bucket}?list-type=2&max-keys=1000&prefix=${encodeURIComponent(prefix)}`;
-  const res = await s3.client.fetch(url);
-  expect(res.status).toBe(200);
-  return [...(await res.text()).matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1] ?? "");
+  const page = await s3.client.send(
+    new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, MaxKeys: 1000 }),
+  );
+  expect(page.IsTruncated).not.toBe(true);
+  return (page.Contents ?? []).map((o) => o.Key ?? "");
 }
 
 /** Ready, with every rung's playlist listing exactly the expected segments, each stored once. */
