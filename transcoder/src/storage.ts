@@ -1,12 +1,11 @@
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { open, readFile, stat, writeFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -45,7 +44,10 @@ export interface StorageOptions {
 export type DownloadProgress = (bytes: number, totalBytes: number | null) => void;
 
 export interface Storage {
-  /** Streams an object to `filePath`; returns the number of bytes written. A retry starts again from 0. */
+  /**
+   * Streams an object to `filePath`; returns its size. A retry resumes after the bytes already on disk
+   * (a Range request for the same ETag), or starts again when the object changed.
+   */
   download(
     key: string,
     filePath: string,
@@ -175,25 +177,57 @@ export function createStorage(config: StorageConfig, options: StorageOptions = {
 
   return {
     async download(key, filePath, signal, onProgress) {
+      // A retry resumes where the file on disk ends (Range), pinned to the object it started on
+      // (If-Match its ETag): a dropped connection at 90 % of a 50-GB source costs 10 %, not 100 %.
+      let etag: string | undefined;
+      let totalBytes: number | null = null;
+      let resumeAt = 0;
+      await writeFile(filePath, "");
       return retry(
         async () => {
-          const res = await client.send(new GetObjectCommand({ Bucket, Key: key }), { abortSignal: signal });
+          resumeAt = etag === undefined ? 0 : (await stat(filePath)).size;
+          let res: GetObjectCommandOutput;
+          try {
+            res = await client.send(
+              new GetObjectCommand({
+                Bucket,
+                Key: key,
+                ...(resumeAt > 0 ? { Range: `bytes=${resumeAt}-`, IfMatch: etag } : {}),
+              }),
+              { abortSignal: signal },
+            );
+          } catch (err) {
+            if (resumeAt > 0 && err instanceof S3ServiceException && err.$metadata.httpStatusCode === 412) {
+              etag = undefined; // the object changed under us: start again from the first byte
+              throw new StorageError(`storage GET ${key}: the object changed while it downloaded`, 412, true);
+            }
+            throw err;
+          }
           if (!res.Body) throw new StorageError(`storage GET ${key} answered without a body`, 0, true);
-          const length = res.ContentLength;
-          const totalBytes =
-            length !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : null;
-          let bytes = 0;
-          onProgress?.(0, totalBytes);
-          const count = new Transform({
-            transform(chunk: Buffer, _encoding, callback) {
-              bytes += chunk.byteLength;
+          const ranged = resumeAt > 0 && res.$metadata.httpStatusCode === 206;
+          if (!ranged) {
+            // The first request, or a store that ignored the Range: the whole object, from byte 0.
+            resumeAt = 0;
+            etag = res.ETag;
+            const length = res.ContentLength;
+            totalBytes = length !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : null;
+          }
+          let bytes = resumeAt;
+          onProgress?.(bytes, totalBytes);
+          // Each chunk is on disk before the next is read, so a cut connection leaves exactly the bytes
+          // counted for the next try to resume after (a stream pipeline drops what it still buffers).
+          const out = await open(filePath, ranged ? "a" : "w");
+          try {
+            for await (const chunk of res.Body as Readable) {
+              signal?.throwIfAborted();
+              await out.write(chunk as Buffer);
+              bytes += (chunk as Buffer).byteLength;
               onProgress?.(bytes, totalBytes);
-              callback(null, chunk);
-            },
-          });
-          const out = createWriteStream(filePath);
-          await pipeline(res.Body as Readable, count, out, { signal });
-          return out.bytesWritten;
+            }
+          } finally {
+            await out.close();
+          }
+          return bytes;
         },
         "GET",
         key,
