@@ -209,13 +209,14 @@ interface AttemptSource {
  */
 function startSource(a: Attempt, tempFile: string): AttemptSource {
   const key = sourceKey(a.data.videoId);
-  a.stage("download", { key });
+  a.stage("source", { key });
   const stop = new AbortController();
   const signal = AbortSignal.any([a.signal, stop.signal]);
   let releaseLease = () => {};
   let file: Promise<{ path: string; bytes: number }> | undefined;
   const download = async () => {
     signal.throwIfAborted();
+    a.log.info("source download started", { key });
     const sources = a.deps.sources;
     if (!sources) return { path: tempFile, bytes: await a.deps.storage.download(key, tempFile, signal) };
     const lease = await sources.acquire(a.data.videoId, signal);
