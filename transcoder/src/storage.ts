@@ -75,12 +75,6 @@ const MIN_PART_BYTES = 5 * 1024 * 1024;
 /** Keys per DeleteObjects request (S3's maximum). */
 const DELETE_BATCH = 1000;
 
-/** Builds the path-style object URL, which every S3-compatible store (s3rver, MinIO, B2) accepts. */
-export function objectUrl(endpoint: string, bucket: string, key: string): string {
-  const path = key.split("/").map(encodeURIComponent).join("/");
-  return `${endpoint.replace(/\/+$/, "")}/${encodeURIComponent(bucket)}/${path}`;
-}
-
 /** Transient = worth retrying: network failures, 5xx and 429. */
 export function isTransientStorageError(err: unknown): boolean {
   if (err instanceof StorageError) return err.transient;

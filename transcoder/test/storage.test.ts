@@ -9,16 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/stack/proc.ts";
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startS3 as startS3Process } from "../../scripts/stack/services.ts";
 import { StorageError, StorageNotFoundError } from "../src/errors.ts";
-import { createStorage, objectUrl, type StorageConfig } from "../src/storage.ts";
+import { createStorage, type StorageConfig } from "../src/storage.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
-
-describe("objectUrl", () => {
-  it("is path-style and encodes each key segment", () => {
-    expect(objectUrl("http://127.0.0.1:9000/", "b", "videos/a b/720p/seg_00001.m4s")).toBe(
-      "http://127.0.0.1:9000/b/videos/a%20b/720p/seg_00001.m4s",
-    );
-  });
-});
 
 describe("storage against s3rver", () => {
   let s3: TestS3;
