@@ -12,6 +12,13 @@ import { StorageError, StorageNotFoundError } from "../src/errors.ts";
 import { createStorage, type StorageConfig } from "../src/storage.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
+/** Storage against a local HTTP server standing in for a store (quick retries). */
+function storageOn(server: Server) {
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = { endpoint, bucket: "b", region: "us-east-1", accessKeyId: "k", secretAccessKey: "s" };
+  return createStorage(config, { attempts: 4, baseDelayMs: 5 });
+}
+
 describe("storage against s3rver", () => {
   let s3: TestS3;
   let dir: string;
@@ -198,13 +205,7 @@ describe("DeleteObjects against a store that requires Content-MD5", () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it("sends the body's MD5 with every DeleteObjects", async () => {
-    const storage = createStorage({
-      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      bucket: "b",
-      region: "us-east-1",
-      accessKeyId: "k",
-      secretAccessKey: "s",
-    });
+    const storage = storageOn(server);
     expect(await storage.deletePrefix("p/")).toBe(2);
     expect(seen).toHaveLength(1);
     expect(seen[0]?.body).toContain("<Key>p/a</Key>");
@@ -249,17 +250,7 @@ describe("a download cut off half-way", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const storage = () =>
-    createStorage(
-      {
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        bucket: "b",
-        region: "us-east-1",
-        accessKeyId: "k",
-        secretAccessKey: "s",
-      },
-      { attempts: 4, baseDelayMs: 5 },
-    );
+  const storage = () => storageOn(server);
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "streamlet-resume-"));
@@ -324,17 +315,7 @@ describe("retries", () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  const storage = () =>
-    createStorage(
-      {
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        bucket: "b",
-        region: "us-east-1",
-        accessKeyId: "k",
-        secretAccessKey: "s",
-      },
-      { attempts: 4, baseDelayMs: 5 },
-    );
+  const storage = () => storageOn(server);
 
   it("retries 5xx and succeeds", async () => {
     statuses = [503, 500];
