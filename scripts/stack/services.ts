@@ -172,12 +172,14 @@ async function retry<T>(fn: () => Promise<T>, attempts = 30): Promise<T> {
 export const S3_ACCESS_KEY = "S3RVER";
 export const S3_SECRET_KEY = "S3RVER";
 
-const CORS_XML = `<CORSConfiguration>
+/** The bucket CORS rule: browsers PUT parts, read their ETags, list parts and abort uploads. */
+export const CORS_XML = `<CORSConfiguration>
   <CORSRule>
     <AllowedOrigin>*</AllowedOrigin>
     <AllowedMethod>PUT</AllowedMethod>
     <AllowedMethod>GET</AllowedMethod>
     <AllowedMethod>HEAD</AllowedMethod>
+    <AllowedMethod>DELETE</AllowedMethod>
     <AllowedHeader>*</AllowedHeader>
     <ExposeHeader>ETag</ExposeHeader>
     <MaxAgeSeconds>3600</MaxAgeSeconds>
@@ -185,7 +187,10 @@ const CORS_XML = `<CORSConfiguration>
 </CORSConfiguration>
 `;
 
-/** Starts s3rver (the local S3-compatible server) with the bucket created and CORS open for browser PUTs. */
+/**
+ * Starts the local S3-compatible server (s3rver plus the multipart routes it lacks: scripts/stack/s3-server.ts)
+ * with the bucket created and CORS open for browser part uploads (PUT, DELETE, ETag exposed).
+ */
 export async function startS3(opts: {
   dir: string;
   port: number;
@@ -193,15 +198,18 @@ export async function startS3(opts: {
   log?: Log;
   supervisor?: Supervisor;
 }) {
-  mkdirSync(opts.dir, { recursive: true });
-  const cors = path.join(opts.dir, "..", "s3-cors.xml");
+  const dir = path.resolve(opts.dir);
+  mkdirSync(dir, { recursive: true });
+  const cors = path.join(dir, "..", "s3-cors.xml");
   writeFileSync(cors, CORS_XML);
-  const script = path.join(ROOT, "node_modules", "s3rver", "bin", "s3rver.js");
+  const script = path.join(ROOT, "scripts", "stack", "s3-server.ts");
   const args = [
     "--openssl-legacy-provider",
+    "--import",
+    "tsx",
     script,
     "-d",
-    opts.dir,
+    dir,
     "-a",
     "127.0.0.1",
     "-p",
@@ -209,6 +217,7 @@ export async function startS3(opts: {
   ];
   args.push("--configure-bucket", opts.bucket, cors, "--silent");
   const proc = spawnManaged("s3", process.execPath, args, {
+    cwd: ROOT, // where --import finds tsx
     log: opts.log?.("s3"),
     supervisor: opts.supervisor,
   });
