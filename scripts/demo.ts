@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import type { ProgressEvent, RungProgress } from "@streamlet/shared";
-import { apiClient, uploadFile, waitForProgressEnd, waitForTerminal } from "./stack/client.ts";
+import { apiClient, waitForProgressEnd, waitForTerminal } from "./stack/client.ts";
 import { makeClip } from "./stack/clip.ts";
 import { run } from "./stack/proc.ts";
 import { ROOT } from "./stack/services.ts";
@@ -181,7 +181,7 @@ try {
     `demo-${randomBytes(4).toString("hex")}@example.com`,
     randomBytes(12).toString("base64url"),
   );
-  const created = await api.createVideo(path.basename(file), "uploaded by npm run demo");
+  const created = await api.createVideo(path.basename(file), file, "uploaded by npm run demo");
   const id = created.video.id;
   say(`video ${id}: uploading ${path.basename(file)} to storage…`);
   const started = Date.now();
@@ -206,7 +206,7 @@ try {
       );
     },
   });
-  await uploadFile(created.upload, file);
+  await api.upload(created, file);
   await api.markUploaded(id);
   await outcome;
   // The edge writes the outcome to Postgres before it sends it, so the row is already final.

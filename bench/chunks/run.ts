@@ -37,7 +37,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { isTerminal, type Video } from "@streamlet/shared";
 import { chromium } from "playwright-core";
-import { signedUpClient, uploadFile, watchProgress } from "../../scripts/stack/client.ts";
+import { signedUpClient, watchProgress } from "../../scripts/stack/client.ts";
 import { ROOT } from "../../scripts/stack/services.ts";
 import { type Stack, startStack } from "../../scripts/stack/stack.ts";
 import { generateSource } from "../ladder/source.ts";
@@ -180,9 +180,9 @@ async function runOne(
   onPlayable?: (hls: string) => void,
 ): Promise<RunResult> {
   const api = await signedUpClient(stack.edgeUrl, "bench-chunks");
-  const created = await api.createVideo(`bench-chunks ${config.key} ${seconds}s`);
+  const created = await api.createVideo(`bench-chunks ${config.key} ${seconds}s`, source);
   const uploadStart = performance.now();
-  await uploadFile(created.upload, source);
+  await api.upload(created, source);
   const uploadSeconds = (performance.now() - uploadStart) / 1000;
   const id = created.video.id;
   // The progress socket says when to look (as a watching page would); the edge is then checked

@@ -24,7 +24,7 @@ import {
 } from "@streamlet/shared";
 import { Queue } from "bullmq";
 import WebSocket from "ws";
-import { apiClient, uploadFile, watchProgress } from "../../scripts/stack/client.ts";
+import { apiClient, watchProgress } from "../../scripts/stack/client.ts";
 import { type Stack, startStack } from "../../scripts/stack/stack.ts";
 
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), "out");
@@ -216,10 +216,10 @@ try {
     `bench-${randomBytes(4).toString("hex")}@example.com`,
     randomBytes(12).toString("base64url"),
   );
-  const created = await api.createVideo("bench-progress");
   const source = path.join(dataDir, "source.bin");
   writeFileSync(source, randomBytes(1024));
-  await uploadFile(created.upload, source);
+  const created = await api.createVideo("bench-progress", source);
+  await api.upload(created, source);
   await api.markUploaded(created.video.id);
   const queue = new Queue(TRANSCODE_QUEUE, { connection: { url: stack.edgeVars.REDIS_URL } });
   const job = TranscodeJob.parse((await queue.getJob(created.video.id))?.data);

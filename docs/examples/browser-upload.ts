@@ -4,6 +4,7 @@
  */
 import { createApiClient } from "@streamlet/shared/api-client";
 import { type ProgressEvent, subscribeToProgress } from "@streamlet/shared/progress-client";
+import { uploadSource } from "@streamlet/shared/upload-client";
 
 declare const EDGE: string;
 declare const session: { accessToken: string };
@@ -13,16 +14,20 @@ declare function render(event: ProgressEvent): void;
 export async function uploadVideo() {
   const api = createApiClient({ baseUrl: EDGE, getToken: () => session.accessToken });
 
-  // 1. Create the video: the answer carries a presigned PUT straight to object storage.
-  const created = await api.POST("/v1/videos", { body: { title: file.name } });
+  // 1. Create the video with the file's size: the answer says how to upload it (one presigned PUT for a
+  //    small file, a multipart upload for a large one).
+  const created = await api.POST("/v1/videos", {
+    body: { title: file.name, upload: { size: file.size, contentType: file.type, fileName: file.name } },
+  });
   if (created.error) throw new Error(created.error.error.message);
   const { video, upload } = created.data;
+  if (!upload) throw new Error("an upload was asked for");
 
-  // 2. Upload the bytes to storage (never through the edge), with exactly the headers given.
-  const put = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: file });
-  if (!put.ok) throw new Error(`upload failed: ${put.status}`);
+  // 2. Upload the bytes to storage (never through the edge): parts in parallel, each retried, resumed from
+  //    what storage holds when run again for the same video (after a reload, say).
+  await uploadSource({ api, videoId: video.id, ticket: upload, file, onProgress: (p) => console.log(p) });
 
-  // 3. Tell the edge: it checks the object and queues the transcode.
+  // 3. Tell the edge: it completes the upload from what storage holds and queues the transcode.
   await api.POST("/v1/videos/{id}/uploaded", { params: { path: { id: video.id } } });
 
   // 4. Live progress until ready/failed (reconnects and resumes from the last seq it saw).

@@ -17,6 +17,7 @@ import { playRoutes } from "./play/routes.ts";
 import { progressRoutes } from "./progress/routes.ts";
 import { meRoutes } from "./videos/me-routes.ts";
 import { videoRoutes } from "./videos/routes.ts";
+import { uploadRoutes } from "./videos/upload-routes.ts";
 
 type ValidationResult = { success: true } | { success: false; error: z.ZodError; target: string };
 
@@ -77,6 +78,7 @@ export function createApp() {
   app.openapi(healthz, (c) => c.json({ ok: true as const }, 200));
   app.route("/v1/auth", authRoutes);
   app.route("/v1/videos", videoRoutes);
+  app.route("/v1/videos", uploadRoutes);
   app.route("/", progressRoutes);
   app.route("/v1/videos", engagementRoutes);
   app.route("/v1", commentRoutes);

@@ -30,6 +30,47 @@ export const DEFAULT_RATE_LIMITS = {
 /** PLAYBACK_STATE_TTL_SECONDS's default (play/state.ts). */
 export const DEFAULT_PLAYBACK_STATE_TTL_SECONDS = 10;
 
+/** Upload limits' defaults (each overridable by its var; sizes in bytes or with a unit: "50GB", "16MiB"). */
+export const DEFAULT_UPLOAD_LIMITS = {
+  /** MAX_SOURCE_BYTES: the largest source file a video may have. */
+  maxSourceBytes: 50 * 1000 ** 3,
+  /** MULTIPART_THRESHOLD_BYTES: files above this size are uploaded in parts, smaller ones in one PUT. */
+  multipartThresholdBytes: 64 * 1024 ** 2,
+  /** UPLOAD_PART_BYTES: the part size (raised for files that would need more than 10 000 parts). */
+  partBytes: 16 * 1024 ** 2,
+  /** STORAGE_QUOTA_BYTES: the source bytes one user may hold (declared uploads included); "off": no quota. */
+  storageQuotaBytes: 200 * 1000 ** 3,
+  /** UPLOAD_EXPIRY_SECONDS: a video whose source has not arrived this long after creation is removed. */
+  uploadExpirySeconds: 24 * 60 * 60,
+} as const;
+
+const BYTE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  tb: 1000 ** 4,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+/** A size var: bytes ("5242880") or with a unit ("5MiB", "50GB"), within [min, max]. */
+const Bytes = (min: number, max: number) =>
+  z.string().transform((text, ctx): number => {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(text);
+    const bytes = match
+      ? Math.round(Number(match[1]) * (BYTE_UNITS[(match[2] ?? "b").toLowerCase()] ?? 1))
+      : NaN;
+    if (Number.isSafeInteger(bytes) && bytes >= min && bytes <= max) return bytes;
+    ctx.addIssue({
+      code: "custom",
+      message: `must be a size from ${min} to ${max} bytes, e.g. "${max >= 1000 ** 3 ? "50GB" : "16MiB"}"`,
+    });
+    return z.NEVER;
+  });
+
 /** A rate limit var: "20/15m" (count/window with s, m, h or d) or "off". */
 const RateRuleVar = z.string().transform((text, ctx): RateRule | null => {
   const parsed = parseRateRule(text);
@@ -78,6 +119,17 @@ const ConfigSchema = z
         .min(1, { message: "must be a whole number of seconds from 1 to 300" })
         .max(300, { message: "must be a whole number of seconds from 1 to 300" }),
     ),
+    MAX_SOURCE_BYTES: optional(Bytes(1, Number.MAX_SAFE_INTEGER)),
+    // S3 takes one PUT up to 5 GiB and parts from 5 MiB (but the last) to 5 GiB.
+    MULTIPART_THRESHOLD_BYTES: optional(Bytes(0, 5 * 1024 ** 3)),
+    UPLOAD_PART_BYTES: optional(Bytes(5 * 1024 ** 2, 5 * 1024 ** 3)),
+    STORAGE_QUOTA_BYTES: optional(z.union([z.literal("off"), Bytes(0, Number.MAX_SAFE_INTEGER)])),
+    UPLOAD_EXPIRY_SECONDS: optional(
+      z.coerce
+        .number({ message: "must be a whole number of seconds, at least 1" })
+        .int({ message: "must be a whole number of seconds, at least 1" })
+        .min(1, { message: "must be a whole number of seconds, at least 1" }),
+    ),
     RATE_LIMITS: optional(z.enum(["on", "off"], { message: 'must be "on" or "off"' })),
     RATE_LIMIT_SIGNUP: optional(RateRuleVar),
     RATE_LIMIT_LOGIN: optional(RateRuleVar),
@@ -125,6 +177,17 @@ const ConfigSchema = z
     playbackStateTtlSeconds: env.PLAYBACK_STATE_TTL_SECONDS ?? DEFAULT_PLAYBACK_STATE_TTL_SECONDS,
     /** Each limit, or null where it is off. */
     rateLimits: rateLimits(env),
+    uploads: {
+      maxSourceBytes: env.MAX_SOURCE_BYTES ?? DEFAULT_UPLOAD_LIMITS.maxSourceBytes,
+      multipartThresholdBytes: env.MULTIPART_THRESHOLD_BYTES ?? DEFAULT_UPLOAD_LIMITS.multipartThresholdBytes,
+      partBytes: env.UPLOAD_PART_BYTES ?? DEFAULT_UPLOAD_LIMITS.partBytes,
+      /** Null: no quota. */
+      storageQuotaBytes:
+        env.STORAGE_QUOTA_BYTES === "off"
+          ? null
+          : (env.STORAGE_QUOTA_BYTES ?? DEFAULT_UPLOAD_LIMITS.storageQuotaBytes),
+      expirySeconds: env.UPLOAD_EXPIRY_SECONDS ?? DEFAULT_UPLOAD_LIMITS.uploadExpirySeconds,
+    },
   }));
 
 function rateLimits(env: {

@@ -6,7 +6,7 @@ import { AuthTokens, CreateVideoResponse, ErrorEnvelope, Video, VideoList } from
  * Cloned first: zod 4 gives a schema its methods when it is built, so one @streamlet/shared built before
  * this module loaded @hono/zod-openapi (a test importing shared first) has no .openapi(); its clone does.
  */
-function named<T extends z.ZodType>(schema: T, name: string) {
+export function named<T extends z.ZodType>(schema: T, name: string) {
   return schema.clone().openapi(name);
 }
 

@@ -19,16 +19,29 @@ const rfc3986 = (text: string) =>
   encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 /** Independent SigV4 query-signature computation (AWS docs, "Authenticating Requests: Using Query Parameters"). */
-async function expectedSignature(method: string, url: URL, secret: string, region: string) {
+async function expectedSignature(
+  method: string,
+  url: URL,
+  secret: string,
+  region: string,
+  extraHeaders: Record<string, string> = {},
+) {
   const params = [...url.searchParams].filter(([k]) => k !== "X-Amz-Signature");
   const query = params
     .map(([k, v]) => [rfc3986(k), rfc3986(v)])
     .sort(([a = ""], [b = ""]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join("&");
-  const canonical = [method, url.pathname, query, `host:${url.host}`, "", "host", "UNSIGNED-PAYLOAD"].join(
-    "\n",
-  );
+  const headers = Object.entries({ ...extraHeaders, host: url.host }).sort(([a], [b]) => (a < b ? -1 : 1));
+  const canonical = [
+    method,
+    url.pathname,
+    query,
+    ...headers.map(([name, value]) => `${name}:${value}`),
+    "",
+    headers.map(([name]) => name).join(";"),
+    "UNSIGNED-PAYLOAD",
+  ].join("\n");
   const datetime = url.searchParams.get("X-Amz-Date") ?? "";
   const scope = `${datetime.slice(0, 8)}/${region}/s3/aws4_request`;
   const toSign = ["AWS4-HMAC-SHA256", datetime, scope, await sha256Hex(canonical)].join("\n");
@@ -58,17 +71,18 @@ describe("presigned URLs", () => {
     );
   });
 
+  const storage = new Storage({
+    endpoint: "http://storage.internal:9000",
+    publicEndpoint: "https://uploads.example.com",
+    bucket: "streamlet",
+    region: "us-west-004",
+    accessKeyId: "KEYID",
+    secretAccessKey: "s3cr3t/key+value",
+  });
+  const now = new Date("2026-04-20T12:00:00.000Z");
+
   it("presignPut signs a path-style PUT for the public endpoint, valid for an hour, host header only", async () => {
-    const storage = new Storage({
-      endpoint: "http://storage.internal:9000",
-      publicEndpoint: "https://uploads.example.com",
-      bucket: "streamlet",
-      region: "us-west-004",
-      accessKeyId: "KEYID",
-      secretAccessKey: "s3cr3t/key+value",
-    });
-    const now = new Date("2026-04-20T12:00:00.000Z");
-    const ticket = await storage.presignPut("sources/0b5e7d3c-8f5a-4b7e-9c1d-2e3f4a5b6c7d", now);
+    const ticket = await storage.presignPut("sources/0b5e7d3c-8f5a-4b7e-9c1d-2e3f4a5b6c7d", { now });
     const url = new URL(ticket.url);
 
     expect(`${url.origin}${url.pathname}`).toBe(
@@ -82,6 +96,30 @@ describe("presigned URLs", () => {
       await expectedSignature("PUT", url, "s3cr3t/key+value", "us-west-004"),
     );
     expect(ticket).toMatchObject({ method: "PUT", headers: {}, expiresAt: "2026-04-20T13:00:00.000Z" });
+  });
+
+  it("presignPut with a size signs Content-Length too: another size fails the signature", async () => {
+    const ticket = await storage.presignPut("sources/x", { contentLength: 1234, now });
+    const url = new URL(ticket.url);
+    expect(url.searchParams.get("X-Amz-SignedHeaders")).toBe("content-length;host");
+    const signature = url.searchParams.get("X-Amz-Signature");
+    expect(signature).toBe(
+      await expectedSignature("PUT", url, "s3cr3t/key+value", "us-west-004", { "content-length": "1234" }),
+    );
+    expect(signature).not.toBe(
+      await expectedSignature("PUT", url, "s3cr3t/key+value", "us-west-004", { "content-length": "1235" }),
+    );
+  });
+
+  it("presignUploadPart signs the part number, the upload id and the part's size", async () => {
+    const url = new URL(await storage.presignUploadPart("sources/x", "up/load=id", 7, 5_242_880, now));
+    expect(`${url.origin}${url.pathname}`).toBe("https://uploads.example.com/streamlet/sources/x");
+    expect(url.searchParams.get("partNumber")).toBe("7");
+    expect(url.searchParams.get("uploadId")).toBe("up/load=id");
+    expect(url.searchParams.get("X-Amz-SignedHeaders")).toBe("content-length;host");
+    expect(url.searchParams.get("X-Amz-Signature")).toBe(
+      await expectedSignature("PUT", url, "s3cr3t/key+value", "us-west-004", { "content-length": "5242880" }),
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-import { openAsBlob } from "node:fs";
+import { openAsBlob, statSync } from "node:fs";
 import type { CreateVideoResponse, Video } from "@streamlet/shared";
 import { createApiClient } from "@streamlet/shared/api-client";
 import {
@@ -8,6 +8,7 @@ import {
   type WaitOptions,
   waitForTerminalEvent,
 } from "@streamlet/shared/progress-client";
+import { type UploadOptions, uploadSource } from "@streamlet/shared/upload-client";
 import WebSocket from "ws";
 
 export class ApiError extends Error {
@@ -51,8 +52,32 @@ export function apiClient(baseUrl: string) {
       token = auth.accessToken;
       return auth;
     },
-    createVideo: (title: string, description?: string) =>
-      ok(api.POST("/v1/videos", { body: { title, description } })),
+    /** Creates a video for the file at `file` (its size is declared) or of `file` bytes. */
+    createVideo: (title: string, file: string | number, description?: string) =>
+      ok(
+        api.POST("/v1/videos", {
+          body: {
+            title,
+            description,
+            upload: { size: typeof file === "number" ? file : statSync(file).size },
+          },
+        }),
+      ),
+    /** Uploads the file as the created video's ticket says (one PUT or parts), streamed from disk. */
+    async upload(
+      created: CreateVideoResponse,
+      file: string,
+      opts: Omit<UploadOptions, "api" | "videoId" | "ticket" | "file"> = {},
+    ) {
+      if (!created.upload) throw new Error("this video has no upload (it is imported from a URL)");
+      return uploadSource({
+        ...opts,
+        api,
+        videoId: created.video.id,
+        ticket: created.upload,
+        file: await openAsBlob(file),
+      });
+    },
     markUploaded: (id: string) => ok(api.POST("/v1/videos/{id}/uploaded", { params: { path: { id } } })),
     getVideo: (id: string) => ok(api.GET("/v1/videos/{id}", { params: { path: { id } } })),
   };
@@ -64,13 +89,6 @@ export async function signedUpClient(baseUrl: string, label = "user") {
   const suffix = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
   await client.signup(`${label}-${suffix}@example.com`, "a long enough password");
   return client;
-}
-
-/** PUTs a file to a presigned upload URL, streamed from disk, as a browser's fetch(url, { body: file }) would. */
-export async function uploadFile(upload: CreateVideoResponse["upload"], file: string) {
-  const blob = await openAsBlob(file);
-  const res = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: blob });
-  if (!res.ok) throw new Error(`upload failed: HTTP ${res.status} ${await res.text()}`);
 }
 
 /** Polls a video until it leaves the queue/processing states, reporting each status change. */

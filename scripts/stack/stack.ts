@@ -190,7 +190,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...Object.fromEntries(
         Object.entries(env).filter(
           (e): e is [string, string] =>
-            /^(MONGODB_URL|MONGODB_DB|RATE_LIMITS?(_[A-Z_]+)?|PLAYBACK_STATE_TTL_SECONDS|CLOUDFLARE_(ZONE_ID|PURGE_TOKEN|API_BASE))$/.test(
+            /^(MONGODB_URL|MONGODB_DB|RATE_LIMITS?(_[A-Z_]+)?|PLAYBACK_STATE_TTL_SECONDS|MAX_SOURCE_BYTES|MULTIPART_THRESHOLD_BYTES|UPLOAD_PART_BYTES|STORAGE_QUOTA_BYTES|UPLOAD_EXPIRY_SECONDS|CLOUDFLARE_(ZONE_ID|PURGE_TOKEN|API_BASE))$/.test(
               e[0],
             ) && !!e[1],
         ),

@@ -45,6 +45,11 @@ export async function setup(project: TestProject) {
       TRUST_CF_CONNECTING_IP: "true",
       // Short, so a test can wait out a data centre's cached playback state (hardening.test.ts).
       PLAYBACK_STATE_TTL_SECONDS: "2",
+      // Small parts, so multipart uploads are tested with files of a few MiB (uploads.test.ts).
+      MULTIPART_THRESHOLD_BYTES: "6MiB",
+      UPLOAD_PART_BYTES: "5MiB",
+      MAX_SOURCE_BYTES: "1GiB",
+      STORAGE_QUOTA_BYTES: "3GiB",
       CLOUDFLARE_ZONE_ID: zone.zoneId,
       CLOUDFLARE_PURGE_TOKEN: zone.token,
       CLOUDFLARE_API_BASE: cloudflare.apiBase,

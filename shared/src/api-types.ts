@@ -442,7 +442,10 @@ export interface paths {
       };
     };
     put?: never;
-    /** Create a video and get a presigned upload URL for its source file */
+    /**
+     * Create a video and start the upload of its source file (one presigned PUT, or a multipart upload)
+     * @description `upload.size` is the file's exact size in bytes. Files up to MULTIPART_THRESHOLD_BYTES get `upload.kind` `single`: PUT the file to `upload.url` (signed for exactly that size). Larger ones get `multipart`: part n is bytes [(n-1)·partSize, n·partSize) of the file; get part URLs from POST /v1/videos/{id}/upload/parts, PUT the parts (in parallel, any order), then POST /v1/videos/{id}/uploaded. GET /v1/videos/{id}/upload says what storage already holds, to resume.
+     */
     post: {
       parameters: {
         query?: never;
@@ -457,11 +460,20 @@ export interface paths {
             description?: string;
             /** @enum {string} */
             visibility?: "public" | "unlisted" | "private";
+            upload?: {
+              size: number;
+              contentType?: string;
+              fileName?: string;
+            };
+            source?: {
+              /** Format: uri */
+              url: string;
+            };
           };
         };
       };
       responses: {
-        /** @description Created; PUT the source file to upload.url */
+        /** @description Created; upload the source as `upload` says */
         201: {
           headers: {
             [name: string]: unknown;
@@ -481,6 +493,24 @@ export interface paths {
         };
         /** @description Not signed in */
         401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description storage_quota_exceeded: the file does not fit in your storage quota (STORAGE_QUOTA_BYTES) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description source_too_large: the file is larger than MAX_SOURCE_BYTES */
+        413: {
           headers: {
             [name: string]: unknown;
           };
@@ -523,7 +553,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Confirm the source upload and queue the video for transcoding (idempotent) */
+    /**
+     * Confirm the source upload and queue the video for transcoding (idempotent)
+     * @description A multipart upload is completed here from the parts storage holds (never from ETags a client sends).
+     */
     post: {
       parameters: {
         query?: never;
@@ -562,7 +595,7 @@ export interface paths {
             "application/json": components["schemas"]["Error"];
           };
         };
-        /** @description upload_missing: nothing was uploaded; invalid_state: already processing, ready or failed */
+        /** @description upload_missing: nothing was uploaded; upload_incomplete: parts are missing (the message lists them); invalid_state: already processing, ready or failed */
         409: {
           headers: {
             [name: string]: unknown;
@@ -571,7 +604,16 @@ export interface paths {
             "application/json": components["schemas"]["Error"];
           };
         };
-        /** @description upload_empty: the uploaded file is empty */
+        /** @description source_too_large: the stored file is larger than MAX_SOURCE_BYTES (it was discarded) */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description upload_empty: the uploaded file is empty; upload_size_mismatch: it is not the size declared (it was discarded: upload it again) */
         422: {
           headers: {
             [name: string]: unknown;
@@ -771,6 +813,166 @@ export interface paths {
         };
       };
     };
+    trace?: never;
+  };
+  "/v1/videos/{id}/upload/parts": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Presigned PUT URLs for parts of your video's multipart upload (up to 100 at a time)
+     * @description Each URL is valid for an hour and signed for its part's exact size. PUT the part's bytes to it; storage answers with an ETag, which you need not keep: POST /v1/videos/{id}/uploaded completes the upload from what storage holds.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            partNumbers: number[];
+          };
+        };
+      };
+      responses: {
+        /** @description One URL per part asked for */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["PartUrls"];
+          };
+        };
+        /** @description Invalid body, or a part number past the upload's last part */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not signed in */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description No such video, or not yours */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description invalid_state: the source was already uploaded; not_multipart: the upload is a single PUT */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Body is not JSON */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/videos/{id}/upload": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What storage already holds of your video's upload, to resume it
+     * @description For a multipart upload: the parts stored (number, size, ETag) and the bytes they add up to; upload the others. For a single PUT: a fresh URL, and whether the file is there.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The upload and what storage holds of it */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["UploadState"];
+          };
+        };
+        /** @description Not signed in */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description No such video, or not yours */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description invalid_state: the source was already uploaded (or the video is imported from a URL) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
     trace?: never;
   };
   "/v1/videos/{id}/events": {
@@ -2064,15 +2266,27 @@ export interface components {
           comments: number;
         };
       };
-      upload: {
-        url: string;
-        /** @enum {string} */
-        method: "PUT";
-        headers: {
-          [key: string]: string;
-        };
-        expiresAt: string;
-      };
+      upload:
+        | {
+            /** @enum {string} */
+            kind: "single";
+            url: string;
+            /** @enum {string} */
+            method: "PUT";
+            headers: {
+              [key: string]: string;
+            };
+            expiresAt: string;
+            size: number;
+          }
+        | {
+            /** @enum {string} */
+            kind: "multipart";
+            size: number;
+            partSize: number;
+            partCount: number;
+          }
+        | null;
     };
     VideoEnvelope: {
       video: components["schemas"]["Video"];
@@ -2155,6 +2369,43 @@ export interface components {
         };
       }[];
       nextCursor: string | null;
+    };
+    PartUrls: {
+      parts: {
+        partNumber: number;
+        size: number;
+        url: string;
+      }[];
+      expiresAt: string;
+    };
+    UploadState: {
+      ticket:
+        | {
+            /** @enum {string} */
+            kind: "single";
+            url: string;
+            /** @enum {string} */
+            method: "PUT";
+            headers: {
+              [key: string]: string;
+            };
+            expiresAt: string;
+            size: number;
+          }
+        | {
+            /** @enum {string} */
+            kind: "multipart";
+            size: number;
+            partSize: number;
+            partCount: number;
+          };
+      parts: {
+        partNumber: number;
+        size: number;
+        etag: string;
+      }[];
+      uploadedBytes: number;
+      complete: boolean;
     };
     ReactionSummary: {
       likes: number;

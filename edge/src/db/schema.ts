@@ -78,6 +78,19 @@ export const videos = pgTable(
     sourceWidth: integer("source_width"),
     sourceHeight: integer("source_height"),
     sourceBytes: bigint("source_bytes", { mode: "number" }),
+    // The source as the owner declared it (POST /v1/videos): its exact size (upload URLs are signed for it,
+    // the storage quota counts it until the upload is confirmed), media type and file name.
+    uploadBytes: bigint("upload_bytes", { mode: "number" }),
+    sourceContentType: text("source_content_type"),
+    sourceFileName: text("source_file_name"),
+    // A multipart upload in progress: S3's upload id (cleared once it is completed or aborted) and the part
+    // size; null for a single PUT.
+    uploadId: text("upload_id"),
+    uploadPartBytes: integer("upload_part_bytes"),
+    // Where a node imports the source from (POST /v1/videos with source.url); null for uploads.
+    sourceUrl: text("source_url"),
+    // Which run of the transcode this is: 1, then one more per POST /v1/videos/:id/retry (job ids carry it).
+    transcodeRun: integer("transcode_run").notNull().default(1),
     renditions: jsonb("renditions").$type<Rendition[]>().notNull().default([]),
     // Part of every edge-cache key of the video's assets (play/state.ts): raised when the visibility
     // changes, so copies cached under the old one are never looked up again, in any data centre.
@@ -94,6 +107,8 @@ export const videos = pgTable(
     check("videos_visibility_valid", sql`${t.visibility} in (${visibilityList})`),
     // An owner's videos (GET /v1/me/videos, channel pages), newest first, keyset-paginated on (created_at, id).
     index("videos_owner_created_idx").on(t.ownerId, t.createdAt.desc(), t.id.desc()),
+    // The cleanup (Cron Trigger): videos whose source never arrived, oldest first.
+    index("videos_awaiting_upload_idx").on(t.createdAt).where(sql`${t.status} = 'awaiting_upload'`),
     // The public list: public ready videos, newest first, keyset-paginated on (created_at, id).
     index("videos_ready_list_idx")
       .on(t.createdAt.desc(), t.id.desc())

@@ -4,11 +4,9 @@ import {
   CreateVideoBody,
   ListVideosQuery,
   outputPrefix,
-  sourceKey,
   UpdateVideoBody,
   VIDEO_DELETED,
   videoKeys,
-  videoPrefixes,
 } from "@streamlet/shared";
 import { and, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
@@ -17,7 +15,6 @@ import { requireUser } from "../auth/require-user.ts";
 import { signProgressToken } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
 import { videos } from "../db/schema.ts";
-import { withOpenedStore } from "../engagement/open-store.ts";
 import { statsForRead } from "../engagement/stats.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError, loggable, notFound } from "../errors.ts";
@@ -40,7 +37,9 @@ import { Storage } from "../storage.ts";
 import { canRead, ownedVideo, videoById } from "./access.ts";
 import { changeStatus } from "./change-status.ts";
 import { publicVideoPage } from "./public-page.ts";
+import { removeVideo } from "./remove.ts";
 import { baseUrlOf, toVideo } from "./serialize.ts";
+import { checkSourceSize, finishUpload, insertWithinQuota, startUpload } from "./source-upload.ts";
 import { decideTransition } from "./transitions.ts";
 
 const NO_STATS = { views: 0, likes: 0, dislikes: 0, comments: 0 };
@@ -51,15 +50,24 @@ const createVideo = createRoute({
   method: "post",
   path: "/",
   tags: ["videos"],
-  summary: "Create a video and get a presigned upload URL for its source file",
+  summary:
+    "Create a video and start the upload of its source file (one presigned PUT, or a multipart upload)",
+  description:
+    "`upload.size` is the file's exact size in bytes. Files up to MULTIPART_THRESHOLD_BYTES get `upload.kind` " +
+    "`single`: PUT the file to `upload.url` (signed for exactly that size). Larger ones get `multipart`: " +
+    "part n is bytes [(n-1)·partSize, n·partSize) of the file; get part URLs from POST " +
+    "/v1/videos/{id}/upload/parts, PUT the parts (in parallel, any order), then POST /v1/videos/{id}/uploaded. " +
+    "GET /v1/videos/{id}/upload says what storage already holds, to resume.",
   security: userSecurity,
   middleware: [requireUser()] as const,
   request: { body: jsonBody(CreateVideoBody) },
   responses: {
-    201: json(CreateVideoResponseSchema, "Created; PUT the source file to upload.url"),
+    201: json(CreateVideoResponseSchema, "Created; upload the source as `upload` says"),
     ...errors({
       400: "Invalid body",
       401: "Not signed in",
+      403: "storage_quota_exceeded: the file does not fit in your storage quota (STORAGE_QUOTA_BYTES)",
+      413: "source_too_large: the file is larger than MAX_SOURCE_BYTES",
       415: "Body is not JSON",
       429: "rate_limited: too many videos created (RATE_LIMIT_VIDEOS per user); retry after Retry-After seconds",
     }),
@@ -71,6 +79,8 @@ const markUploaded = createRoute({
   path: "/{id}/uploaded",
   tags: ["videos"],
   summary: "Confirm the source upload and queue the video for transcoding (idempotent)",
+  description:
+    "A multipart upload is completed here from the parts storage holds (never from ETags a client sends).",
   security: userSecurity,
   middleware: [requireUser()] as const,
   request: { params: IdParam },
@@ -79,8 +89,13 @@ const markUploaded = createRoute({
     ...errors({
       401: "Not signed in",
       404: "No such video, or not yours",
-      409: "upload_missing: nothing was uploaded; invalid_state: already processing, ready or failed",
-      422: "upload_empty: the uploaded file is empty",
+      409:
+        "upload_missing: nothing was uploaded; upload_incomplete: parts are missing (the message lists " +
+        "them); invalid_state: already processing, ready or failed",
+      413: "source_too_large: the stored file is larger than MAX_SOURCE_BYTES (it was discarded)",
+      422:
+        "upload_empty: the uploaded file is empty; upload_size_mismatch: it is not the size declared (it " +
+        "was discarded: upload it again)",
       503: "queue_unavailable",
     }),
   },
@@ -173,20 +188,29 @@ async function purgeStoredVideo(config: Config, id: string, generation: number):
 export const videoRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createVideo, async (c) => {
     const body = c.req.valid("json");
+    const { db, config } = c.var;
+    const upload = body.upload;
+    if (!upload) throw new HttpError(501, "not_implemented", "importing from a URL is not available yet");
+    checkSourceSize(upload.size, config.uploads);
     await spendQuota(c, "videos", c.var.userId);
-    const [row] = await c.var.db
-      .insert(videos)
-      .values({
-        ownerId: c.var.userId,
-        title: body.title,
-        description: body.description ?? null,
-        visibility: body.visibility ?? "public",
-      })
-      .returning();
-    if (!row) throw new Error("insert into videos returned no row");
-    const upload = await new Storage(c.var.config.s3).presignPut(sourceKey(row.id));
-    const video = toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url), c.var.userId);
-    return c.json({ video, upload }, 201);
+    const row = await insertWithinQuota(db, config.uploads, c.var.userId, upload.size, {
+      title: body.title,
+      description: body.description ?? null,
+      visibility: body.visibility ?? "public",
+      uploadBytes: upload.size,
+      sourceContentType: upload.contentType ?? null,
+      sourceFileName: upload.fileName ?? null,
+    });
+    let started: Awaited<ReturnType<typeof startUpload>>;
+    try {
+      started = await startUpload(db, config, row, upload);
+    } catch (error) {
+      // Storage refused: no video without an upload to make.
+      await db.delete(videos).where(eq(videos.id, row.id));
+      throw error;
+    }
+    const video = toVideo(started.row, baseUrlOf(config.publicBaseUrl, c.req.url), c.var.userId);
+    return c.json({ video, upload: started.ticket }, 201);
   })
   .openapi(markUploaded, async (c) => {
     const { id } = c.req.valid("param");
@@ -197,11 +221,11 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     }
 
     const keys = videoKeys(id);
-    const size = await new Storage(config.s3).headSize(keys.source);
-    if (size === null) {
-      throw new HttpError(409, "upload_missing", "no source file has been uploaded for this video yet");
-    }
-    if (size === 0) throw new HttpError(422, "upload_empty", "the uploaded source file is empty");
+    // A repeat while queued finds the source in place (the upload was completed the first time).
+    const size =
+      row.status === "queued" && row.sourceBytes !== null
+        ? row.sourceBytes
+        : await finishUpload(db, config, row);
 
     // Queued first, then the job: a fast transcoder's first progress event must find the video queued.
     // Through the state machine, so a status the transcoder already reported is never moved back.
@@ -284,29 +308,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const { id } = c.req.valid("param");
     const { db, config } = c.var;
     const row = await ownedVideo(db, id, c.var.userId);
-    // The job first: a waiting one is removed, a running one told to stop (it kills ffmpeg and removes
-    // what it uploaded; a reconnect finds the channel gone, and its outcome later finds no row). Then
-    // pending views, the files (also whatever a job that just finished uploaded), engagement and the
-    // row: a failure part way answers an error while the row still exists, so the owner's retry
-    // finishes the job.
-    if (row.status === "queued" || row.status === "processing") {
-      const { removeTranscodeJob } = await import("../queue.ts");
-      await removeTranscodeJob(config.redisUrl, id);
-    }
-    const progress = c.env.VIDEO_PROGRESS;
-    const counter = c.env.VIEW_COUNTER;
-    const { publishers } = await progress.get(progress.idFromName(id)).cancel();
-    if (publishers > 0) console.info(`delete: told the running transcode of ${id} to stop`);
-    await counter.get(counter.idFromName(id)).forget();
-    const storage = new Storage(config.s3);
-    const keys = (await Promise.all(videoPrefixes(id).map((prefix) => storage.listKeys(prefix)))).flat();
-    for (let i = 0; i < keys.length; i += 10) {
-      await Promise.all(keys.slice(i, i + 10).map((key) => storage.delete(key)));
-    }
-    // Postgres would cascade with the row; MongoDB has no foreign keys, so the store is told.
-    await withOpenedStore(asApp(c), (store) => store.deleteVideo(id));
-    await db.delete(videos).where(and(eq(videos.id, id), eq(videos.ownerId, c.var.userId)));
-    waitUntil(c, purgeVideoCache(config, id, row.cacheGeneration, keys));
+    await removeVideo({ config, db, env: c.env, waitUntil: (promise) => waitUntil(c, promise) }, row);
     return c.body(null, 204);
   })
   .openapi(listVideos, async (c) => c.json(await publicVideoPage(c, c.req.valid("query")), 200));

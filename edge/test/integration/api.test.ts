@@ -164,7 +164,7 @@ describe("auth", () => {
     expect(rotated.json.user).toEqual(created.json.user);
     // The new access token works.
     const video = await req("POST", "/v1/videos", {
-      body: { title: "after refresh" },
+      body: { title: "after refresh", upload: { size: 1024 } },
       token: rotated.json.accessToken,
     });
     expect(video.status).toBe(201);
@@ -232,7 +232,11 @@ describe("auth", () => {
     const { accessToken } = await signup();
     const tampered = `${accessToken.slice(0, -4)}AAAA`;
     for (const token of [undefined, "garbage", tampered]) {
-      expectError(await req("POST", "/v1/videos", { body: { title: "x" }, token }), 401, "unauthorized");
+      expectError(
+        await req("POST", "/v1/videos", { body: { title: "x", upload: { size: 1024 } }, token }),
+        401,
+        "unauthorized",
+      );
     }
   });
 });
@@ -241,7 +245,7 @@ describe("videos and uploads", () => {
   it("creates a video with a presigned PUT, and refuses bad bodies", async () => {
     const { accessToken } = await signup();
     const res = await req("POST", "/v1/videos", {
-      body: { title: "Hello", description: "d" },
+      body: { title: "Hello", description: "d", upload: { size: 1024 } },
       token: accessToken,
     });
     expect(res.status).toBe(201);
@@ -252,27 +256,47 @@ describe("videos and uploads", () => {
     expect(res.json.upload.url).toContain("X-Amz-Signature=");
     expect(Date.parse(res.json.upload.expiresAt)).toBeGreaterThan(Date.now());
 
-    for (const body of [{}, { title: "" }, { title: 5 }, { title: "x".repeat(201) }]) {
+    for (const body of [
+      {},
+      { title: "" },
+      { title: 5, upload: { size: 1 } },
+      { title: "x".repeat(201), upload: { size: 1 } },
+      { title: "neither upload nor source" },
+      { title: "x", upload: { size: 0 } },
+      { title: "x", upload: { size: 1.5 } },
+      { title: "x", upload: { size: 1 }, source: { url: "https://example.com/a.mp4" } },
+      { title: "x", source: { url: "ftp://example.com/a.mp4" } },
+      { title: "x", source: { url: "file:///etc/passwd" } },
+    ]) {
       expectError(await req("POST", "/v1/videos", { body, token: accessToken }), 400);
     }
   });
 
-  it("refuses /uploaded before the file exists, for an empty file, and for a non-owner", async () => {
+  it("refuses /uploaded before the file exists and for a non-owner; the PUT takes only the declared size", async () => {
     const owner = await signup();
     const other = await signup();
-    const created = await req("POST", "/v1/videos", { body: { title: "missing" }, token: owner.accessToken });
+    const created = await req("POST", "/v1/videos", {
+      body: { title: "missing", upload: { size: 1024 } },
+      token: owner.accessToken,
+    });
     const id = created.json.video.id as string;
+    expect(created.json.upload).toMatchObject({ kind: "single", size: 1024 });
 
     expectError(
       await req("POST", `/v1/videos/${id}/uploaded`, { token: owner.accessToken }),
       409,
       "upload_missing",
     );
-    await put(created.json.upload.url, new Uint8Array(0), created.json.upload.headers);
+    // The URL is signed for 1024 bytes: storage refuses any other size (the signature covers Content-Length).
+    for (const size of [0, 1023, 1025]) {
+      const res = await fetch(created.json.upload.url, { method: "PUT", body: new Uint8Array(size) });
+      await res.body?.cancel();
+      expect(res.status, `a PUT of ${size} bytes`).toBe(403);
+    }
     expectError(
       await req("POST", `/v1/videos/${id}/uploaded`, { token: owner.accessToken }),
-      422,
-      "upload_empty",
+      409,
+      "upload_missing",
     );
     expectError(
       await req("POST", `/v1/videos/${id}/uploaded`, { token: other.accessToken }),
@@ -287,7 +311,10 @@ describe("videos and uploads", () => {
 
   it("enqueues exactly one job however often /uploaded is called", async () => {
     const owner = await signup();
-    const created = await req("POST", "/v1/videos", { body: { title: "twice" }, token: owner.accessToken });
+    const created = await req("POST", "/v1/videos", {
+      body: { title: "twice", upload: { size: 1024 } },
+      token: owner.accessToken,
+    });
     const id = created.json.video.id as string;
     // Not a video: the transcoder will fail it, which is fine here; we only count enqueues.
     await put(created.json.upload.url, new Uint8Array(randomBytes(1024)), created.json.upload.headers);
@@ -309,7 +336,7 @@ describe("videos and uploads", () => {
   it("answers 404 with the envelope for unknown videos and for playback of videos that are not ready", async () => {
     const owner = await signup();
     const created = await req("POST", "/v1/videos", {
-      body: { title: "not ready" },
+      body: { title: "not ready", upload: { size: 1024 } },
       token: owner.accessToken,
     });
     const id = created.json.video.id as string;
@@ -331,9 +358,12 @@ describe("videos and uploads", () => {
 describe("live progress sockets", () => {
   it("mints a progress token for the job: this video only, publish scope, 7 days", async () => {
     const owner = await signup();
-    const created = await req("POST", "/v1/videos", { body: { title: "token" }, token: owner.accessToken });
+    const created = await req("POST", "/v1/videos", {
+      body: { title: "token", upload: { size: 1024 } },
+      token: owner.accessToken,
+    });
     const id = created.json.video.id as string;
-    await put(created.json.upload.url, new Uint8Array(randomBytes(512)), created.json.upload.headers);
+    await put(created.json.upload.url, new Uint8Array(randomBytes(1024)), created.json.upload.headers);
     expect((await req("POST", `/v1/videos/${id}/uploaded`, { token: owner.accessToken })).status).toBe(202);
     const job = await queue.getJob(id);
     const token = String(job?.data.progressToken);
@@ -341,12 +371,19 @@ describe("live progress sockets", () => {
     expect(claims).toMatchObject({ sub: id, aud: "streamlet:progress", scope: "publish" });
     expect(claims.exp - claims.iat).toBe(7 * 24 * 3600);
     // It is not an access token.
-    expectError(await req("POST", "/v1/videos", { body: { title: "x" }, token }), 401, "unauthorized");
+    expectError(
+      await req("POST", "/v1/videos", { body: { title: "x", upload: { size: 1024 } }, token }),
+      401,
+      "unauthorized",
+    );
   });
 
   it("refuses the publisher route without an upgrade, the secret, or a valid token for this video", async () => {
     const owner = await signup();
-    const created = await req("POST", "/v1/videos", { body: { title: "x" }, token: owner.accessToken });
+    const created = await req("POST", "/v1/videos", {
+      body: { title: "x", upload: { size: 1024 } },
+      token: owner.accessToken,
+    });
     const id = created.json.video.id as string;
     const path = `/v1/internal/videos/${id}/progress`;
     const secret = { authorization: `Bearer ${vars.TRANSCODER_SECRET}` };
@@ -368,7 +405,10 @@ describe("live progress sockets", () => {
   it("lets the owner subscribe with the bearer subprotocol and selects only the events protocol", async () => {
     const owner = await signup();
     const other = await signup();
-    const created = await req("POST", "/v1/videos", { body: { title: "live" }, token: owner.accessToken });
+    const created = await req("POST", "/v1/videos", {
+      body: { title: "live", upload: { size: 1024 } },
+      token: owner.accessToken,
+    });
     const id = created.json.video.id as string;
     const path = `/v1/videos/${id}/events`;
     const offer = (token: string) => [EVENTS_PROTOCOL, `${BEARER_PROTOCOL_PREFIX}${token}`];

@@ -160,7 +160,11 @@ const table: Row[] = [
   // videos
   {
     route: "POST /v1/videos",
-    run: (who) => call("POST", "/v1/videos", { token: tokenOf(who), body: { title: "authz new" } }),
+    run: (who) =>
+      call("POST", "/v1/videos", {
+        token: tokenOf(who),
+        body: { title: "authz new", upload: { size: 1024 } },
+      }),
     expect: { anonymous: 401, "another user": 201, "the owner": 201 },
   },
   {

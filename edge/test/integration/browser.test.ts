@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { signedUpClient, uploadFile, waitForTerminal } from "../../../scripts/stack/client.ts";
+import { signedUpClient, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
 import { ROOT } from "../../../scripts/stack/services.ts";
 
@@ -57,8 +57,8 @@ describe("playback in Chromium with hls.js", () => {
   it.skipIf(!existsSync(CHROMIUM))("plays the ladder from the edge on another origin", async () => {
     const api = await signedUpClient(edge, "browser");
     const clip = await makeClip(path.join(dir, "clip.mp4"), { seconds: 8, width: 1280, height: 720 });
-    const created = await api.createVideo("browser");
-    await uploadFile(created.upload, clip);
+    const created = await api.createVideo("browser", clip);
+    await api.upload(created, clip);
     await api.markUploaded(created.video.id);
     const video = await waitForTerminal(api, created.video.id, { timeoutMs: 180_000 });
     expect(video.status).toBe("ready");

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   type apiClient,
   signedUpClient,
-  uploadFile,
   waitForTerminal,
   watchProgress,
 } from "../../../scripts/stack/client.ts";
@@ -54,8 +53,8 @@ async function until<T>(what: string, read: () => Promise<T>, done: (value: T) =
 const newUser = () => signedUpClient(edge, "delete");
 
 async function upload(api: ReturnType<typeof apiClient>, file: string) {
-  const created = await api.createVideo(path.basename(file));
-  await uploadFile(created.upload, file);
+  const created = await api.createVideo(path.basename(file), file);
+  await api.upload(created, file);
   await api.markUploaded(created.video.id);
   return created.video.id;
 }

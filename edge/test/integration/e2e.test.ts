@@ -3,12 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { createApiClient } from "@streamlet/shared/api-client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import {
-  type apiClient,
-  signedUpClient,
-  uploadFile,
-  waitForTerminal,
-} from "../../../scripts/stack/client.ts";
+import { type apiClient, signedUpClient, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
 import { noise } from "../../../scripts/stack/noise.ts";
 import { run } from "../../../scripts/stack/proc.ts";
@@ -27,8 +22,8 @@ const newUser = () => signedUpClient(edge, "e2e");
 
 /** Uploads a file through the public API exactly as a browser would and waits for the outcome. */
 async function uploadAndWait(api: ReturnType<typeof apiClient>, file: string) {
-  const created = await api.createVideo(path.basename(file));
-  await uploadFile(created.upload, file);
+  const created = await api.createVideo(path.basename(file), file);
+  await api.upload(created, file);
   const accepted = await api.markUploaded(created.video.id);
   expect(accepted.video.status).toBe("queued");
   return waitForTerminal(api, created.video.id, { timeoutMs: 180_000 });

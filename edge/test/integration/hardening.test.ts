@@ -22,7 +22,7 @@ describe("request bodies", () => {
   it("accepts the largest legitimate body: 5000 characters of description, all escaped", async () => {
     const owner = await user();
     const description = "\u{1F600}".repeat(2500);
-    const raw = JSON.stringify({ title: "t".repeat(200), description }).replace(
+    const raw = JSON.stringify({ title: "t".repeat(200), description, upload: { size: 1024 } }).replace(
       /[\u{10000}-\u{10FFFF}]/gu,
       (char) => `\\u${char.charCodeAt(0).toString(16)}\\u${char.charCodeAt(1).toString(16)}`,
     );
@@ -64,7 +64,7 @@ describe("request bodies", () => {
     );
     const created = await call("POST", "/v1/videos", {
       token: owner.token,
-      body: { title: "fine", description: "line one\r\n\tline two" },
+      body: { title: "fine", description: "line one\r\n\tline two", upload: { size: 1024 } },
     });
     expect(created.status).toBe(201);
   });

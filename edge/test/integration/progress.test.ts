@@ -5,12 +5,7 @@ import { BEARER_PROTOCOL_PREFIX, EVENTS_PROTOCOL, type ProgressEvent, Video } fr
 import { eventsUrl, type ProgressClientError } from "@streamlet/shared/progress-client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import WebSocket from "ws";
-import {
-  signedUpClient,
-  uploadFile,
-  waitForProgressEnd,
-  watchProgress,
-} from "../../../scripts/stack/client.ts";
+import { signedUpClient, waitForProgressEnd, watchProgress } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
 
 const edge = inject("edgeUrl");
@@ -49,7 +44,7 @@ const stagesOf = (events: ProgressEvent[]) =>
 describe("live transcode progress over the video's WebSocket", () => {
   it("streams every stage of a real transcode, in order, ending in ready", async () => {
     const api = await newUser();
-    const created = await api.createVideo("progress.mp4");
+    const created = await api.createVideo("progress.mp4", clip);
     const id = created.video.id;
     const events: ProgressEvent[] = [];
     const snapshots: (ProgressEvent | null)[] = [];
@@ -71,7 +66,7 @@ describe("live transcode progress over the video's WebSocket", () => {
     await subscribed;
     expect(snapshots).toEqual([null]); // awaiting upload: nothing to show yet
 
-    await uploadFile(created.upload, clip);
+    await api.upload(created, clip);
     expect((await api.markUploaded(id)).video.status).toBe("queued");
     const terminal = await outcome;
     expect(errors).toEqual([]);
@@ -150,7 +145,7 @@ describe("live transcode progress over the video's WebSocket", () => {
   it("refuses a subscriber with another user's token, or with none", async () => {
     const owner = await newUser();
     const other = await newUser();
-    const { video } = await owner.createVideo("private.mp4");
+    const { video } = await owner.createVideo("private.mp4", 1000);
     expect(
       await upgradeStatus(video.id, [EVENTS_PROTOCOL, `${BEARER_PROTOCOL_PREFIX}${owner.accessToken()}`]),
     ).toBe(101);
@@ -180,8 +175,8 @@ describe("live transcode progress over the video's WebSocket", () => {
 
   it("a watcher that joins after the upload was confirmed starts from the snapshot and reaches ready", async () => {
     const api = await newUser();
-    const created = await api.createVideo("queued.mp4");
-    await uploadFile(created.upload, clip);
+    const created = await api.createVideo("queued.mp4", clip);
+    await api.upload(created, clip);
     await api.markUploaded(created.video.id);
     const events: ProgressEvent[] = [];
     const sub = watchProgress(edge, created.video.id, api.accessToken(), { onEvent: (e) => events.push(e) });

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { signedUpClient, uploadFile, waitForTerminal } from "../../../scripts/stack/client.ts";
+import { signedUpClient, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
 import { run } from "../../../scripts/stack/proc.ts";
 import { ROOT } from "../../../scripts/stack/services.ts";
@@ -70,9 +70,9 @@ describe("watching while it is still processing", () => {
     "plays from the start through the edge (hls.js and ffmpeg) before ready, and to the end after",
     async () => {
       const api = await signedUpClient(edge, "watch");
-      const created = await api.createVideo("watch while processing");
+      const created = await api.createVideo("watch while processing", clip);
       const id = created.video.id;
-      await uploadFile(created.upload, clip);
+      await api.upload(created, clip);
       const uploadedAt = Date.now();
       await api.markUploaded(id);
 

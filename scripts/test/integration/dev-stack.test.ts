@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apiClient, uploadFile, watchProgress } from "../../stack/client.ts";
+import { apiClient, watchProgress } from "../../stack/client.ts";
 import { makeClip } from "../../stack/clip.ts";
 import { freePort } from "../../stack/proc.ts";
 import { ROOT } from "../../stack/services.ts";
@@ -336,7 +336,7 @@ describe("npm run dev cleans up", () => {
     const edgeUrl = `http://127.0.0.1:${ports.edge}`;
     const api = apiClient(edgeUrl);
     await api.signup(`dev-${Date.now()}@example.com`, "correct-horse-battery-staple");
-    const created = await api.createVideo("interrupted");
+    const created = await api.createVideo("interrupted", clip);
     let transcoding = false;
     const sub = watchProgress(edgeUrl, created.video.id, api.accessToken(), {
       onEvent: (e) => {
@@ -344,7 +344,7 @@ describe("npm run dev cleans up", () => {
       },
     });
     try {
-      await uploadFile(created.upload, clip);
+      await api.upload(created, clip);
       await api.markUploaded(created.video.id);
       await waitFor("a transcoding progress event", dev, () => transcoding, 120_000);
     } finally {

@@ -14,7 +14,7 @@ import { TRANSCODE_QUEUE } from "@streamlet/shared";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { signedUpClient, uploadFile, waitForTerminal } from "../../stack/client.ts";
+import { signedUpClient, waitForTerminal } from "../../stack/client.ts";
 import { makeClip } from "../../stack/clip.ts";
 import { freePort, type Managed, spawnManaged, waitForPort } from "../../stack/proc.ts";
 import { startEdge, startTranscoder } from "../../stack/services.ts";
@@ -133,8 +133,8 @@ describe("Redis over TLS with a password", () => {
   it("the Worker enqueues over rediss:// and the transcoder takes the job over rediss://", async () => {
     const clip = await makeClip(path.join(dir, "clip.mp4"), { seconds: 1, width: 320, height: 180 });
     const client = await signedUpClient(edgeUrl, "redis-tls");
-    const created = await client.createVideo("over TLS");
-    await uploadFile(created.upload, clip);
+    const created = await client.createVideo("over TLS", clip);
+    await client.upload(created, clip);
     // 202 only once the job is in Redis (the Worker answers 503 queue_unavailable when it cannot get there).
     const queued = await client.markUploaded(created.video.id);
     expect(queued.video.status).toBe("queued");
@@ -155,8 +155,8 @@ describe("Redis over TLS with a password", () => {
 
   it("a Worker that does not trust the CA refuses the certificate and answers 503", async () => {
     const client = await signedUpClient(untrustingEdgeUrl, "redis-tls-untrusting");
-    const created = await client.createVideo("untrusted CA");
-    await uploadFile(created.upload, path.join(dir, "clip.mp4"));
+    const created = await client.createVideo("untrusted CA", path.join(dir, "clip.mp4"));
+    await client.upload(created, path.join(dir, "clip.mp4"));
     const answer = await client.markUploaded(created.video.id).catch((error: unknown) => error);
     expect(answer).toMatchObject({ status: 503, body: { error: { code: "queue_unavailable" } } });
     // workerd reports a refused handshake to the Worker only as a failed connect (logged by

@@ -14,7 +14,7 @@ import {
 } from "@streamlet/shared";
 import { Queue, QueueEvents } from "bullmq";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { apiClient, uploadFile, waitForTerminal } from "../../../scripts/stack/client.ts";
+import { apiClient, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
 import type { Managed } from "../../../scripts/stack/proc.ts";
 import { type Stack, startStack } from "../../../scripts/stack/stack.ts";
@@ -173,8 +173,8 @@ const encoding = (jobId: string) => (l: LogLine) =>
 
 /** Uploads the clip through the API as a browser would; returns the video (= job) id once queued. */
 async function upload(file = clip): Promise<string> {
-  const created = await api.createVideo(`lifecycle ${randomBytes(3).toString("hex")}`);
-  await uploadFile(created.upload, file);
+  const created = await api.createVideo(`lifecycle ${randomBytes(3).toString("hex")}`, file);
+  await api.upload(created, file);
   await api.markUploaded(created.video.id);
   return created.video.id;
 }
