@@ -8,6 +8,12 @@ export const TRANSCODE_QUEUE = "transcode";
 /** The chunk jobs of the videos TRANSCODE_QUEUE's coordinators are encoding (transcoder/src/chunked). */
 export const CHUNK_QUEUE = "transcode-chunks";
 
+/**
+ * Most runs one video may have (its first transcode and every retry of a failed one): keeps each run's
+ * progress seqs (runSeqBase in progress.ts) below 10^14, within a safe integer and the `since` parameter.
+ */
+export const MAX_TRANSCODE_RUN = 100_000;
+
 // A malformed id fails on its own field; the key checks only speak about a valid one.
 const isId = (value: string) => canonicalId(value) !== null;
 
@@ -32,6 +38,13 @@ export const TranscodeJob = z
     }),
     /** Token scoped to this video's progress channel (publish only), minted by the edge at enqueue time. */
     progressToken: z.string().min(1).max(2048),
+    /**
+     * Which transcode of the video this is: 1 (or absent, as in jobs queued before the field) for the
+     * first, one more per retry of a failed video. Everything a run leaves behind under a deterministic
+     * name (chunk job ids, the chunks' cancel flag, progress seqs) carries it, so a retry never finds the
+     * previous run's.
+     */
+    run: z.number().int().positive().max(MAX_TRANSCODE_RUN).optional(),
   })
   .refine((job) => !isId(job.videoId) || job.input.key === sourceKey(job.videoId), {
     message: "input.key must be the video's source key",
@@ -42,3 +55,8 @@ export const TranscodeJob = z
     path: ["output", "prefix"],
   });
 export type TranscodeJob = z.infer<typeof TranscodeJob>;
+
+/** The job's run number (absent: 1, the first run). */
+export function runOf(job: Pick<TranscodeJob, "run">): number {
+  return job.run ?? 1;
+}

@@ -38,7 +38,11 @@ export interface SubscribeOptions {
   /** The edge's snapshot on joining: the latest event, or null when nothing happened yet. */
   onSnapshot?(event: ProgressEvent | null): void;
   onError?(error: ProgressClientError): void;
-  /** Stop reconnecting once a ready/failed event arrived: nothing follows it (default true). */
+  /**
+   * Stop reconnecting once a ready/failed event arrived (default true): nothing follows it, unless the
+   * owner retries a failed video. Pass false to follow retries: a new run begins with a `queued` event
+   * numbered above every seq of the run before, delivered like any other event.
+   */
   closeAfterTerminal?: boolean;
   minReconnectDelayMs?: number;
   maxReconnectDelayMs?: number;

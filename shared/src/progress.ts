@@ -4,11 +4,39 @@ import { Rendition } from "./video.ts";
 /**
  * Live transcode progress: what the transcoder publishes to the video's Durable Object and what
  * subscribers (the owner's browser, `npm run demo`) receive. Every event carries `seq`, unique and
- * increasing per video: the publisher numbers them `attempt * SEQ_EPOCH + n` (attempt = the BullMQ job's
- * attemptsStarted, n from 1), so a retried job continues above the last attempt and the DO can drop
- * anything at or below the last seq it stored as a duplicate. The edge's own "queued" event has seq 0.
+ * increasing per video: the publisher numbers them `seqAttempt(run, attempt) * SEQ_EPOCH + n` (run = the
+ * job's run, 1 until the video is retried; attempt = the BullMQ job's attemptsStarted; n from 1), so a
+ * retried attempt continues above the last one, a retried video (a new run) above every attempt of the
+ * run before, and the DO can drop anything at or below the last seq it stored as a duplicate. The edge's
+ * own "queued" event has seq 0, and runSeqBase(run) when a retry begins the run.
  */
 export const SEQ_EPOCH = 1_000_000;
+
+/** Attempts of one run with a seq range of their own (BullMQ's attemptsStarted; a later one shares the last). */
+export const ATTEMPTS_PER_RUN = 1000;
+
+/** The seqs of one run: run r numbers within [runSeqBase(r), runSeqBase(r + 1)). */
+export const RUN_SEQ_EPOCH = ATTEMPTS_PER_RUN * SEQ_EPOCH;
+
+/** Where run `run`'s seqs begin: the seq of the "queued" event that starts it (0 for the first run). */
+export function runSeqBase(run: number): number {
+  return (Math.max(1, Math.floor(run)) - 1) * RUN_SEQ_EPOCH;
+}
+
+/** The run a seq belongs to (1 for anything below the second run's base, -1 "nothing yet" included). */
+export function runOfSeq(seq: number): number {
+  return seq < RUN_SEQ_EPOCH ? 1 : Math.floor(seq / RUN_SEQ_EPOCH) + 1;
+}
+
+/**
+ * The publisher's attempt number counted across runs: attempt `attempt` (from 1) of run `run` numbers
+ * its events from `seqAttempt(run, attempt) * SEQ_EPOCH + 1`. The first run's numbers are the attempts
+ * themselves, as before runs existed.
+ */
+export function seqAttempt(run: number, attempt: number): number {
+  const within = Math.min(Math.max(1, Math.floor(attempt)), ATTEMPTS_PER_RUN - 1);
+  return (Math.max(1, Math.floor(run)) - 1) * ATTEMPTS_PER_RUN + within;
+}
 
 const Percent = z.number().min(0).max(100);
 const base = {

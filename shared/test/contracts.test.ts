@@ -22,13 +22,24 @@ describe("API bodies", () => {
     expect(LoginBody.safeParse({ email: "a@b.co", password: "" }).success).toBe(false);
   });
 
-  it("requires a non-blank title of bounded length", () => {
-    expect(CreateVideoBody.parse({ title: "  Hi  " }).title).toBe("Hi");
+  it("requires a non-blank title of bounded length and exactly one of upload and source", () => {
+    expect(CreateVideoBody.parse({ title: "  Hi  ", upload: { size: 1 } }).title).toBe("Hi");
+    expect(
+      CreateVideoBody.parse({ title: "Hi", source: { url: "https://example.com/a.mp4" } }).source,
+    ).toEqual({
+      url: "https://example.com/a.mp4",
+    });
     for (const body of [
       {},
-      { title: "   " },
-      { title: "x".repeat(201) },
-      { title: "ok", description: 3 },
+      { title: "   ", upload: { size: 1 } },
+      { title: "x".repeat(201), upload: { size: 1 } },
+      { title: "ok", description: 3, upload: { size: 1 } },
+      { title: "ok" },
+      { title: "ok", upload: { size: 1 }, source: { url: "https://example.com/a.mp4" } },
+      { title: "ok", upload: { size: -1 } },
+      { title: "ok", upload: { size: 1, contentType: "not a type" } },
+      { title: "ok", source: { url: "gopher://example.com/a" } },
+      { title: "ok", source: { url: `https://example.com/${"a".repeat(2048)}` } },
       null,
     ]) {
       expect(CreateVideoBody.safeParse(body).success).toBe(false);

@@ -8,7 +8,9 @@ import {
   outputPrefix,
   POSTER,
   type Rendition,
+  runOf,
   SEGMENT_SECONDS,
+  seqAttempt,
   sourceKey,
   TranscodeJob,
 } from "@streamlet/shared";
@@ -53,6 +55,11 @@ import { MAX_PRESIGN_SECONDS, type Storage } from "./storage.ts";
 export type OpenProgress = (channel: {
   videoId: string;
   token: string;
+  /**
+   * The attempt counted across the video's runs (seqAttempt(run, attempt); the attempt itself in the
+   * first run): the publisher numbers its events from attempt * SEQ_EPOCH, above every earlier attempt
+   * and run, so the video's progress object takes a retried video's events as new.
+   */
   attempt: number;
 }) => ProgressPublisher;
 
@@ -167,8 +174,13 @@ function startAttempt(job: TranscodeJobLike, deps: ProcessDeps, shutdown?: Abort
   const data = parseJob(job, deps.log);
   // attemptsStarted counts this attempt (and stalled restarts), so each attempt numbers above the last.
   const number = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
-  const log = deps.log.child({ jobId: job.id, videoId: data.videoId });
-  const publisher = deps.openProgress({ videoId: data.videoId, token: data.progressToken, attempt: number });
+  const run = runOf(data);
+  const log = deps.log.child({ jobId: job.id, videoId: data.videoId, ...(run > 1 ? { run } : {}) });
+  const publisher = deps.openProgress({
+    videoId: data.videoId,
+    token: data.progressToken,
+    attempt: seqAttempt(run, number),
+  });
   const signal = shutdown ? AbortSignal.any([shutdown, publisher.cancelled]) : publisher.cancelled;
   return {
     data,
@@ -428,6 +440,8 @@ async function encodeAndPublishWith(
         {
           videoId: a.data.videoId,
           ownerId: a.data.ownerId,
+          // A retried video's chunk jobs are its run's own (chunkJobId), never the failed run's.
+          ...(a.data.run !== undefined && a.data.run > 1 ? { run: a.data.run } : {}),
           totalFrames: chunkPlan.totalFrames,
           fps: plan.fps,
           chunkSeconds,

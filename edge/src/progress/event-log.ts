@@ -94,6 +94,25 @@ export class EventLog {
     );
   }
 
+  /**
+   * Begins a new run of the job (a retry of the video) with its "queued" event, whose seq is the run's
+   * base, above every seq of the runs before: the earlier runs' events go, their outcome no longer
+   * counts, and the row is to be moved to processing again. A resume from before it gets a snapshot.
+   */
+  beginRun(queued: Extract<ProgressEvent, { type: "queued" }>) {
+    this.storage.transactionSync(() => {
+      const { sql } = this.storage;
+      sql.exec("DELETE FROM events");
+      sql.exec("INSERT INTO events (seq, json) VALUES (?, ?)", queued.seq, JSON.stringify(queued));
+      sql.exec(
+        `UPDATE state SET last_seq = ?, terminal_persisted = 0, processing_marked = 0,
+          pruned_through = max(pruned_through, ?) WHERE id = 1`,
+        queued.seq,
+        queued.seq - 1,
+      );
+    });
+  }
+
   /** The row has been moved to processing (or found past it): no more Postgres writes for that. */
   markProcessing() {
     this.storage.sql.exec("UPDATE state SET processing_marked = 1 WHERE id = 1");

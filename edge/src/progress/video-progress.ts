@@ -3,8 +3,11 @@ import {
   CLOSE_VIDEO_DELETED,
   CLOSE_VIDEO_DELETED_REASON,
   MAX_MESSAGE_BYTES,
+  MAX_TRANSCODE_RUN,
   type ProgressEvent,
   parseClientMessage,
+  runOfSeq,
+  runSeqBase,
   type ServerMessage,
   type TerminalEvent,
   VIDEO_DELETED,
@@ -25,6 +28,8 @@ import {
 
 /** Close code and reason publishers get once the job's terminal event is stored: nothing more will come. */
 export const CLOSE_JOB_ENDED = { code: 1000, reason: "job ended" } as const;
+
+type QueuedEvent = Extract<ProgressEvent, { type: "queued" }>;
 
 const PING = JSON.stringify({ type: "ping" });
 const PONG = JSON.stringify({ type: "pong" } satisfies ServerMessage);
@@ -74,6 +79,44 @@ export class VideoProgress extends DurableObject<Env> {
       },
       () => ({ publishers: 0, subscribers: 0 }),
     );
+  }
+
+  /**
+   * Begins run `run` of the video's transcode (RPC from the Worker's retry of a failed video, once the
+   * row is queued again and the run's job is in the queue): the earlier runs' events and outcome are
+   * forgotten, subscribers get the run's "queued" event (seq runSeqBase(run), above every earlier seq,
+   * so clients of any version take it as the next event), the row will be moved to processing again,
+   * and the new run's publisher is heard. Anything an earlier run's publisher still sends is at or below
+   * that seq: acknowledged as a duplicate and dropped. Idempotent: "unchanged" when the channel is on
+   * this run or a later one already (the new run's first event begins it too, should it come first).
+   */
+  async restart(run: number): Promise<"restarted" | "unchanged" | "failed"> {
+    return this.#guard(
+      "restart",
+      async () => {
+        if (!Number.isSafeInteger(run) || run < 1 || run > MAX_TRANSCODE_RUN) {
+          throw new RangeError(`not a run number: ${run}`);
+        }
+        // In line with publishes, so none of them straddles the new run's beginning.
+        const step = this.#publishing.then(() => this.#beginRun(this.#events(), run));
+        this.#publishing = step.catch(() => undefined);
+        return (await step) ? "restarted" : "unchanged";
+      },
+      () => "failed" as const,
+    );
+  }
+
+  /** Begins run `run` unless the channel is on it (or a later one) already; true when it did. */
+  async #beginRun(log: EventLog, run: number): Promise<boolean> {
+    if (run <= runOfSeq(log.state().lastSeq)) return false;
+    // A queued → processing write of the run before must not land in the new run's bookkeeping.
+    await this.#marking;
+    if (run <= runOfSeq(log.state().lastSeq)) return false;
+    const queued: QueuedEvent = { type: "queued", seq: runSeqBase(run), at: Date.now() };
+    log.beginRun(queued);
+    console.info(`VideoProgress [${this.#label()}]: run ${run} begins`);
+    this.#broadcast(queued);
+    return true;
   }
 
   /** Sends VIDEO_DELETED to every publisher and closes it with CLOSE_VIDEO_DELETED; returns how many. */
@@ -217,8 +260,11 @@ export class VideoProgress extends DurableObject<Env> {
 
   async #publish(ws: WebSocket, event: ProgressEvent): Promise<void> {
     const log = this.#events();
-    const state = log.state();
-    if (event.seq <= state.lastSeq) return send(ws, { type: "ack", seq: event.seq }); // a resend
+    let state = log.state();
+    // A resend, or an earlier run's event after a retry began the next one.
+    if (event.seq <= state.lastSeq) return send(ws, { type: "ack", seq: event.seq });
+    // A later run's publisher got here before the Worker's restart(): its first event begins the run.
+    if (await this.#beginRun(log, runOfSeq(event.seq))) state = log.state();
     if (state.terminalPersisted) {
       console.warn(
         `VideoProgress [${this.#label()}]: dropped ${event.type} #${event.seq}: the job already ended`,

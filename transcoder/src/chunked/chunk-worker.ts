@@ -120,7 +120,7 @@ export function createChunkWorker(config: Config, deps: ChunkWorkerDeps): ChunkW
     controllers.set(jobId, controller);
     if (handingBack !== undefined) controller.abort(new HandBackError(handingBack));
     const signal = bullSignal ? AbortSignal.any([bullSignal, controller.signal]) : controller.signal;
-    const checkpoint = () => throwIfCancelled(connection, data.videoId);
+    const checkpoint = () => throwIfCancelled(connection, data.videoId, data.run);
     // A cancelled video stops its running chunks too, not only the queued ones.
     const watch = setInterval(() => {
       checkpoint().catch((err: unknown) => {

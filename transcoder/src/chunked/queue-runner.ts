@@ -16,9 +16,13 @@ const REDIS_OUTAGE_MS = 60_000;
 /** Every this many polls, pending chunks are checked to still exist (removed by hand → added again). */
 const EXISTS_CHECK_EVERY = 20;
 
-/** The job id of a video's chunk: deterministic, so a restarted coordinator adds nothing twice. */
-export function chunkJobId(videoId: string, chunk: number): string {
-  return `${videoId}-c${chunk}`;
+/**
+ * The job id of a chunk of one run of a video: deterministic, so a restarted coordinator adds nothing
+ * twice; per run, so a retried video's chunks are new jobs, not the failed run's kept ones (the first
+ * run keeps the id it had before runs existed, which chunk jobs queued then still have).
+ */
+export function chunkJobId(videoId: string, chunk: number, run = 1): string {
+  return run > 1 ? `${videoId}-r${run}-c${chunk}` : `${videoId}-c${chunk}`;
 }
 
 /**
@@ -55,8 +59,8 @@ export interface QueueChunkRunnerOptions {
 }
 
 export type QueueChunkRunner = ChunkRunner & {
-  /** Removes a finished video's chunk jobs (their return values are not needed once it is finalised). */
-  forget(videoId: string, chunkCount: number): Promise<void>;
+  /** Removes a finished run's chunk jobs (their return values are not needed once it is finalised). */
+  forget(videoId: string, chunkCount: number, run?: number): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -86,12 +90,17 @@ export function createQueueChunkRunner(options: QueueChunkRunnerOptions): QueueC
     removeOnFail: { age: KEEP_FINISHED_SECONDS },
   });
 
+  /** The run's chunk job ids (a video's first run when the payload names none). */
+  const idOf = (video: Pick<ChunkJob, "videoId" | "run">) => (chunk: number) =>
+    chunkJobId(video.videoId, chunk, video.run);
+
   /** States of the given chunks in one round trip: completed, failed, or still on its way. */
-  const finishedStates = async (videoId: string, chunks: number[]) => {
+  const finishedStates = async (video: Pick<ChunkJob, "videoId" | "run">, chunks: number[]) => {
+    const id = idOf(video);
     const pipe = redis.pipeline();
     for (const c of chunks) {
-      pipe.zscore(queue.keys.completed as string, chunkJobId(videoId, c));
-      pipe.zscore(queue.keys.failed as string, chunkJobId(videoId, c));
+      pipe.zscore(queue.keys.completed as string, id(c));
+      pipe.zscore(queue.keys.failed as string, id(c));
     }
     const replies = (await pipe.exec()) ?? [];
     return chunks.map((chunk, i) => {
@@ -103,9 +112,10 @@ export function createQueueChunkRunner(options: QueueChunkRunnerOptions): QueueC
   };
 
   /** Chunks whose job is gone (removed by hand, cleaned): they are added again. */
-  const missing = async (videoId: string, chunks: number[]) => {
+  const missing = async (video: Pick<ChunkJob, "videoId" | "run">, chunks: number[]) => {
+    const id = idOf(video);
     const pipe = redis.pipeline();
-    for (const c of chunks) pipe.exists(queue.toKey(chunkJobId(videoId, c)));
+    for (const c of chunks) pipe.exists(queue.toKey(id(c)));
     const replies = (await pipe.exec()) ?? [];
     return chunks.filter((_, i) => replies[i]?.[1] === 0);
   };
@@ -116,17 +126,18 @@ export function createQueueChunkRunner(options: QueueChunkRunnerOptions): QueueC
       chunks.map((c) => ({
         name: "chunk",
         data: chunkPayload(video, c),
-        opts: { ...jobOptions(c), jobId: chunkJobId(video.videoId, c) },
+        opts: { ...jobOptions(c), jobId: idOf(video)(c) },
       })),
     );
   };
 
-  /** Removes the video's queued chunks, raises the cancel flag and waits (bounded) for running ones. */
-  const stop = async (videoId: string, chunks: number[], log: Logger) => {
-    await markCancelled(redis, videoId);
+  /** Removes the run's queued chunks, raises its cancel flag and waits (bounded) for running ones. */
+  const stop = async (video: Pick<ChunkJob, "videoId" | "run">, chunks: number[], log: Logger) => {
+    const id = idOf(video);
+    await markCancelled(redis, video.videoId, video.run);
     let running: number[] = [];
     for (const c of chunks) {
-      const job = await queue.getJob(chunkJobId(videoId, c));
+      const job = await queue.getJob(id(c));
       if (!job) continue;
       const state = await job.getState();
       if (state === "active") running.push(c);
@@ -138,7 +149,7 @@ export function createQueueChunkRunner(options: QueueChunkRunnerOptions): QueueC
     const deadline = Date.now() + stopTimeoutMs;
     while (running.length > 0 && Date.now() < deadline) {
       await sleep(pollMs);
-      const states = await Promise.all(running.map((c) => queue.getJobState(chunkJobId(videoId, c))));
+      const states = await Promise.all(running.map((c) => queue.getJobState(id(c))));
       running = running.filter((_, i) => states[i] === "active");
     }
     if (running.length > 0) log.warn("chunks still running after the stop", { chunks: running });
@@ -167,12 +178,13 @@ export function createQueueChunkRunner(options: QueueChunkRunnerOptions): QueueC
       leave?.throwIfAborted();
       const signal = leave ? AbortSignal.any([cancel, leave]) : cancel;
       const { videoId } = video;
-      const log = options.log.child({ videoId });
+      const id = idOf(video);
+      const log = options.log.child({ videoId, ...(video.run ? { run: video.run } : {}) });
       const all = Array.from({ length: video.chunkCount }, (_, i) => i + 1);
-      // A new attempt of the video: chunks may run again, and those that failed before go again.
-      await clearCancelled(redis, videoId);
-      for (const { chunk, state } of await finishedStates(videoId, all)) {
-        if (state === "failed") await (await queue.getJob(chunkJobId(videoId, chunk)))?.remove();
+      // A new attempt of the run: chunks may run again, and those that failed before go again.
+      await clearCancelled(redis, videoId, video.run);
+      for (const { chunk, state } of await finishedStates(video, all)) {
+        if (state === "failed") await (await queue.getJob(id(chunk)))?.remove();
       }
       await add(video, all);
       log.info("chunks queued", { chunks: video.chunkCount });
@@ -185,7 +197,7 @@ export function createQueueChunkRunner(options: QueueChunkRunnerOptions): QueueC
           signal.throwIfAborted();
           let states: Awaited<ReturnType<typeof finishedStates>>;
           try {
-            states = await finishedStates(videoId, [...pending]);
+            states = await finishedStates(video, [...pending]);
             failingSince = null;
           } catch (err) {
             // A Redis blip must not fail a long video: keep polling, give up after a while.
@@ -196,13 +208,13 @@ export function createQueueChunkRunner(options: QueueChunkRunnerOptions): QueueC
           }
           for (const { chunk, state } of states) {
             if (state === "pending") continue;
-            const job = await queue.getJob(chunkJobId(videoId, chunk));
+            const job = await queue.getJob(id(chunk));
             if (state === "failed") throw failureOf(job, chunk);
             pending.delete(chunk);
             await onDone(resultOf(job, chunk));
           }
           if (pending.size > 0 && ++polls % EXISTS_CHECK_EVERY === 0) {
-            const gone = await missing(videoId, [...pending]);
+            const gone = await missing(video, [...pending]);
             if (gone.length > 0) {
               log.warn("chunk jobs were gone; adding them again", { chunks: gone });
               await add(video, gone);
@@ -217,16 +229,16 @@ export function createQueueChunkRunner(options: QueueChunkRunnerOptions): QueueC
         }
         const why = signal.aborted ? signal.reason : err;
         log.warn("stopping the video's chunks", { pending: pending.size, ...errorFields(why) });
-        await stop(videoId, [...pending], log).catch((stopErr: unknown) =>
+        await stop(video, [...pending], log).catch((stopErr: unknown) =>
           log.error("could not stop the video's chunks", errorFields(stopErr)),
         );
         throw why;
       }
     },
 
-    async forget(videoId, chunkCount) {
+    async forget(videoId, chunkCount, run) {
       for (let c = 1; c <= chunkCount; c++) {
-        await (await queue.getJob(chunkJobId(videoId, c)))?.remove().catch(() => undefined);
+        await (await queue.getJob(chunkJobId(videoId, c, run)))?.remove().catch(() => undefined);
       }
     },
 

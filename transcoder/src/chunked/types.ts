@@ -1,4 +1,4 @@
-import { Id, VideoId } from "@streamlet/shared";
+import { Id, MAX_TRANSCODE_RUN, VideoId } from "@streamlet/shared";
 import { z } from "zod";
 import { NVENC_PRESETS } from "../media/index.ts";
 
@@ -45,6 +45,11 @@ export const ChunkJob = z.object({
   videoId: VideoId,
   /** Counted per owner like every job (fair-share.ts). */
   ownerId: Id.optional(),
+  /**
+   * The video's run (TranscodeJob.run): its chunk job ids and cancel flag carry it, so a retried video's
+   * chunks never meet the failed run's. Absent for the first run (and in jobs queued before the field).
+   */
+  run: z.number().int().positive().max(MAX_TRANSCODE_RUN).optional(),
   /** Chunk number in the plan, from 1. */
   chunk: z.number().int().min(1),
   /** planChunks input: the exact output frame count, the constant output rate, later chunks' length. */
