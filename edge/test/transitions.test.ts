@@ -36,7 +36,7 @@ const table: Record<VideoStatus, Record<VideoStatus, "apply" | "noop" | "reject"
   },
   failed: {
     awaiting_upload: "reject",
-    queued: "reject",
+    queued: "apply", // POST /retry
     processing: "reject",
     ready: "reject",
     failed: "noop",

@@ -38,9 +38,9 @@ import { canRead, ownedVideo, videoById } from "./access.ts";
 import { changeStatus } from "./change-status.ts";
 import { publicVideoPage } from "./public-page.ts";
 import { removeVideo } from "./remove.ts";
+import { retryVideo } from "./retry.ts";
 import { baseUrlOf, toVideo } from "./serialize.ts";
 import { checkSourceSize, finishUpload, insertWithinQuota, startUpload } from "./source-upload.ts";
-import { decideTransition } from "./transitions.ts";
 
 const NO_STATS = { views: 0, likes: 0, dislikes: 0, comments: 0 };
 
@@ -96,6 +96,28 @@ const markUploaded = createRoute({
       422:
         "upload_empty: the uploaded file is empty; upload_size_mismatch: it is not the size declared (it " +
         "was discarded: upload it again)",
+      503: "queue_unavailable",
+    }),
+  },
+});
+
+const retry = createRoute({
+  method: "post",
+  path: "/{id}/retry",
+  tags: ["videos"],
+  summary: "Transcode your failed video again from its stored source",
+  description:
+    "A new run: what the failed one left is removed, the failure cleared, and the video queued again; its " +
+    "progress channel starts over with `queued` (subscribe with closeAfterTerminal: false to follow retries).",
+  security: userSecurity,
+  middleware: [requireUser()] as const,
+  request: { params: IdParam },
+  responses: {
+    202: json(VideoEnvelopeSchema, "Queued again"),
+    ...errors({
+      401: "Not signed in",
+      404: "No such video, or not yours",
+      409: "invalid_state: the video is not failed; source_missing: its source is not in storage",
       503: "queue_unavailable",
     }),
   },
@@ -216,7 +238,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     const { id } = c.req.valid("param");
     const { db, config } = c.var;
     const row = await ownedVideo(db, id, c.var.userId);
-    if (decideTransition(row.status, "queued").kind === "reject") {
+    // Only an upload moves a video to queued here (a failed one is retried with POST /retry).
+    if (row.status !== "awaiting_upload" && row.status !== "queued") {
       throw new HttpError(409, "invalid_state", `the video is already ${row.status}`);
     }
 
@@ -254,6 +277,16 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       { video: toVideo(queued.row, baseUrlOf(config.publicBaseUrl, c.req.url), c.var.userId) },
       202,
     );
+  })
+  .openapi(retry, async (c) => {
+    const { id } = c.req.valid("param");
+    const { db, config } = c.var;
+    const row = await ownedVideo(db, id, c.var.userId);
+    const queued = await retryVideo(
+      { config, db, env: c.env, waitUntil: (promise) => waitUntil(c, promise) },
+      row,
+    );
+    return c.json({ video: toVideo(queued, baseUrlOf(config.publicBaseUrl, c.req.url), c.var.userId) }, 202);
   })
   .openapi(getVideo, async (c) => {
     const { id } = c.req.valid("param");

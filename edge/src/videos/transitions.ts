@@ -15,8 +15,8 @@ export type TransitionDecision =
 const ALLOWED_FROM: Record<VideoStatus, readonly VideoStatus[]> = {
   // Back to awaiting_upload only when queueing the job failed (POST /uploaded's rollback).
   awaiting_upload: ["queued"],
-  // The owner confirmed the upload (POST /uploaded).
-  queued: ["awaiting_upload"],
+  // The owner confirmed the upload (POST /uploaded), or retries a failed video (POST /retry).
+  queued: ["awaiting_upload", "failed"],
   processing: ["queued"],
   ready: ["queued", "processing"],
   failed: ["queued", "processing"],

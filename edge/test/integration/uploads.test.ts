@@ -1,4 +1,4 @@
-import { mkdtempSync, openAsBlob, rmSync, statSync } from "node:fs";
+import { mkdtempSync, openAsBlob, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type CreateVideoResponse, sourceKey } from "@streamlet/shared";
@@ -7,10 +7,12 @@ import { AwsClient } from "aws4fetch";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedUpClient, waitForTerminal } from "../../../scripts/stack/client.ts";
+import { makeClip } from "../../../scripts/stack/clip.ts";
+import { noise } from "../../../scripts/stack/noise.ts";
 import { run } from "../../../scripts/stack/proc.ts";
 import { videos } from "../../src/db/schema.ts";
 import { Storage } from "../../src/storage.ts";
-import { call, config, edge, expectError, openDb } from "./helpers.ts";
+import { call, config, edge, expectError, openDb, putObject } from "./helpers.ts";
 
 // Uploads straight to the local S3 server (s3rver with the multipart routes it lacks added by
 // scripts/stack/s3-server.ts: ListParts, AbortMultipartUpload, ListMultipartUploads). The stack runs with
@@ -30,6 +32,7 @@ const signer = new AwsClient({
 let dir: string;
 /** A real video of about 12 MiB (lossless noise): three parts of 5, 5 and the rest. */
 let bigClip: string;
+let smallClip: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), "streamlet-uploads-"));
@@ -48,6 +51,7 @@ beforeAll(async () => {
     ...["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p", "-c:a", "aac"],
     ...["-movflags", "+faststart", bigClip],
   ]);
+  smallClip = await makeClip(path.join(dir, "small.mp4"), { seconds: 2, width: 320, height: 240 });
   const size = statSync(bigClip).size;
   expect(size, "the clip must need three parts").toBeGreaterThan(10 * MIB);
   expect(size).toBeLessThan(15 * MIB);
@@ -379,6 +383,60 @@ describe("abort and cleanup", () => {
     expect(await storage.listParts(sourceKey(fresh.video.id), freshUpload)).toBeNull();
     expect(await storage.listParts(orphanKey, orphan)).toBeNull();
   }, 60_000);
+});
+
+describe("retry", () => {
+  it("re-runs a failed video from its stored source, as a new run", async () => {
+    const client = await signedUpClient(edge, "retry");
+    const token = client.accessToken();
+    // Garbage first: the transcode fails for good.
+    const garbage = path.join(dir, "garbage.bin");
+    writeFileSync(garbage, noise(64 * 1024));
+    const created = await client.createVideo("retried", garbage);
+    const id = created.video.id;
+    expectError(await call("POST", `/v1/videos/${id}/retry`, { token }), 409, "invalid_state"); // not failed
+    await client.upload(created, garbage);
+    await client.markUploaded(id);
+    const failed = await waitForTerminal(client, id, { timeoutMs: 120_000 });
+    expect(failed.status).toBe("failed");
+    expect(failed.failureReason).toBeTruthy();
+
+    // Someone else's video looks like no video; the owner's retry of the same bytes would fail again, so
+    // the stored source is replaced with a real video (as a transient failure would have left it good).
+    const other = await signedUpClient(edge, "retry-other");
+    expectError(
+      await call("POST", `/v1/videos/${id}/retry`, { token: other.accessToken() }),
+      404,
+      "not_found",
+    );
+    await putObject(sourceKey(id), new Uint8Array(readFileSync(smallClip)));
+    const retried = await call("POST", `/v1/videos/${id}/retry`, { token });
+    expect(retried.status, retried.text).toBe(202);
+    expect(retried.json).toMatchObject({ video: { status: "queued", failureReason: null } });
+    const [row] = await db.select().from(videos).where(eq(videos.id, id));
+    expect(row?.transcodeRun).toBe(2);
+    // A second retry while it runs is refused.
+    expectError(await call("POST", `/v1/videos/${id}/retry`, { token }), 409, "invalid_state");
+
+    const ready = await waitForTerminal(client, id, { timeoutMs: 120_000 });
+    expect(ready.status, ready.failureReason ?? "").toBe("ready");
+    expect((await fetch(ready.playback.hls ?? "")).status).toBe(200);
+  }, 300_000);
+
+  it("refuses a retry without a stored source (409 source_missing)", async () => {
+    const client = await signedUpClient(edge, "retry-missing");
+    const created = await client.createVideo("no source", 1000);
+    await db
+      .update(videos)
+      .set({ status: "failed", failureReason: "broken" })
+      .where(eq(videos.id, created.video.id));
+    expectError(
+      await call("POST", `/v1/videos/${created.video.id}/retry`, { token: client.accessToken() }),
+      409,
+      "source_missing",
+    );
+    expect((await call("GET", `/v1/videos/${created.video.id}`)).json).toMatchObject({ status: "failed" });
+  });
 });
 
 /** Runs the Worker's scheduled handler (the Cron Trigger) as of `time`, through wrangler dev's trigger route. */
