@@ -30,6 +30,7 @@ export default defineConfig({
             "{shared,edge,transcoder,scripts}/test/*.test.ts",
             "transcoder/test/chunks/*.test.ts",
             "transcoder/test/chunked/*.test.ts",
+            "transcoder/test/import/*.test.ts",
           ],
           environment: "node",
         },

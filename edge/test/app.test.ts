@@ -58,6 +58,9 @@ describe("app", () => {
       "/v1/videos/{id}/comments",
       "/v1/videos/{id}/events",
       "/v1/videos/{id}/reaction",
+      "/v1/videos/{id}/retry",
+      "/v1/videos/{id}/upload",
+      "/v1/videos/{id}/upload/parts",
       "/v1/videos/{id}/uploaded",
       "/v1/videos/{id}/views",
     ]);

@@ -37,6 +37,8 @@ export async function setup(project: TestProject) {
     dataDir,
     ports: "random",
     transcoders: 1,
+    // URL imports from the tests' own servers on 127.0.0.1 (refused without this: loopback is private).
+    transcoderEnv: { IMPORT_ALLOWED_ADDRESSES: "127.0.0.1/32" },
     // Services from the environment are used instead (e.g. a CI that provides its own Redis).
     env: {
       REDIS_URL: process.env.TEST_REDIS_URL,

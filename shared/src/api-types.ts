@@ -444,7 +444,7 @@ export interface paths {
     put?: never;
     /**
      * Create a video and start the upload of its source file (one presigned PUT, or a multipart upload)
-     * @description `upload.size` is the file's exact size in bytes. Files up to MULTIPART_THRESHOLD_BYTES get `upload.kind` `single`: PUT the file to `upload.url` (signed for exactly that size). Larger ones get `multipart`: part n is bytes [(n-1)·partSize, n·partSize) of the file; get part URLs from POST /v1/videos/{id}/upload/parts, PUT the parts (in parallel, any order), then POST /v1/videos/{id}/uploaded. GET /v1/videos/{id}/upload says what storage already holds, to resume.
+     * @description `upload.size` is the file's exact size in bytes. Files up to MULTIPART_THRESHOLD_BYTES get `upload.kind` `single`: PUT the file to `upload.url` (signed for exactly that size). Larger ones get `multipart`: part n is bytes [(n-1)·partSize, n·partSize) of the file; get part URLs from POST /v1/videos/{id}/upload/parts, PUT the parts (in parallel, any order), then POST /v1/videos/{id}/uploaded. GET /v1/videos/{id}/upload says what storage already holds, to resume. With `source.url` instead of `upload`, a transcoder node imports the file from that http(s) URL (private, loopback, link-local and metadata addresses refused, on every redirect) and transcodes it: the video starts `queued`, `upload` is null, and a failed import ends the video `failed` with the reason.
      */
     post: {
       parameters: {

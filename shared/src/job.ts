@@ -30,7 +30,19 @@ export const TranscodeJob = z
      * Optional only so jobs queued by an edge older than the field still run after an upgrade (uncounted).
      */
     ownerId: Id.optional(),
-    input: z.object({ key: z.string().min(1) }),
+    input: z.object({
+      key: z.string().min(1),
+      /**
+       * A source to import first (POST /v1/videos with source.url): the node downloads it into `key`
+       * (SSRF-checked, at most `maxBytes`) unless an earlier attempt stored it already.
+       */
+      url: z
+        .url({ protocol: /^https?$/ })
+        .max(2048)
+        .optional(),
+      /** The most bytes the import may store: the edge's MAX_SOURCE_BYTES or the owner's quota left. */
+      maxBytes: z.number().int().positive().optional(),
+    }),
     output: z.object({
       /** Key prefix ending in "/" under which master.m3u8, rung folders and poster.jpg are written. */
       prefix: z.string().regex(/\/$/),

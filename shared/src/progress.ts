@@ -115,6 +115,8 @@ export const ProgressEvent = z.discriminatedUnion("type", [
       sourceWidth: z.number().int().positive(),
       sourceHeight: z.number().int().positive(),
       renditions: z.array(Rendition).min(1).max(16),
+      /** The source's size in bytes: how the edge learns it for a video imported from a URL. */
+      sourceBytes: z.number().int().nonnegative().optional(),
     })
     .strict(),
   z.object({ ...base, type: z.literal("failed"), reason: z.string().min(1).max(1000) }).strict(),

@@ -22,9 +22,13 @@ describe("text schemas", () => {
   });
 
   it("apply to video and channel bodies", () => {
-    expect(CreateVideoBody.safeParse({ title: "a\u0000b" }).success).toBe(false);
-    expect(CreateVideoBody.safeParse({ title: "ok", description: "x\u0000" }).success).toBe(false);
-    expect(CreateVideoBody.safeParse({ title: "ok", description: "x\ny" }).success).toBe(true);
+    const upload = { size: 1 };
+    expect(CreateVideoBody.safeParse({ title: "a\u0000b", upload }).success).toBe(false);
+    expect(CreateVideoBody.safeParse({ title: "ok", description: "x\u0000", upload }).success).toBe(false);
+    expect(CreateVideoBody.safeParse({ title: "ok", description: "x\ny", upload }).success).toBe(true);
+    expect(
+      CreateVideoBody.safeParse({ title: "ok", upload: { size: 1, fileName: "a\u0000.mp4" } }).success,
+    ).toBe(false);
     expect(UpdateVideoBody.safeParse({ title: "\u0000" }).success).toBe(false);
     expect(UpdateVideoBody.safeParse({ description: "\u0000" }).success).toBe(false);
     expect(CreateChannelBody.safeParse({ handle: "abc", name: "n\u0000" }).success).toBe(false);

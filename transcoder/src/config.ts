@@ -1,5 +1,6 @@
 import os from "node:os";
 import { z } from "zod";
+import { type AddressPolicy, parseAllowedAddresses } from "./import/address-policy.ts";
 import { DEFAULT_SOURCE_LIMITS, type SourceLimits } from "./media/index.ts";
 
 const X264_PRESETS = [
@@ -99,6 +100,10 @@ const EnvSchema = z.object({
   // Measured: the default ladder from 1080p peaks at 1.3 GB of address space on 2 cores and 3.4 GB with
   // 24 x264 threads a rung (a 16-core node); 8 GB leaves room. 0: no ceiling.
   FFMPEG_MEMORY_LIMIT_MB: wholeNumber("FFMPEG_MEMORY_LIMIT_MB", 0, 1_048_576, 8192),
+  // Sources imported from URLs (POST /v1/videos with source.url): CIDRs allowed although private
+  // (tests, private deployments; cloud metadata addresses stay refused), and the longest an import may take.
+  IMPORT_ALLOWED_ADDRESSES: z.string().optional(),
+  IMPORT_TIMEOUT_MS: millis("IMPORT_TIMEOUT_MS", 1000, 7 * 24 * HOUR_MS, 2 * HOUR_MS),
   SHUTDOWN_GRACE_MS: millis(
     "SHUTDOWN_GRACE_MS",
     0,
@@ -159,6 +164,8 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** What an upload may ask for (duration, picture size, pixel rate, frame rate), checked at probe time. */
   readonly sourceLimits: Readonly<SourceLimits>;
+  /** URL imports: the addresses allowed although private, and the longest an import may take. */
+  readonly imports: Readonly<{ policy: AddressPolicy; timeoutMs: number }>;
   /**
    * Wall-clock limit of each ffmpeg run over a source: `factor` seconds per second of video, at least
    * `minimumMs`; a run past it is killed and the job fails for good.
@@ -177,6 +184,17 @@ export class ConfigError extends Error {
 }
 
 /** Parses the environment once so a bad deployment fails at start-up, not in the middle of a job. */
+/** IMPORT_ALLOWED_ADDRESSES parsed; a malformed entry stops the node at start-up, naming the variable. */
+function allowedAddresses(value: string | undefined) {
+  try {
+    return parseAllowedAddresses(value);
+  } catch (error) {
+    throw new ConfigError(
+      `Invalid transcoder configuration:\n  - IMPORT_ALLOWED_ADDRESSES: ${(error as Error).message}`,
+    );
+  }
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable (`FOO=` in a .env file) means "unset", so defaults apply.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
@@ -234,6 +252,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ffmpegTimeLimit: Object.freeze({
       factor: e.FFMPEG_TIME_LIMIT_FACTOR,
       minimumMs: e.FFMPEG_MIN_TIME_LIMIT_MS,
+    }),
+    imports: Object.freeze({
+      policy: Object.freeze({ allowed: allowedAddresses(e.IMPORT_ALLOWED_ADDRESSES) }),
+      timeoutMs: e.IMPORT_TIMEOUT_MS,
     }),
   });
 }

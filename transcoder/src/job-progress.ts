@@ -12,6 +12,8 @@ export interface ReadyFacts {
   sourceWidth: number;
   sourceHeight: number;
   renditions: Rendition[];
+  /** The source's size (the edge records it for videos imported from a URL). */
+  sourceBytes?: number;
 }
 
 /** The processor's view of progress: raw signals in, monotonic progress events out. */

@@ -22,6 +22,8 @@ import type { ChunkRunner } from "./chunked/types.ts";
 import { DEFAULT_FFMPEG_TIME_LIMIT } from "./config.ts";
 import { fallbackVerdict } from "./encode-ladder.ts";
 import { EdgeRejectedError, errorMessage, type JobCancelledError, StorageNotFoundError } from "./errors.ts";
+import { ImportError } from "./import/import-source.ts";
+import type { SourceImporter } from "./import/job-import.ts";
 import { createJobProgress, type JobProgress } from "./job-progress.ts";
 import { errorFields, type Logger } from "./log.ts";
 import {
@@ -89,6 +91,8 @@ export interface ProcessDeps {
   encodeStallTimeoutMs?: number;
   /** What an upload may ask for (duration, size, rates); the media core's defaults when absent. */
   sourceLimits?: SourceLimits;
+  /** Imports a source from its URL (jobs with input.url); such jobs fail without one. */
+  importSource?: SourceImporter;
   /** Each ffmpeg run over the source is killed past max(minimumMs, factor x the video's duration). */
   ffmpegTimeLimit?: { factor: number; minimumMs: number };
   /** Address-space ceiling of every ffmpeg/ffprobe run over the source (not NVENC encodes); none when absent. */
@@ -131,6 +135,9 @@ export function classifyError(err: unknown): unknown {
     );
   }
   if (err instanceof EdgeRejectedError) return new UnrecoverableError(err.message);
+  if (err instanceof ImportError && !err.transient) {
+    return new UnrecoverableError(`The video could not be imported: ${err.message}`);
+  }
   if (err instanceof FfmpegDeadlineError) {
     return new UnrecoverableError(
       `Processing took too long and was stopped (${err.message}); the video may be too long or too complex for this server`,
@@ -197,6 +204,25 @@ function startAttempt(job: TranscodeJobLike, deps: ProcessDeps, shutdown?: Abort
       log.info("stage", { stage: name, attempt: number, ...fields });
     },
   };
+}
+
+/**
+ * Step 0, for a video created from a URL: the node downloads it into storage as the source (unless an
+ * earlier attempt did), reporting it as the download; then the job goes on as for an upload.
+ */
+async function importIfAsked(a: Attempt): Promise<void> {
+  const { url, key, maxBytes } = a.data.input;
+  if (!url) return;
+  if (!a.deps.importSource) throw new UnrecoverableError("This transcoder cannot import sources from URLs");
+  a.stage("import", { maxBytes });
+  const bytes = await a.deps.importSource({
+    url,
+    key,
+    maxBytes: maxBytes ?? Number.MAX_SAFE_INTEGER,
+    signal: a.signal,
+    onProgress: (done, total) => a.progress.downloading(done, total),
+  });
+  a.log.info(bytes === null ? "source imported by an earlier attempt" : "source imported", { bytes });
 }
 
 /** The coordinator's source: a presigned URL at once, the whole file on this node once downloaded. */
@@ -596,12 +622,14 @@ async function reportReady(
   a: Attempt,
   facts: MediaFacts,
   published: { renditions: Rendition[]; durationSeconds: number },
+  sourceBytes: number,
 ): Promise<TranscodeResult> {
   await a.progress.ready({
     durationSeconds: published.durationSeconds,
     sourceWidth: facts.width,
     sourceHeight: facts.height,
     renditions: published.renditions,
+    sourceBytes,
   });
   return published;
 }
@@ -679,6 +707,7 @@ export async function processJob(
     const outDir = join(tempDir, "out");
     await mkdir(outDir);
 
+    await importIfAsked(a);
     source = startSource(a, join(tempDir, "source"));
     const probed = await probeAndPlan(a, source);
     const { facts } = probed;
@@ -687,7 +716,8 @@ export async function processJob(
     await storePoster(a, (await source.file()).path, outDir, facts, maxPixels);
     a.stage("publish", { ...encoded });
     // Every playlist turns VOD and the measured master goes last: once it is out, all it names is final.
-    const result = await reportReady(a, facts, await publication.finish());
+    const published = await publication.finish();
+    const result = await reportReady(a, facts, published, (await source.file()).bytes);
     a.log.info("stage", { stage: "done", durationSeconds: result.durationSeconds, ...encoded });
     return result;
   } catch (err) {

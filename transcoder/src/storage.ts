@@ -6,6 +6,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -66,6 +67,19 @@ export interface Storage {
    * audio). It carries a signature, so it is never logged (run-ffmpeg.ts redacts it from errors).
    */
   presignGet(key: string, expiresSeconds: number): Promise<string>;
+}
+
+/** Storage that also takes a body of unknown length as it arrives (a source imported from a URL). */
+export interface StreamUploader {
+  /**
+   * Uploads a stream as it arrives, in parts of `partSizeBytes` (one PutObject when it is smaller),
+   * without retries (a stream cannot be read twice). When the body fails, or `signal` aborts (which
+   * fails the body with its reason), the promise settles only after the multipart upload was aborted
+   * and its parts removed: nothing half-stored remains.
+   */
+  putStream(key: string, body: Readable, contentType: string, signal?: AbortSignal): Promise<void>;
+  /** Whether an object exists (HeadObject; retried like every request). */
+  exists(key: string, signal?: AbortSignal): Promise<boolean>;
 }
 
 /** SigV4's longest presigned lifetime. */
@@ -131,7 +145,7 @@ function storageError(err: unknown, verb: string, key: string): unknown {
 }
 
 /** The node's storage on the AWS SDK (see the module comment). */
-export function createStorage(config: StorageConfig, options: StorageOptions = {}): Storage {
+export function createStorage(config: StorageConfig, options: StorageOptions = {}): Storage & StreamUploader {
   const attempts = options.attempts ?? 4;
   const baseDelayMs = options.baseDelayMs ?? 500;
   const bufferLimit = options.bufferLimitBytes ?? 32 * 1024 * 1024;
@@ -264,6 +278,61 @@ export function createStorage(config: StorageConfig, options: StorageOptions = {
         key,
         signal,
       );
+    },
+
+    async exists(key, signal) {
+      try {
+        await retry(
+          () => client.send(new HeadObjectCommand({ Bucket, Key: key }), { abortSignal: signal }),
+          "HEAD",
+          key,
+          signal,
+        );
+        return true;
+      } catch (err) {
+        if (err instanceof StorageNotFoundError) return false;
+        throw err;
+      }
+    },
+
+    async putStream(key, body, contentType, signal) {
+      signal?.throwIfAborted();
+      // A request that fails fails the body with its error at once, and the body's error is what this
+      // reports: lib-storage would end the body with a bare AbortError (closing its iterator) and, when
+      // AbortMultipartUpload fails too, report that instead of the cause.
+      const send = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      const failFast = new Proxy(client, {
+        get: (target, prop, receiver) =>
+          prop === "send"
+            ? (...args: unknown[]) =>
+                send(...args).catch((err: unknown) => {
+                  if (!body.destroyed && !body.readableEnded) {
+                    body.destroy(err instanceof Error ? err : new Error(String(err)));
+                  }
+                  throw err;
+                })
+            : Reflect.get(target, prop, receiver),
+      });
+      const upload = new Upload({
+        client: failFast,
+        params: { Bucket, Key: key, Body: body, ContentType: contentType },
+        partSize,
+        queueSize: 4,
+        leavePartsOnError: false,
+      });
+      // Failing the body rather than calling upload.abort(): done() then rejects only once the parts in
+      // flight have settled and AbortMultipartUpload has answered (abort() would reject at once and
+      // leave that clean-up running behind the caller's back).
+      const abort = () => body.destroy(signal?.reason ?? new Error("upload aborted"));
+      signal?.addEventListener("abort", abort, { once: true });
+      try {
+        await upload.done();
+      } catch (err) {
+        // The first cause: the source's failure, the abort signal's reason, or the request that failed.
+        throw storageError(body.errored ?? err, "PUT", key);
+      } finally {
+        signal?.removeEventListener("abort", abort);
+      }
     },
 
     async deletePrefix(prefix) {

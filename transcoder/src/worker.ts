@@ -6,12 +6,13 @@ import type { ChunkRunner } from "./chunked/types.ts";
 import type { Config } from "./config.ts";
 import { JobCancelledError } from "./errors.ts";
 import { type DeferReason, type Deferral, deferIfOverShare, type FairShareOptions } from "./fair-share.ts";
+import { type SourceImporter, sourceImporter } from "./import/job-import.ts";
 import { errorFields, type Logger } from "./log.ts";
 import type { EncoderSpec, FallBackDecision } from "./media/index.ts";
 import type { SessionBudget } from "./nvenc-budget.ts";
 import { type OpenProgress, type ProcessDeps, processJob, type TranscodeResult } from "./process-job.ts";
 import { createProgressPublisher } from "./progress-publisher.ts";
-import { createStorage, type Storage } from "./storage.ts";
+import { createStorage, type Storage, type StreamUploader } from "./storage.ts";
 
 /** Abort reason: this node is shutting down and gives the job back to the queue for another node. */
 export class HandBackError extends Error {
@@ -69,6 +70,8 @@ export type TranscodeWorker = Worker<unknown, TranscodeResult> & {
 export interface WorkerDeps {
   log: Logger;
   storage?: Storage;
+  /** Imports sources from URLs; built on `storage` when it can stream. */
+  importSource?: SourceImporter;
   /** Progress channel override (tests); by default a socket to the video's DO on the edge. */
   openProgress?: OpenProgress;
   /** Queue name override, for tests that need their own queue. */
@@ -110,6 +113,10 @@ function safely(log: Logger, name: string, fn: () => void) {
   }
 }
 
+function canStream(storage: Storage): storage is Storage & StreamUploader {
+  return "putStream" in storage && "exists" in storage;
+}
+
 /** Builds the BullMQ worker that turns queued uploads into HLS ladders. */
 export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker {
   if (!deps.encoder && config.encoder === "nvenc") {
@@ -130,6 +137,9 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
         ackTimeoutMs: config.progressAckTimeoutMs,
         log: log.child({ videoId: channel.videoId }),
       }));
+  // Storage given by a test may not stream (an in-memory fake): imports need the real one's putStream.
+  const importer =
+    deps.importSource ?? (canStream(storage) ? sourceImporter(storage, config.imports) : undefined);
   const x264: EncoderSpec = { kind: "x264", preset: config.x264Preset };
   const encoderNow = (): EncoderSpec =>
     typeof deps.encoder === "function" ? deps.encoder() : (deps.encoder ?? x264);
@@ -152,6 +162,7 @@ export function createWorker(config: Config, deps: WorkerDeps): TranscodeWorker 
       sources: deps.sources,
       encodeStallTimeoutMs: config.encodeStallTimeoutMs,
       sourceLimits: config.sourceLimits,
+      importSource: importer,
       ffmpegTimeLimit: config.ffmpegTimeLimit,
       ffmpegMemoryLimitBytes: config.ffmpegMemoryLimitBytes ?? undefined,
       onEncodeStats: (stats) => {

@@ -42,6 +42,8 @@ export function persistTerminal(db: Db, videoId: string, event: TerminalEvent): 
           sourceWidth: event.sourceWidth,
           sourceHeight: event.sourceHeight,
           renditions: event.renditions,
+          // Known from the upload, or, for a video imported from a URL, from the transcoder.
+          sourceBytes: sql`coalesce(${videos.sourceBytes}, ${event.sourceBytes ?? null})`,
           failureReason: null,
           readyAt: sql`now()`,
           // A short video may go straight to ready without a `playable` event.

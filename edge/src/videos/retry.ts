@@ -18,8 +18,8 @@ export interface RetryContext {
 
 /**
  * Runs a failed video's transcode again from its stored source, as a new run (transcode_run + 1: chunk
- * job ids and progress seqs derive from it). In order: the source must be there (409 source_missing
- * otherwise: the owner deletes the video and uploads again); what the failed run left in storage is
+ * job ids and progress seqs derive from it). In order: the source must be there, or be importable again
+ * from its URL (409 source_missing otherwise: the owner deletes the video and uploads again); what the failed run left in storage is
  * removed; the row goes back to queued with the failure and the playback of the old run cleared (a new
  * cache generation, so nothing cached from the failed run is served); the job is queued (the kept failed
  * job replaced; if that fails the row is put back to failed); then the progress object begins the run, so
@@ -35,7 +35,10 @@ export async function retryVideo(ctx: RetryContext, row: VideoRow): Promise<Vide
     );
   }
   const storage = new Storage(config.s3);
-  if ((await storage.headSize(sourceKey(row.id))) === null) {
+  const stored = (await storage.headSize(sourceKey(row.id))) !== null;
+  // A video imported from a URL whose import failed is imported again.
+  const reimport = !stored && row.sourceUrl !== null ? row.sourceUrl : null;
+  if (!stored && reimport === null) {
     throw new HttpError(
       409,
       "source_missing",
@@ -69,7 +72,10 @@ export async function retryVideo(ctx: RetryContext, row: VideoRow): Promise<Vide
     const { cleanup } = await requeueTranscode(config.redisUrl, {
       videoId: row.id,
       ownerId: row.ownerId,
-      input: { key: keys.source },
+      input: {
+        key: keys.source,
+        ...(reimport === null ? {} : { url: reimport, maxBytes: config.uploads.maxSourceBytes }),
+      },
       output: { prefix: keys.outputPrefix },
       progressToken: await signProgressToken(row.id, config.jwtSecret),
       run,

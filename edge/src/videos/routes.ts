@@ -36,6 +36,7 @@ import { spendQuota } from "../rate-limit/user-quotas.ts";
 import { Storage } from "../storage.ts";
 import { canRead, ownedVideo, videoById } from "./access.ts";
 import { changeStatus } from "./change-status.ts";
+import { importVideo } from "./import.ts";
 import { publicVideoPage } from "./public-page.ts";
 import { removeVideo } from "./remove.ts";
 import { retryVideo } from "./retry.ts";
@@ -57,7 +58,10 @@ const createVideo = createRoute({
     "`single`: PUT the file to `upload.url` (signed for exactly that size). Larger ones get `multipart`: " +
     "part n is bytes [(n-1)·partSize, n·partSize) of the file; get part URLs from POST " +
     "/v1/videos/{id}/upload/parts, PUT the parts (in parallel, any order), then POST /v1/videos/{id}/uploaded. " +
-    "GET /v1/videos/{id}/upload says what storage already holds, to resume.",
+    "GET /v1/videos/{id}/upload says what storage already holds, to resume. With `source.url` instead of " +
+    "`upload`, a transcoder node imports the file from that http(s) URL (private, loopback, link-local and " +
+    "metadata addresses refused, on every redirect) and transcodes it: the video starts `queued`, `upload` is " +
+    "null, and a failed import ends the video `failed` with the reason.",
   security: userSecurity,
   middleware: [requireUser()] as const,
   request: { body: jsonBody(CreateVideoBody) },
@@ -211,14 +215,26 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createVideo, async (c) => {
     const body = c.req.valid("json");
     const { db, config } = c.var;
-    const upload = body.upload;
-    if (!upload) throw new HttpError(501, "not_implemented", "importing from a URL is not available yet");
-    checkSourceSize(upload.size, config.uploads);
     await spendQuota(c, "videos", c.var.userId);
-    const row = await insertWithinQuota(db, config.uploads, c.var.userId, upload.size, {
+    const metadata = {
       title: body.title,
       description: body.description ?? null,
       visibility: body.visibility ?? "public",
+    };
+    const baseUrl = baseUrlOf(config.publicBaseUrl, c.req.url);
+    if (body.source) {
+      const row = await importVideo(
+        { config, db, waitUntil: (promise) => waitUntil(c, promise) },
+        c.var.userId,
+        metadata,
+        body.source.url,
+      );
+      return c.json({ video: toVideo(row, baseUrl, c.var.userId), upload: null }, 201);
+    }
+    const upload = body.upload as NonNullable<typeof body.upload>;
+    checkSourceSize(upload.size, config.uploads);
+    const { row } = await insertWithinQuota(db, config.uploads, c.var.userId, upload.size, {
+      ...metadata,
       uploadBytes: upload.size,
       sourceContentType: upload.contentType ?? null,
       sourceFileName: upload.fileName ?? null,
@@ -231,8 +247,7 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       await db.delete(videos).where(eq(videos.id, row.id));
       throw error;
     }
-    const video = toVideo(started.row, baseUrlOf(config.publicBaseUrl, c.req.url), c.var.userId);
-    return c.json({ video, upload: started.ticket }, 201);
+    return c.json({ video: toVideo(started.row, baseUrl, c.var.userId), upload: started.ticket }, 201);
   })
   .openapi(markUploaded, async (c) => {
     const { id } = c.req.valid("param");

@@ -64,7 +64,8 @@ export function checkSourceSize(size: number, limits: UploadLimits): void {
 
 /**
  * Inserts the video after checking the owner's storage quota: the sources they hold plus what they have
- * declared and not uploaded yet, plus this file. Owners are serialised by a transaction-scoped advisory lock,
+ * declared and not uploaded yet, plus this file (`bytes`; 0 for an import, whose size is not known yet:
+ * it needs some room left, and `freeBytes` says how much is, its limit). Owners are serialised by a transaction-scoped advisory lock,
  * so two uploads at once cannot both fit in the space left for one.
  */
 export async function insertWithinQuota(
@@ -73,8 +74,9 @@ export async function insertWithinQuota(
   ownerId: string,
   bytes: number,
   values: Omit<typeof videos.$inferInsert, "ownerId">,
-): Promise<VideoRow> {
+): Promise<{ row: VideoRow; freeBytes: number }> {
   return db.transaction(async (tx) => {
+    let freeBytes = Number.MAX_SAFE_INTEGER;
     if (limits.storageQuotaBytes !== null) {
       await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`quota:${ownerId}`}, 0))`);
       const [held] = await tx
@@ -84,7 +86,8 @@ export async function insertWithinQuota(
         .from(videos)
         .where(eq(videos.ownerId, ownerId));
       const used = Number(held?.bytes ?? 0);
-      if (used + bytes > limits.storageQuotaBytes) {
+      freeBytes = limits.storageQuotaBytes - used - bytes;
+      if (freeBytes < 0 || (bytes === 0 && freeBytes === 0)) {
         throw new HttpError(
           403,
           "storage_quota_exceeded",
@@ -97,7 +100,7 @@ export async function insertWithinQuota(
       .values({ ...values, ownerId })
       .returning();
     if (!row) throw new Error("insert into videos returned no row");
-    return row;
+    return { row, freeBytes };
   });
 }
 

@@ -1,4 +1,6 @@
 import { mkdtempSync, openAsBlob, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { type CreateVideoResponse, sourceKey } from "@streamlet/shared";
@@ -437,6 +439,86 @@ describe("retry", () => {
     );
     expect((await call("GET", `/v1/videos/${created.video.id}`)).json).toMatchObject({ status: "failed" });
   });
+});
+
+describe("import from a URL", () => {
+  let server: Server;
+  let origin: string;
+  const served = { clip: new Uint8Array() };
+
+  beforeAll(async () => {
+    served.clip = new Uint8Array(readFileSync(smallClip));
+    server = createServer((req, res) => {
+      if (req.url === "/clip.mp4") {
+        res.writeHead(200, { "content-type": "video/mp4", "content-length": served.clip.byteLength });
+        res.end(served.clip);
+      } else if (req.url === "/huge.mp4") {
+        // Says 2 GiB (over the stack's 1 GiB MAX_SOURCE_BYTES) and sends a little: refused on the header.
+        res.writeHead(200, { "content-type": "video/mp4", "content-length": String(2 * 1024 * MIB) });
+        res.write(new Uint8Array(1024));
+      } else if (req.url === "/to-private") {
+        res.writeHead(302, { location: "http://10.0.0.1/clip.mp4" });
+        res.end();
+      } else if (req.url === "/to-metadata") {
+        res.writeHead(302, { location: "http://169.254.169.254/latest/meta-data/" });
+        res.end();
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  async function importFrom(client: Awaited<ReturnType<typeof signedUpClient>>, url: string) {
+    const res = await call("POST", "/v1/videos", {
+      token: client.accessToken(),
+      body: { title: "imported", source: { url } },
+    });
+    expect(res.status, res.text).toBe(201);
+    const { video, upload } = res.json as { video: { id: string; status: string }; upload: unknown };
+    expect(upload).toBeNull();
+    expect(video.status).toBe("queued");
+    return video.id;
+  }
+
+  it("imports a video a node downloads into storage, then transcodes it to ready", async () => {
+    const client = await signedUpClient(edge, "import");
+    const id = await importFrom(client, `${origin}/clip.mp4`);
+    const video = await waitForTerminal(client, id, { timeoutMs: 120_000 });
+    expect(video.status, video.failureReason ?? "").toBe("ready");
+    expect(await storage.headSize(sourceKey(id))).toBe(served.clip.byteLength);
+    const [row] = await db.select().from(videos).where(eq(videos.id, id));
+    expect(row).toMatchObject({ sourceUrl: `${origin}/clip.mp4`, sourceBytes: served.clip.byteLength });
+    expect((await fetch(video.playback.hls ?? "")).status).toBe(200);
+  }, 180_000);
+
+  it.each([
+    ["a 404", "/missing.mp4", /could not be imported: the URL answered 404 Not Found/],
+    ["a file over the size limit", "/huge.mp4", /could not be imported: the file is .* larger than the/],
+    ["a redirect to a private address", "/to-private", /could not be imported: .*private.*not allowed/],
+    [
+      "a redirect to the cloud metadata address",
+      "/to-metadata",
+      /could not be imported: .*metadata.*not allowed/,
+    ],
+  ])(
+    "ends failed with the reason for %s, storing nothing",
+    async (_, pathname, reason) => {
+      const client = await signedUpClient(edge, "import-bad");
+      const id = await importFrom(client, `${origin}${pathname}`);
+      const video = await waitForTerminal(client, id, { timeoutMs: 60_000 });
+      expect(video.status).toBe("failed");
+      expect(video.failureReason).toMatch(reason);
+      expect(await storage.headSize(sourceKey(id))).toBeNull();
+      expect(await storage.listMultipartUploads(sourceKey(id))).toEqual([]);
+    },
+    90_000,
+  );
 });
 
 /** Runs the Worker's scheduled handler (the Cron Trigger) as of `time`, through wrangler dev's trigger route. */

@@ -1,0 +1,44 @@
+import { videoKeys } from "@streamlet/shared";
+import { eq } from "drizzle-orm";
+import { signProgressToken } from "../auth/tokens.ts";
+import type { Config } from "../config.ts";
+import type { Db } from "../db/client.ts";
+import { type VideoRow, videos } from "../db/schema.ts";
+import { insertWithinQuota } from "./source-upload.ts";
+
+/**
+ * A video whose source a transcoder node imports from a URL (never the Worker: no video byte passes
+ * through it). The row starts queued with the URL; the job tells the node the most it may store: the
+ * largest source, or the owner's quota left if that is less. The node checks every address it connects
+ * to (transcoder/src/import) and fails the video with the reason when the URL cannot be imported.
+ */
+export async function importVideo(
+  ctx: { config: Config; db: Db; waitUntil: (promise: Promise<unknown>) => void },
+  ownerId: string,
+  metadata: Pick<typeof videos.$inferInsert, "title" | "description" | "visibility">,
+  url: string,
+): Promise<VideoRow> {
+  const { config, db } = ctx;
+  const { row, freeBytes } = await insertWithinQuota(db, config.uploads, ownerId, 0, {
+    ...metadata,
+    status: "queued",
+    sourceUrl: url,
+  });
+  const keys = videoKeys(row.id);
+  try {
+    const { enqueueTranscode } = await import("../queue.ts");
+    const { cleanup } = await enqueueTranscode(config.redisUrl, {
+      videoId: row.id,
+      ownerId,
+      input: { key: keys.source, url, maxBytes: Math.min(config.uploads.maxSourceBytes, freeBytes) },
+      output: { prefix: keys.outputPrefix },
+      progressToken: await signProgressToken(row.id, config.jwtSecret),
+    });
+    ctx.waitUntil(cleanup);
+  } catch (error) {
+    // Nothing was queued: no video either.
+    await db.delete(videos).where(eq(videos.id, row.id));
+    throw error;
+  }
+  return row;
+}
