@@ -114,3 +114,18 @@ Streamlet is running (data in ${path.relative(process.cwd(), dataDir) || "."}):
   Postgres      ${redactUrl(stack.edgeVars.DATABASE_URL ?? "")}
   S3 (s3rver)   ${stack.edgeVars.S3_ENDPOINT}  bucket ${stack.edgeVars.S3_BUCKET}
 Press Ctrl-C to stop.`);
+
+// wrangler dev never fires Cron Triggers: the cleanup of uploads never finished (edge/src/videos/cleanup.ts)
+// runs through wrangler's trigger route, as the deployed Worker's */30 schedule would run it.
+const CLEANUP_EVERY_MS = 15 * 60 * 1000;
+setInterval(async () => {
+  try {
+    const res = await fetch(
+      `${stack.edgeUrl}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("*/30 * * * *")}`,
+    );
+    await res.body?.cancel();
+    if (!res.ok) say(`dev: the scheduled cleanup answered ${res.status}`);
+  } catch (err) {
+    if (!signals.stopping) say(`dev: the scheduled cleanup failed: ${(err as Error).message}`);
+  }
+}, CLEANUP_EVERY_MS).unref();
