@@ -3,7 +3,8 @@ import { AwsClient } from "aws4fetch";
 import { describe, expect, it } from "vitest";
 import { Storage, UPLOAD_URL_SECONDS } from "../src/storage.ts";
 
-// s3rver does not verify signatures, so the presigned URLs are checked here against SigV4 itself.
+// The presigned URLs are checked here against SigV4 itself (AWS's documented example, then an independent
+// computation); the local S3 server (scripts/stack/s3-server.ts) verifies them too, in the integration tests.
 
 const encoder = new TextEncoder();
 const hex = (bytes: ArrayBuffer) =>
