@@ -52,6 +52,17 @@ export function apiClient(baseUrl: string) {
       token = auth.accessToken;
       return auth;
     },
+    async login(email: string, password: string) {
+      const auth = await ok(api.POST("/v1/auth/login", { body: { email, password } }));
+      token = auth.accessToken;
+      return auth;
+    },
+    /** Trades a refresh token for new tokens; the one presented stops working, so keep the new one. */
+    async refresh(refreshToken: string) {
+      const auth = await ok(api.POST("/v1/auth/refresh", { body: { refreshToken } }));
+      token = auth.accessToken;
+      return auth;
+    },
     /** Creates a video for the file at `file` (its size is declared) or of `file` bytes. */
     createVideo: (title: string, file: string | number, description?: string) =>
       ok(
