@@ -2,9 +2,9 @@ import { outputPrefix, sourceKey, TRANSCODE_QUEUE, type TranscodeJob } from "@st
 import { type Job, Queue, UnrecoverableError, Worker } from "bullmq";
 import IORedis from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { hasRedisServer, startRedis } from "../../transcoder/test/helpers/redis.ts";
 import { HttpError } from "../src/errors.ts";
 import { enqueueTranscode, removeTranscodeJob, requeueTranscode } from "../src/queue.ts";
-import { hasRedisServer, startRedis } from "../../transcoder/test/helpers/redis.ts";
 
 const jobOf = (run?: number): TranscodeJob => {
   const videoId = crypto.randomUUID();
