@@ -57,19 +57,37 @@ const BYTE_UNITS: Record<string, number> = {
 };
 
 /** A size var: bytes ("5242880") or with a unit ("5MiB", "50GB"), within [min, max]. */
-const Bytes = (min: number, max: number) =>
+const Bytes = (min: number, max: number, example: string) =>
   z.string().transform((text, ctx): number => {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(text);
-    const bytes = match
-      ? Math.round(Number(match[1]) * (BYTE_UNITS[(match[2] ?? "b").toLowerCase()] ?? 1))
-      : NaN;
-    if (Number.isSafeInteger(bytes) && bytes >= min && bytes <= max) return bytes;
+    const bytes = parseBytes(text, min, max);
+    if (bytes !== null) return bytes;
     ctx.addIssue({
       code: "custom",
-      message: `must be a size from ${min} to ${max} bytes, e.g. "${max >= 1000 ** 3 ? "50GB" : "16MiB"}"`,
+      message: `must be a size from ${min} to ${max} bytes, e.g. "${example}"`,
     });
     return z.NEVER;
   });
+
+/** A size var that may also be "off" (null). */
+const BytesOrOff = (min: number, max: number, example: string) =>
+  z.string().transform((text, ctx): number | null => {
+    if (text.trim() === "off") return null;
+    const bytes = parseBytes(text, min, max);
+    if (bytes !== null) return bytes;
+    ctx.addIssue({
+      code: "custom",
+      message: `must be "off" or a size from ${min} to ${max} bytes, e.g. "${example}"`,
+    });
+    return z.NEVER;
+  });
+
+function parseBytes(text: string, min: number, max: number): number | null {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(text);
+  const bytes = match
+    ? Math.round(Number(match[1]) * (BYTE_UNITS[(match[2] ?? "b").toLowerCase()] ?? 1))
+    : NaN;
+  return Number.isSafeInteger(bytes) && bytes >= min && bytes <= max ? bytes : null;
+}
 
 /** A rate limit var: "20/15m" (count/window with s, m, h or d) or "off". */
 const RateRuleVar = z.string().transform((text, ctx): RateRule | null => {
@@ -119,11 +137,12 @@ const ConfigSchema = z
         .min(1, { message: "must be a whole number of seconds from 1 to 300" })
         .max(300, { message: "must be a whole number of seconds from 1 to 300" }),
     ),
-    MAX_SOURCE_BYTES: optional(Bytes(1, Number.MAX_SAFE_INTEGER)),
-    // S3 takes one PUT up to 5 GiB and parts from 5 MiB (but the last) to 5 GiB.
-    MULTIPART_THRESHOLD_BYTES: optional(Bytes(0, 5 * 1024 ** 3)),
-    UPLOAD_PART_BYTES: optional(Bytes(5 * 1024 ** 2, 5 * 1024 ** 3)),
-    STORAGE_QUOTA_BYTES: optional(z.union([z.literal("off"), Bytes(0, Number.MAX_SAFE_INTEGER)])),
+    // S3's largest object is 5 TiB; it takes one PUT up to 5 GiB and parts from 5 MiB (but the last) up to
+    // 5 GiB, of which we allow under 2 GiB (the part size is an integer column; 5 TiB needs 550 MB parts).
+    MAX_SOURCE_BYTES: optional(Bytes(1, 5 * 1024 ** 4, "50GB")),
+    MULTIPART_THRESHOLD_BYTES: optional(Bytes(0, 5 * 1024 ** 3, "64MiB")),
+    UPLOAD_PART_BYTES: optional(Bytes(5 * 1024 ** 2, 2 * 1024 ** 3 - 1, "16MiB")),
+    STORAGE_QUOTA_BYTES: optional(BytesOrOff(0, Number.MAX_SAFE_INTEGER, "200GB")),
     UPLOAD_EXPIRY_SECONDS: optional(
       z.coerce
         .number({ message: "must be a whole number of seconds, at least 1" })
@@ -183,9 +202,9 @@ const ConfigSchema = z
       partBytes: env.UPLOAD_PART_BYTES ?? DEFAULT_UPLOAD_LIMITS.partBytes,
       /** Null: no quota. */
       storageQuotaBytes:
-        env.STORAGE_QUOTA_BYTES === "off"
-          ? null
-          : (env.STORAGE_QUOTA_BYTES ?? DEFAULT_UPLOAD_LIMITS.storageQuotaBytes),
+        env.STORAGE_QUOTA_BYTES === undefined
+          ? DEFAULT_UPLOAD_LIMITS.storageQuotaBytes
+          : env.STORAGE_QUOTA_BYTES,
       expirySeconds: env.UPLOAD_EXPIRY_SECONDS ?? DEFAULT_UPLOAD_LIMITS.uploadExpirySeconds,
     },
   }));

@@ -47,6 +47,9 @@ export async function setup(project: TestProject) {
       TRUST_CF_CONNECTING_IP: "true",
       // Short, so a test can wait out a data centre's cached playback state (hardening.test.ts).
       PLAYBACK_STATE_TTL_SECONDS: "2",
+      // The suites sign up far more than 30 users from 127.0.0.1 (the stack's client sends no
+      // CF-Connecting-IP); the limit itself is tested in the workers project (RATE_LIMIT_SIGNUP 10/1h).
+      RATE_LIMIT_SIGNUP: "1000/1h",
       // Small parts, so multipart uploads are tested with files of a few MiB (uploads.test.ts).
       MULTIPART_THRESHOLD_BYTES: "6MiB",
       UPLOAD_PART_BYTES: "5MiB",

@@ -107,14 +107,25 @@ export const videos = pgTable(
     check("videos_visibility_valid", sql`${t.visibility} in (${visibilityList})`),
     // An owner's videos (GET /v1/me/videos, channel pages), newest first, keyset-paginated on (created_at, id).
     index("videos_owner_created_idx").on(t.ownerId, t.createdAt.desc(), t.id.desc()),
-    // The cleanup (Cron Trigger): videos whose source never arrived, oldest first.
-    index("videos_awaiting_upload_idx").on(t.createdAt).where(sql`${t.status} = 'awaiting_upload'`),
+    // The cleanup (Cron Trigger): videos whose source never arrived, idle longest first (updated_at moves
+    // with every part URL or resume asked for).
+    index("videos_awaiting_upload_idx").on(t.updatedAt).where(sql`${t.status} = 'awaiting_upload'`),
     // The public list: public ready videos, newest first, keyset-paginated on (created_at, id).
     index("videos_ready_list_idx")
       .on(t.createdAt.desc(), t.id.desc())
       .where(sql`${t.status} = 'ready' and ${t.visibility} = 'public'`),
   ],
 );
+
+/**
+ * Source keys of removed videos that upload URLs handed out before the removal could still fill (a PUT
+ * URL lives an hour): the scheduled cleanup deletes whatever appears there until `sweep_until`, so no
+ * source outlives its video unaccounted. No foreign key: the video is gone.
+ */
+export const sourceSweeps = pgTable("source_sweeps", {
+  videoId: uuid("video_id").primaryKey(),
+  sweepUntil: timestamptz("sweep_until").notNull(),
+});
 
 export type UserRow = typeof users.$inferSelect;
 export type VideoRow = typeof videos.$inferSelect;

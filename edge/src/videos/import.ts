@@ -8,8 +8,10 @@ import { insertWithinQuota } from "./source-upload.ts";
 
 /**
  * A video whose source a transcoder node imports from a URL (never the Worker: no video byte passes
- * through it). The row starts queued with the URL; the job tells the node the most it may store: the
- * largest source, or the owner's quota left if that is less. The node checks every address it connects
+ * through it). The row starts queued with the URL and a quota reservation: the largest source, or the
+ * owner's quota left if that is less, which is also the most the node may store. The reservation counts
+ * against the quota until the ready event brings the real size (a failed import keeps it: the stored
+ * source, if any, stays for a retry). The node checks every address it connects
  * to (transcoder/src/import) and fails the video with the reason when the URL cannot be imported.
  */
 export async function importVideo(
@@ -19,18 +21,21 @@ export async function importVideo(
   url: string,
 ): Promise<VideoRow> {
   const { config, db } = ctx;
-  const { row, freeBytes } = await insertWithinQuota(db, config.uploads, ownerId, 0, {
-    ...metadata,
-    status: "queued",
-    sourceUrl: url,
-  });
+  const row = await insertWithinQuota(
+    db,
+    config.uploads,
+    ownerId,
+    { upTo: config.uploads.maxSourceBytes },
+    { ...metadata, status: "queued", sourceUrl: url },
+  );
   const keys = videoKeys(row.id);
   try {
     const { enqueueTranscode } = await import("../queue.ts");
     const { cleanup } = await enqueueTranscode(config.redisUrl, {
       videoId: row.id,
       ownerId,
-      input: { key: keys.source, url, maxBytes: Math.min(config.uploads.maxSourceBytes, freeBytes) },
+      // The reservation: what the quota had left (at most the largest source), counted until the size is known.
+      input: { key: keys.source, url, maxBytes: row.uploadBytes ?? config.uploads.maxSourceBytes },
       output: { prefix: keys.outputPrefix },
       progressToken: await signProgressToken(row.id, config.jwtSecret),
     });

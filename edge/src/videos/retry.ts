@@ -19,11 +19,11 @@ export interface RetryContext {
 /**
  * Runs a failed video's transcode again from its stored source, as a new run (transcode_run + 1: chunk
  * job ids and progress seqs derive from it). In order: the source must be there, or be importable again
- * from its URL (409 source_missing otherwise: the owner deletes the video and uploads again); what the failed run left in storage is
- * removed; the row goes back to queued with the failure and the playback of the old run cleared (a new
- * cache generation, so nothing cached from the failed run is served); the job is queued (the kept failed
- * job replaced; if that fails the row is put back to failed); then the progress object begins the run, so
- * subscribers see `queued` again. Returns the row as queued.
+ * from its URL (409 source_missing otherwise: the owner deletes the video and uploads again); the row
+ * goes back to queued with the failure and the playback of the old run cleared (a new cache generation,
+ * so nothing cached from the failed run is served); what the failed run left in storage is removed; the
+ * job is queued (the kept failed job replaced; if either fails the row is put back to failed); then the
+ * progress object begins the run, so subscribers see `queued` again. Returns the row as queued.
  */
 export async function retryVideo(ctx: RetryContext, row: VideoRow): Promise<VideoRow> {
   const { config, db } = ctx;
@@ -45,11 +45,6 @@ export async function retryVideo(ctx: RetryContext, row: VideoRow): Promise<Vide
       "the source file of this video is not in storage any more: delete the video and upload it again",
     );
   }
-  const leftovers = await storage.listKeys(outputPrefix(row.id));
-  for (let i = 0; i < leftovers.length; i += 10) {
-    await Promise.all(leftovers.slice(i, i + 10).map((key) => storage.delete(key)));
-  }
-
   const queued = await changeStatus(db, row.id, "queued", {
     transcodeRun: sql`${videos.transcodeRun} + 1`,
     failureReason: null,
@@ -68,13 +63,21 @@ export async function retryVideo(ctx: RetryContext, row: VideoRow): Promise<Vide
   const run = queued.row.transcodeRun;
   const keys = videoKeys(row.id);
   try {
+    // Only the request that moved the row clears what the failed run left (a concurrent retry got 409
+    // above), and before the new run is queued: nothing of the new run can be there yet.
+    const leftovers = await storage.listKeys(outputPrefix(row.id));
+    for (let i = 0; i < leftovers.length; i += 10) {
+      await Promise.all(leftovers.slice(i, i + 10).map((key) => storage.delete(key)));
+    }
     const { requeueTranscode } = await import("../queue.ts");
     const { cleanup } = await requeueTranscode(config.redisUrl, {
       videoId: row.id,
       ownerId: row.ownerId,
       input: {
         key: keys.source,
-        ...(reimport === null ? {} : { url: reimport, maxBytes: config.uploads.maxSourceBytes }),
+        ...(reimport === null
+          ? {}
+          : { url: reimport, maxBytes: row.uploadBytes ?? config.uploads.maxSourceBytes }),
       },
       output: { prefix: keys.outputPrefix },
       progressToken: await signProgressToken(row.id, config.jwtSecret),

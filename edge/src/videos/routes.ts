@@ -233,9 +233,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     }
     const upload = body.upload as NonNullable<typeof body.upload>;
     checkSourceSize(upload.size, config.uploads);
-    const { row } = await insertWithinQuota(db, config.uploads, c.var.userId, upload.size, {
+    const row = await insertWithinQuota(db, config.uploads, c.var.userId, upload.size, {
       ...metadata,
-      uploadBytes: upload.size,
       sourceContentType: upload.contentType ?? null,
       sourceFileName: upload.fileName ?? null,
     });
@@ -256,6 +255,13 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     // Only an upload moves a video to queued here (a failed one is retried with POST /retry).
     if (row.status !== "awaiting_upload" && row.status !== "queued") {
       throw new HttpError(409, "invalid_state", `the video is already ${row.status}`);
+    }
+    if (row.sourceUrl !== null) {
+      throw new HttpError(
+        409,
+        "invalid_state",
+        "this video is imported from a URL: there is no upload to confirm",
+      );
     }
 
     const keys = videoKeys(id);
@@ -281,6 +287,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
         input: { key: keys.source },
         output: { prefix: keys.outputPrefix },
         progressToken: await signProgressToken(id, config.jwtSecret),
+        // A retried video confirmed again (a client repeating /uploaded) names its own run.
+        ...(row.transcodeRun > 1 ? { run: row.transcodeRun } : {}),
       });
       waitUntil(c, cleanup);
     } catch (error) {

@@ -11,7 +11,7 @@ import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { type VideoRow, videos } from "../db/schema.ts";
 import { HttpError } from "../errors.ts";
-import { Storage, type StoredPart } from "../storage.ts";
+import { Storage, StorageError, type StoredPart } from "../storage.ts";
 
 /**
  * The source upload of a video, straight from the client to storage: one presigned PUT for small files, an
@@ -64,19 +64,22 @@ export function checkSourceSize(size: number, limits: UploadLimits): void {
 
 /**
  * Inserts the video after checking the owner's storage quota: the sources they hold plus what they have
- * declared and not uploaded yet, plus this file (`bytes`; 0 for an import, whose size is not known yet:
- * it needs some room left, and `freeBytes` says how much is, its limit). Owners are serialised by a transaction-scoped advisory lock,
- * so two uploads at once cannot both fit in the space left for one.
+ * declared and not uploaded yet (or reserved for an import), plus this file. `bytes` is the declared size
+ * of an upload; `{ upTo }` reserves for an import of unknown size what is left, at most `upTo` (the import
+ * may store no more: the reservation is the job's limit, kept in upload_bytes until the real size is known).
+ * Owners are serialised by a transaction-scoped advisory lock, so two uploads at once cannot both fit in
+ * the space left for one.
  */
 export async function insertWithinQuota(
   db: Db,
   limits: UploadLimits,
   ownerId: string,
-  bytes: number,
-  values: Omit<typeof videos.$inferInsert, "ownerId">,
-): Promise<{ row: VideoRow; freeBytes: number }> {
+  bytes: number | { upTo: number },
+  values: Omit<typeof videos.$inferInsert, "ownerId" | "uploadBytes">,
+): Promise<VideoRow> {
   return db.transaction(async (tx) => {
-    let freeBytes = Number.MAX_SAFE_INTEGER;
+    let free = Number.MAX_SAFE_INTEGER;
+    let used = 0;
     if (limits.storageQuotaBytes !== null) {
       await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`quota:${ownerId}`}, 0))`);
       const [held] = await tx
@@ -85,22 +88,25 @@ export async function insertWithinQuota(
         })
         .from(videos)
         .where(eq(videos.ownerId, ownerId));
-      const used = Number(held?.bytes ?? 0);
-      freeBytes = limits.storageQuotaBytes - used - bytes;
-      if (freeBytes < 0 || (bytes === 0 && freeBytes === 0)) {
-        throw new HttpError(
-          403,
-          "storage_quota_exceeded",
-          `this file (${bytes} bytes) does not fit in your storage quota: ${used} of ${limits.storageQuotaBytes} bytes are used`,
-        );
-      }
+      used = Number(held?.bytes ?? 0);
+      free = limits.storageQuotaBytes - used;
+    }
+    const reserved = typeof bytes === "number" ? bytes : Math.min(bytes.upTo, free);
+    if (reserved > free || reserved <= 0) {
+      throw new HttpError(
+        403,
+        "storage_quota_exceeded",
+        typeof bytes === "number"
+          ? `this file (${bytes} bytes) does not fit in your storage quota: ${used} of ${limits.storageQuotaBytes} bytes are used`
+          : `your storage quota is used up: ${used} of ${limits.storageQuotaBytes} bytes`,
+      );
     }
     const [row] = await tx
       .insert(videos)
-      .values({ ...values, ownerId })
+      .values({ ...values, ownerId, uploadBytes: reserved })
       .returning();
     if (!row) throw new Error("insert into videos returned no row");
-    return { row, freeBytes };
+    return row;
   });
 }
 
@@ -151,11 +157,24 @@ function pendingPlan(row: VideoRow): UploadPlan {
   return plan;
 }
 
+/** Marks the upload active: the cleanup removes a video that has not asked for anything for a day. */
+async function touch(db: Db, id: string): Promise<void> {
+  await db.update(videos).set({ updatedAt: sql`now()` }).where(eq(videos.id, id));
+}
+
 /** Presigned PUTs for the given parts of a multipart upload, each signed for its exact size. */
-export async function partUrls(config: Config, row: VideoRow, partNumbers: number[]) {
+export async function partUrls(db: Db, config: Config, row: VideoRow, partNumbers: number[]) {
   const plan = pendingPlan(row);
-  if (plan.kind !== "multipart" || row.uploadId === null) {
+  if (plan.kind !== "multipart") {
     throw new HttpError(409, "not_multipart", "this video's source is uploaded with one PUT, not in parts");
+  }
+  if (row.uploadId === null) {
+    // Completed by an earlier /uploaded whose job could not be queued: confirm it again.
+    throw new HttpError(
+      409,
+      "invalid_state",
+      "the upload is complete: confirm it with POST /v1/videos/{id}/uploaded",
+    );
   }
   const count = partCount(plan);
   const outside = partNumbers.filter((n) => n > count);
@@ -166,6 +185,7 @@ export async function partUrls(config: Config, row: VideoRow, partNumbers: numbe
       `the upload has ${count} parts; no part ${outside.join(", ")}`,
     );
   }
+  await touch(db, row.id);
   const storage = new Storage(config.s3);
   const now = new Date();
   const unique = [...new Set(partNumbers)].sort((a, b) => a - b);
@@ -186,8 +206,9 @@ export async function partUrls(config: Config, row: VideoRow, partNumbers: numbe
 }
 
 /** What storage holds of the upload: the client resumes from it (a single PUT gets a fresh URL). */
-export async function uploadState(config: Config, row: VideoRow): Promise<UploadState> {
+export async function uploadState(db: Db, config: Config, row: VideoRow): Promise<UploadState> {
   const plan = pendingPlan(row);
+  await touch(db, row.id);
   const storage = new Storage(config.s3);
   if (plan.kind === "single") {
     const stored = await storage.headSize(sourceKey(row.id));
@@ -198,7 +219,13 @@ export async function uploadState(config: Config, row: VideoRow): Promise<Upload
       complete: stored === plan.size,
     };
   }
-  const parts = (await storage.listParts(sourceKey(row.id), row.uploadId ?? "")) ?? [];
+  if (row.uploadId === null) {
+    // Completed by an earlier /uploaded whose job could not be queued: the object is whole in storage.
+    const stored = await storage.headSize(sourceKey(row.id));
+    const complete = stored === plan.size;
+    return { ticket: multipartTicket(plan), parts: [], uploadedBytes: complete ? plan.size : 0, complete };
+  }
+  const parts = (await storage.listParts(sourceKey(row.id), row.uploadId)) ?? [];
   const valid = parts.filter(
     (p) => p.partNumber <= partCount(plan) && p.size === partSize(plan, p.partNumber),
   );
@@ -284,7 +311,26 @@ async function completeFromParts(
       }`,
     );
   }
-  await storage.completeMultipartUpload(key, uploadId, parts);
+  try {
+    await storage.completeMultipartUpload(key, uploadId, parts);
+  } catch (error) {
+    // Storage changed under us: a part PUT again since the listing, or the upload aborted (a delete).
+    if (error instanceof StorageError && error.code === "InvalidPart") {
+      throw new HttpError(
+        409,
+        "upload_incomplete",
+        "a part changed while the upload was being completed: try again",
+      );
+    }
+    if (error instanceof StorageError && error.code === "NoSuchUpload") {
+      throw new HttpError(
+        409,
+        "upload_missing",
+        "the upload is gone from storage (the video was deleted or expired)",
+      );
+    }
+    throw error;
+  }
   await db.update(videos).set({ uploadId: null }).where(eq(videos.id, row.id));
 }
 

@@ -59,10 +59,10 @@ export const uploadRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createPartUrls, async (c) => {
     const { id } = c.req.valid("param");
     const row = await ownedVideo(c.var.db, id, c.var.userId);
-    return c.json(await partUrls(c.var.config, row, c.req.valid("json").partNumbers), 200);
+    return c.json(await partUrls(c.var.db, c.var.config, row, c.req.valid("json").partNumbers), 200);
   })
   .openapi(getUpload, async (c) => {
     const { id } = c.req.valid("param");
     const row = await ownedVideo(c.var.db, id, c.var.userId);
-    return c.json(await uploadState(c.var.config, row), 200);
+    return c.json(await uploadState(c.var.db, c.var.config, row), 200);
   });

@@ -21,6 +21,7 @@ import IORedis from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { videos } from "../../src/db/schema.ts";
+import { Storage } from "../../src/storage.ts";
 import {
   type Answer,
   call,
@@ -179,7 +180,77 @@ async function commentOn(videoId: string, author: TestUser, parentId?: string) {
   return (res.json as { id: string }).id;
 }
 
+/** The path of a presigned URL and its upload id: what a case compares (signatures carry the time). */
+const presigned = (url: string) => {
+  const u = new URL(url);
+  return {
+    path: u.pathname,
+    partNumber: u.searchParams.get("partNumber"),
+    uploadId: u.searchParams.get("uploadId"),
+  };
+};
+
 const cases: IdCase[] = [
+  {
+    route: "GET /v1/videos/{id}/upload",
+    status: 200,
+    run: async (form) => {
+      const { owner } = await people();
+      const video = await videoRow(db, owner.id, { status: "awaiting_upload" });
+      await db.update(videos).set({ uploadBytes: 1000 }).where(eq(videos.id, video.id));
+      const res = await call("GET", `/v1/videos/${form(video.id)}/upload`, { token: owner.token });
+      const body = res.json as { ticket: { kind: string; url: string }; uploadedBytes: number } | null;
+      return {
+        answer: {
+          status: res.status,
+          kind: body?.ticket.kind,
+          url: body && presigned(body.ticket.url),
+          bytes: body?.uploadedBytes,
+        },
+        ids: { video: video.id, owner: owner.id },
+      };
+    },
+  },
+  {
+    route: "POST /v1/videos/{id}/upload/parts",
+    status: 200,
+    run: async (form) => {
+      const { owner } = await people();
+      const video = await videoRow(db, owner.id, { status: "awaiting_upload" });
+      const uploadId = await new Storage(config.s3).createMultipartUpload(sourceKey(video.id));
+      await db
+        .update(videos)
+        .set({ uploadBytes: 12 * 1024 * 1024, uploadPartBytes: 5 * 1024 * 1024, uploadId })
+        .where(eq(videos.id, video.id));
+      const res = await call("POST", `/v1/videos/${form(video.id)}/upload/parts`, {
+        token: owner.token,
+        body: { partNumbers: [1, 3] },
+      });
+      const parts = (res.json as { parts?: { size: number; url: string }[] } | null)?.parts ?? [];
+      return {
+        answer: { status: res.status, parts: parts.map((p) => ({ size: p.size, ...presigned(p.url) })) },
+        ids: { video: video.id, owner: owner.id, upload: uploadId },
+      };
+    },
+  },
+  {
+    route: "POST /v1/videos/{id}/retry",
+    status: 202,
+    run: async (form) => {
+      const { owner } = await people();
+      const video = await videoRow(db, owner.id, { status: "failed" });
+      // Not a real video: the transcoder fails it again, which is of no interest here.
+      await putObject(sourceKey(video.id), "not a video");
+      const res = await call("POST", `/v1/videos/${form(video.id)}/retry`, { token: owner.token });
+      // The job names the video, its keys and the new run canonically, whatever the case of the path.
+      const job = await queue.getJob(video.id);
+      const data = job?.data as { videoId: string; input: { key: string }; run?: number } | undefined;
+      return {
+        answer: { ...answer(res), job: data && [data.videoId, data.input.key, data.run] },
+        ids: { video: video.id, owner: owner.id },
+      };
+    },
+  },
   {
     route: "POST /v1/videos/{id}/uploaded",
     status: 202,

@@ -320,6 +320,12 @@ describe("limits", () => {
     }
     const over = await call("POST", "/v1/videos", { token, body: { title: "q3", upload: { size: 1 } } });
     expectError(over, 403, "storage_quota_exceeded");
+    // An import of unknown size needs room left too.
+    const importing = await call("POST", "/v1/videos", {
+      token,
+      body: { title: "q-import", source: { url: "https://example.com/a.mp4" } },
+    });
+    expectError(importing, 403, "storage_quota_exceeded");
     // Another user is not affected.
     const other = await signedUpClient(edge, "quota-other");
     expect((await other.createVideo("fine", 1000)).video.status).toBe("awaiting_upload");
@@ -355,16 +361,32 @@ describe("abort and cleanup", () => {
     await late.body?.cancel();
   }, 60_000);
 
+  it("sweeps what a PUT URL handed out before a delete stores afterwards", async () => {
+    const client = await signedUpClient(edge, "sweep");
+    const created = await client.createVideo("deleted then put", 1000);
+    const url = (created.upload as { url: string }).url;
+    expect(
+      (await call("DELETE", `/v1/videos/${created.video.id}`, { token: client.accessToken() })).status,
+    ).toBe(204);
+    // The URL is still valid for an hour: the PUT lands, with no video to count it against.
+    const late = await fetch(url, { method: "PUT", body: new Uint8Array(1000) });
+    expect(late.status).toBe(200);
+    expect(await storage.headSize(sourceKey(created.video.id))).toBe(1000);
+    expect((await scheduled(Date.now())).outcome).toBe("ok");
+    expect(await storage.headSize(sourceKey(created.video.id))).toBeNull();
+  });
+
   it("the scheduled cleanup removes videos never uploaded and aborts stale multipart uploads", async () => {
     const client = await signedUpClient(edge, "cleanup");
     const stale = await createMultipart(client, 2 * 5 * MIB);
     const fresh = await createMultipart(client, 2 * 5 * MIB);
     const staleUpload = await uploadIdOf(stale.video.id);
     const freshUpload = await uploadIdOf(fresh.video.id);
-    // The stale one was created two days ago (UPLOAD_EXPIRY_SECONDS is a day by default).
+    // The stale one was last active two days ago (UPLOAD_EXPIRY_SECONDS is a day by default); asking for
+    // the upload's state counts as activity, so the fresh one stays fresh.
     await db
       .update(videos)
-      .set({ createdAt: new Date(Date.now() - 2 * 86_400_000) })
+      .set({ updatedAt: new Date(Date.now() - 2 * 86_400_000) })
       .where(eq(videos.id, stale.video.id));
     // An orphan: a multipart upload under sources/ that no video awaits (a crash before it was recorded).
     const orphanKey = sourceKey(crypto.randomUUID());
@@ -489,6 +511,14 @@ describe("import from a URL", () => {
   it("imports a video a node downloads into storage, then transcodes it to ready", async () => {
     const client = await signedUpClient(edge, "import");
     const id = await importFrom(client, `${origin}/clip.mp4`);
+    // Its quota reservation until the size is known: the largest source (1 GiB here).
+    const [reserved] = await db.select().from(videos).where(eq(videos.id, id));
+    expect(reserved?.uploadBytes).toBe(1024 * MIB);
+    expectError(
+      await call("POST", `/v1/videos/${id}/uploaded`, { token: client.accessToken() }),
+      409,
+      "invalid_state",
+    );
     const video = await waitForTerminal(client, id, { timeoutMs: 120_000 });
     expect(video.status, video.failureReason ?? "").toBe("ready");
     expect(await storage.headSize(sourceKey(id))).toBe(served.clip.byteLength);
