@@ -1,10 +1,9 @@
-import { videoKeys } from "@streamlet/shared";
 import { eq } from "drizzle-orm";
-import { signProgressToken } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { type VideoRow, videos } from "../db/schema.ts";
 import { insertWithinQuota } from "./source-upload.ts";
+import { transcodeJobFor } from "./transcode-job.ts";
 
 /**
  * A video whose source a transcoder node imports from a URL (never the Worker: no video byte passes
@@ -28,17 +27,13 @@ export async function importVideo(
     { upTo: config.uploads.maxSourceBytes },
     { ...metadata, status: "queued", sourceUrl: url },
   );
-  const keys = videoKeys(row.id);
   try {
     const { enqueueTranscode } = await import("../queue.ts");
-    const { cleanup } = await enqueueTranscode(config.redisUrl, {
-      videoId: row.id,
-      ownerId,
-      // The reservation: what the quota had left (at most the largest source), counted until the size is known.
-      input: { key: keys.source, url, maxBytes: row.uploadBytes ?? config.uploads.maxSourceBytes },
-      output: { prefix: keys.outputPrefix },
-      progressToken: await signProgressToken(row.id, config.jwtSecret),
-    });
+    // The job's limit is the reservation: what the quota had left, at most the largest source.
+    const { cleanup } = await enqueueTranscode(
+      config.redisUrl,
+      await transcodeJobFor(config, row, { importFrom: url }),
+    );
     ctx.waitUntil(cleanup);
   } catch (error) {
     // Nothing was queued: no video either.

@@ -1,12 +1,12 @@
-import { outputPrefix, sourceKey, videoKeys } from "@streamlet/shared";
+import { outputPrefix, sourceKey } from "@streamlet/shared";
 import { eq, sql } from "drizzle-orm";
-import { signProgressToken } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { type VideoRow, videos } from "../db/schema.ts";
 import { HttpError, notFound } from "../errors.ts";
 import { Storage } from "../storage.ts";
 import { changeStatus } from "./change-status.ts";
+import { transcodeJobFor } from "./transcode-job.ts";
 
 /** What a retry needs beyond the row: config, db, the progress objects and waitUntil. */
 export interface RetryContext {
@@ -61,7 +61,6 @@ export async function retryVideo(ctx: RetryContext, row: VideoRow): Promise<Vide
     throw new HttpError(409, "invalid_state", `the video is already ${queued.row.status}`);
   }
   const run = queued.row.transcodeRun;
-  const keys = videoKeys(row.id);
   try {
     // Only the request that moved the row clears what the failed run left (a concurrent retry got 409
     // above), and before the new run is queued: nothing of the new run can be there yet.
@@ -70,19 +69,8 @@ export async function retryVideo(ctx: RetryContext, row: VideoRow): Promise<Vide
       await Promise.all(leftovers.slice(i, i + 10).map((key) => storage.delete(key)));
     }
     const { requeueTranscode } = await import("../queue.ts");
-    const { cleanup } = await requeueTranscode(config.redisUrl, {
-      videoId: row.id,
-      ownerId: row.ownerId,
-      input: {
-        key: keys.source,
-        ...(reimport === null
-          ? {}
-          : { url: reimport, maxBytes: row.uploadBytes ?? config.uploads.maxSourceBytes }),
-      },
-      output: { prefix: keys.outputPrefix },
-      progressToken: await signProgressToken(row.id, config.jwtSecret),
-      run,
-    });
+    const job = await transcodeJobFor(config, queued.row, { importFrom: reimport });
+    const { cleanup } = await requeueTranscode(config.redisUrl, job);
     ctx.waitUntil(cleanup);
   } catch (error) {
     // Nothing was queued: the video stays failed, as it was, and the owner may try again.

@@ -6,13 +6,11 @@ import {
   outputPrefix,
   UpdateVideoBody,
   VIDEO_DELETED,
-  videoKeys,
 } from "@streamlet/shared";
 import { and, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { optionalUser } from "../auth/optional-user.ts";
 import { requireUser } from "../auth/require-user.ts";
-import { signProgressToken } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
 import { videos } from "../db/schema.ts";
 import { statsForRead } from "../engagement/stats.ts";
@@ -42,6 +40,7 @@ import { removeVideo } from "./remove.ts";
 import { retryVideo } from "./retry.ts";
 import { baseUrlOf, toVideo } from "./serialize.ts";
 import { checkSourceSize, finishUpload, insertWithinQuota, startUpload } from "./source-upload.ts";
+import { transcodeJobFor } from "./transcode-job.ts";
 
 const NO_STATS = { views: 0, likes: 0, dislikes: 0, comments: 0 };
 
@@ -264,7 +263,6 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       );
     }
 
-    const keys = videoKeys(id);
     // A repeat while queued finds the source in place (the upload was completed the first time).
     const size =
       row.status === "queued" && row.sourceBytes !== null
@@ -281,15 +279,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     try {
       // Loaded on first use: bullmq and ioredis are most of the Worker and only this route needs them.
       const { enqueueTranscode } = await import("../queue.ts");
-      const { cleanup } = await enqueueTranscode(config.redisUrl, {
-        videoId: id,
-        ownerId: row.ownerId,
-        input: { key: keys.source },
-        output: { prefix: keys.outputPrefix },
-        progressToken: await signProgressToken(id, config.jwtSecret),
-        // A retried video confirmed again (a client repeating /uploaded) names its own run.
-        ...(row.transcodeRun > 1 ? { run: row.transcodeRun } : {}),
-      });
+      // A retried video confirmed again (a client repeating /uploaded) names its own run.
+      const { cleanup } = await enqueueTranscode(config.redisUrl, await transcodeJobFor(config, row));
       waitUntil(c, cleanup);
     } catch (error) {
       // Nothing was queued: put the video back so the client's retry starts from a clean state.
