@@ -408,12 +408,13 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List public ready videos, newest first */
+    /** List public ready videos, newest first; with q, those whose title or description match */
     get: {
       parameters: {
         query?: {
           limit?: number;
           cursor?: string;
+          q?: string;
         };
         header?: never;
         path?: never;
@@ -1709,6 +1710,7 @@ export interface paths {
         query?: {
           limit?: number;
           cursor?: string;
+          q?: string;
         };
         header?: never;
         path?: never;
@@ -1766,6 +1768,7 @@ export interface paths {
         query?: {
           limit?: number;
           cursor?: string;
+          q?: string;
         };
         header?: never;
         path?: never;
@@ -2150,12 +2153,13 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The channel owner's public ready videos, newest first */
+    /** The channel owner's public ready videos, newest first; with q, those whose title or description match */
     get: {
       parameters: {
         query?: {
           limit?: number;
           cursor?: string;
+          q?: string;
         };
         header?: never;
         path: {

@@ -164,4 +164,9 @@ export type VideoList = z.infer<typeof VideoList>;
 export const ListVideosQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional(),
+  /**
+   * Search words over titles and descriptions (web search syntax: "quoted phrases", -excluded, or);
+   * English stemming, so "running" finds "run". Results stay newest first.
+   */
+  q: singleLineText(200).optional(),
 });

@@ -112,7 +112,8 @@ const channelVideos = createRoute({
   method: "get",
   path: "/{handle}/videos",
   tags: ["channels"],
-  summary: "The channel owner's public ready videos, newest first",
+  summary:
+    "The channel owner's public ready videos, newest first; with q, those whose title or description match",
   request: { params: HandleParam, query: ListVideosQuery },
   responses: {
     200: json(VideoListSchema, "A page of videos"),

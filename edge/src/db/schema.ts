@@ -1,5 +1,5 @@
 import { type Rendition, VideoStatus, Visibility } from "@streamlet/shared";
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
   bigint,
@@ -54,6 +54,14 @@ export const refreshTokens = pgTable(
     index("refresh_tokens_family_id_idx").on(t.familyId),
   ],
 );
+
+/**
+ * What search matches a video on (GET /v1/videos?q=): its title, weighted above its description, English
+ * stemming. The index and the query use this one expression, so the planner can use the index.
+ */
+export function searchDocument(title: AnyPgColumn | SQL, description: AnyPgColumn | SQL): SQL {
+  return sql`(setweight(to_tsvector('english', ${title}), 'A') || setweight(to_tsvector('english', coalesce(${description}, '')), 'B'))`;
+}
 
 const statusList = sql.raw(VideoStatus.options.map((status) => `'${status}'`).join(", "));
 const visibilityList = sql.raw(Visibility.options.map((visibility) => `'${visibility}'`).join(", "));
@@ -110,6 +118,10 @@ export const videos = pgTable(
     // The cleanup (Cron Trigger): videos whose source never arrived, idle longest first (updated_at moves
     // with every part URL or resume asked for).
     index("videos_awaiting_upload_idx").on(t.updatedAt).where(sql`${t.status} = 'awaiting_upload'`),
+    // Search over the public list (GET /v1/videos?q=): a GIN index of the search document.
+    index("videos_search_idx")
+      .using("gin", searchDocument(t.title, t.description))
+      .where(sql`${t.status} = 'ready' and ${t.visibility} = 'public'`),
     // The public list: public ready videos, newest first, keyset-paginated on (created_at, id).
     index("videos_ready_list_idx")
       .on(t.createdAt.desc(), t.id.desc())

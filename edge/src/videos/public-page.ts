@@ -1,18 +1,19 @@
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
-import { videos } from "../db/schema.ts";
+import { searchDocument, videos } from "../db/schema.ts";
 import { statsForRead } from "../engagement/stats.ts";
 import type { AppEnv } from "../env.ts";
 import { afterCursor, pageOf, parseCursorParam } from "./cursor.ts";
 import { baseUrlOf, toVideo } from "./serialize.ts";
 
 /**
- * One page of public, ready videos, newest first, with their stats: the public list and a channel page
- * (one owner's) are the same query, so unlisted and private videos are left out in one place.
+ * One page of public, ready videos, newest first, with their stats: the public list, its search (`q`, over
+ * titles and descriptions through the GIN index of schema.ts's search document) and a channel page (one
+ * owner's) are the same query, so unlisted and private videos are left out in one place.
  */
 export async function publicVideoPage(
   c: Context<AppEnv>,
-  query: { limit: number; cursor?: string },
+  query: { limit: number; cursor?: string; q?: string },
   ownerId?: string,
 ) {
   const cursor = parseCursorParam(query.cursor);
@@ -25,6 +26,9 @@ export async function publicVideoPage(
         eq(videos.status, "ready"),
         eq(videos.visibility, "public"),
         afterCursor(videos.createdAt, videos.id, cursor),
+        query.q === undefined
+          ? undefined
+          : sql`${searchDocument(videos.title, videos.description)} @@ websearch_to_tsquery('english', ${query.q})`,
       ),
     )
     .orderBy(desc(videos.createdAt), desc(videos.id))

@@ -185,7 +185,7 @@ const listVideos = createRoute({
   method: "get",
   path: "/",
   tags: ["videos"],
-  summary: "List public ready videos, newest first",
+  summary: "List public ready videos, newest first; with q, those whose title or description match",
   request: { query: ListVideosQuery },
   responses: {
     200: json(VideoListSchema, "A page of ready videos"),

@@ -1,0 +1,1 @@
+CREATE INDEX "videos_search_idx" ON "videos" USING gin ((setweight(to_tsvector('english', "title"), 'A') || setweight(to_tsvector('english', coalesce("description", '')), 'B'))) WHERE "videos"."status" = 'ready' and "videos"."visibility" = 'public';
