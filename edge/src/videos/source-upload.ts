@@ -11,7 +11,7 @@ import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { type VideoRow, videos } from "../db/schema.ts";
 import { HttpError } from "../errors.ts";
-import { Storage, StorageError, type StoredPart } from "../storage.ts";
+import { Storage, StorageError, type StoredPart, UPLOAD_URL_SECONDS } from "../storage.ts";
 
 /**
  * The source upload of a video, straight from the client to storage: one presigned PUT for small files, an
@@ -202,7 +202,7 @@ export async function partUrls(db: Db, config: Config, row: VideoRow, partNumber
       ),
     })),
   );
-  return { parts, expiresAt: new Date(now.getTime() + 3600_000).toISOString() };
+  return { parts, expiresAt: new Date(now.getTime() + UPLOAD_URL_SECONDS * 1000).toISOString() };
 }
 
 /** What storage holds of the upload: the client resumes from it (a single PUT gets a fresh URL). */
