@@ -31,6 +31,7 @@ export default defineConfig({
             "transcoder/test/chunks/*.test.ts",
             "transcoder/test/chunked/*.test.ts",
             "transcoder/test/import/*.test.ts",
+            "web/test/*.test.ts",
           ],
           environment: "node",
         },
@@ -38,7 +39,8 @@ export default defineConfig({
       {
         test: {
           name: "integration",
-          include: ["{edge,transcoder,scripts}/test/integration/**/*.test.ts"],
+          // web/test/e2e: the web app in Chromium, served by the stack's edge (built when the stack starts).
+          include: ["{edge,transcoder,scripts}/test/integration/**/*.test.ts", "web/test/e2e/**/*.test.ts"],
           environment: "node",
           globalSetup: ["scripts/stack/vitest-global-setup.ts"],
           // One stack serves every file; files run one after another on a 2-core machine.

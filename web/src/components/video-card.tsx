@@ -1,0 +1,26 @@
+import type { Video } from "../lib/api-types.ts";
+import { formatAgo, formatCount, formatDuration } from "../lib/format.ts";
+
+/** One video in a grid: poster (or a placeholder while it processes), title, views, age. */
+export function VideoCard({ video }: { video: Video }) {
+  const duration = formatDuration(video.durationSeconds);
+  return (
+    <li class="video-card">
+      <a href={`/watch/${video.id}`} class="video-card-link">
+        <div class="thumb">
+          {video.playback.poster ? (
+            <img src={video.playback.poster} alt="" loading="lazy" width={320} height={180} />
+          ) : (
+            <div class="thumb-placeholder" aria-hidden="true" />
+          )}
+          {duration && <span class="duration">{duration}</span>}
+        </div>
+        <span class="video-card-title">{video.title}</span>
+      </a>
+      <span class="video-card-meta">
+        {video.stats ? `${formatCount(video.stats.views, "view")} · ` : ""}
+        {formatAgo(video.readyAt ?? video.createdAt)}
+      </span>
+    </li>
+  );
+}

@@ -1,0 +1,8 @@
+// Placeholder until this page is built.
+export function UploadPage() {
+  return (
+    <section class="page">
+      <h1>Coming soon</h1>
+    </section>
+  );
+}
