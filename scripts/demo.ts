@@ -176,6 +176,7 @@ try {
       if (logs.length > 200) logs.shift();
     },
   });
+  say(`web app: ${stack.edgeUrl}/ (while the demo runs; \`npm run demo -- --keep\` keeps it running)`);
   const api = apiClient(stack.edgeUrl);
   await api.signup(
     `demo-${randomBytes(4).toString("hex")}@example.com`,
@@ -245,7 +246,8 @@ try {
     );
     exitCode = allDecoded && renditions.length > 0 ? 0 : 1;
     if (keep) {
-      say(`\nplay it: ${hls}  (the stack keeps running; Ctrl-C stops it)`);
+      say(`\nwatch it: ${stack.edgeUrl}/watch/${id}  (the web app: ${stack.edgeUrl}/)`);
+      say(`play it:  ${hls}  (the stack keeps running; Ctrl-C stops it)`);
       keeping = true;
       await new Promise<never>(() => {}); // the signal handler stops everything and exits
     }

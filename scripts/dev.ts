@@ -109,7 +109,8 @@ const stack = await startStack({
 
 console.log(`
 Streamlet is running (data in ${path.relative(process.cwd(), dataDir) || "."}):
-  edge API      ${stack.edgeUrl}            (OpenAPI: ${stack.edgeUrl}/openapi.json)
+  web app       ${stack.edgeUrl}/           (open it in a browser: sign up, upload, watch)
+  edge API      ${stack.edgeUrl}/v1         (OpenAPI: ${stack.edgeUrl}/openapi.json)
   Redis         ${redactUrl(stack.edgeVars.REDIS_URL ?? "")}
   Postgres      ${redactUrl(stack.edgeVars.DATABASE_URL ?? "")}
   S3 (s3rver)   ${stack.edgeVars.S3_ENDPOINT}  bucket ${stack.edgeVars.S3_BUCKET}

@@ -243,7 +243,8 @@ export async function startEdge(opts: {
   supervisor?: Supervisor;
 }) {
   mkdirSync(opts.dataDir, { recursive: true });
-  await buildWeb(opts.log?.("web"));
+  const assets = path.join(opts.dataDir, "web");
+  await buildWeb(assets, opts.log?.("web"));
   const envFile = path.join(opts.dataDir, "edge.env");
   writeFileSync(envFile, `${envFileText(opts.vars)}\n`, { mode: 0o600 });
   const args = [
@@ -256,6 +257,7 @@ export async function startEdge(opts: {
     String(opts.port),
   ];
   args.push("--env-file", envFile, "--persist-to", path.join(opts.dataDir, "wrangler-state"));
+  args.push("--assets", assets);
   args.push("--show-interactive-dev-session=false", "--inspector-port", "0");
   const env = {
     ...process.env,
