@@ -27,6 +27,9 @@ describe("the web app served by the edge", () => {
     expect(home.headers.get("content-type")).toMatch(/text\/html/);
     const html = await home.text();
     expect(html).toContain('<div id="app">');
+    // Scripts from this origin only, and never framed (web/public/_headers).
+    expect(home.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(home.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
     // A deep link into the app gets the same page (the router takes it from there).
     const deep = await fetch(`${edge}/watch/0190a8c4-6c1d-7000-8000-000000000000`);
     expect(deep.status).toBe(200);
