@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, describeError, errorFromResponse } from "../src/lib/errors.ts";
-import { nextPath } from "../src/pages/auth.tsx";
+import { nextPath } from "../src/lib/next-path.ts";
 
 describe("describeError", () => {
   it("says what an API error means, by code or in the edge's own words", () => {

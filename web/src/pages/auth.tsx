@@ -3,11 +3,7 @@ import { useLocation } from "preact-iso";
 import { ErrorNotice } from "../components/notice.tsx";
 import { api, call, session } from "../lib/api.ts";
 import { useTitle } from "../lib/hooks.ts";
-
-/** Where to go after signing in: a same-site path from ?next=, else home. */
-export function nextPath(next: string | undefined): string {
-  return next?.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
-}
+import { nextPath } from "../lib/next-path.ts";
 
 /** Sign up and sign in (the same form; the edge says what is wrong with an email or a password). */
 export function AuthPage({ mode }: { mode: "signin" | "signup" }) {
