@@ -1,5 +1,13 @@
 import { z } from "@hono/zod-openapi";
-import { AuthTokens, CreateVideoResponse, ErrorEnvelope, Video, VideoList } from "@streamlet/shared";
+import {
+  AuthTokens,
+  CreateVideoResponse,
+  ErrorEnvelope,
+  Me,
+  Video,
+  VideoDetail,
+  VideoList,
+} from "@streamlet/shared";
 
 /**
  * A named copy of a shared schema: same validation, plus a components/schemas entry in /openapi.json.
@@ -12,6 +20,8 @@ export function named<T extends z.ZodType>(schema: T, name: string) {
 
 export const ErrorSchema = named(ErrorEnvelope, "Error");
 export const VideoSchema = named(Video, "Video");
+export const VideoDetailSchema = named(VideoDetail, "VideoDetail");
+export const MeSchema = named(Me, "Me");
 export const AuthTokensSchema = named(AuthTokens, "AuthTokens");
 export const CreateVideoResponseSchema = named(CreateVideoResponse, "CreateVideoResponse");
 export const VideoListSchema = named(VideoList, "VideoList");

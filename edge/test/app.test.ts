@@ -50,6 +50,8 @@ describe("app", () => {
       "/v1/comments/{id}",
       "/v1/comments/{id}/replies",
       "/v1/internal/videos/{id}/progress",
+      "/v1/me",
+      "/v1/me/feed",
       "/v1/me/subscriptions",
       "/v1/me/videos",
       "/v1/play/{id}/{asset}",
@@ -65,7 +67,9 @@ describe("app", () => {
       "/v1/videos/{id}/views",
     ]);
     expect(Object.keys(doc.paths["/v1/videos/{id}"] ?? {}).sort()).toEqual(["delete", "get", "patch"]);
-    expect(doc.paths["/v1/me/videos"]?.get?.security).toEqual([{ bearerAuth: [] }]);
+    for (const path of ["/v1/me", "/v1/me/feed", "/v1/me/videos"]) {
+      expect(doc.paths[path]?.get?.security).toEqual([{ bearerAuth: [] }]);
+    }
     for (const path of ["/v1/internal/videos/{id}/progress", "/v1/videos/{id}/events"]) {
       expect(Object.keys(doc.paths[path] ?? {})).toEqual(["get"]);
       const get = doc.paths[path]?.get as { responses?: object } | undefined;

@@ -33,25 +33,26 @@ describe("engagement store helpers", () => {
     expect(map.get("a")).not.toBe(map.get("b"));
   });
 
-  it("serializes a stored comment for the API", () => {
-    expect(
-      toComment({
-        id: "c",
-        videoId: "v",
-        authorId: "u",
-        parentId: null,
-        body: "hi",
-        createdAt: at(5),
-        replyCount: 2,
-      }),
-    ).toEqual({
+  it("serializes a stored comment for the API, its author by id and channel", () => {
+    const record = {
       id: "c",
       videoId: "v",
       authorId: "u",
       parentId: null,
       body: "hi",
+      createdAt: at(5),
+      replyCount: 2,
+    };
+    expect(toComment(record, { handle: "ada", name: "Ada" })).toEqual({
+      id: "c",
+      videoId: "v",
+      authorId: "u",
+      author: { id: "u", channel: { handle: "ada", name: "Ada" } },
+      parentId: null,
+      body: "hi",
       createdAt: "2026-01-01T00:00:00.005Z",
       replyCount: 2,
     });
+    expect(toComment(record, null).author).toEqual({ id: "u", channel: null });
   });
 });

@@ -108,6 +108,26 @@ export function runEngagementStoreContract(makeStore: () => Promise<StoreFixture
     expect(await store.mine(video, bob)).toBe("like");
   });
 
+  it("reads a user's reaction per video: another video, another user and an unknown video read null", async () => {
+    // What GET /v1/videos/:id shows a signed-in viewer as viewer.reaction.
+    const { store } = f;
+    const [owner, ada, bob] = [await f.newUser(), await f.newUser(), await f.newUser()];
+    const [liked, disliked, untouched] = [
+      await f.newVideo(owner),
+      await f.newVideo(owner),
+      await f.newVideo(owner),
+    ];
+    await store.setReaction(liked, ada, "like");
+    await store.setReaction(disliked, ada, "dislike");
+    expect(await store.mine(liked, ada)).toBe("like");
+    expect(await store.mine(disliked, ada)).toBe("dislike");
+    expect(await store.mine(untouched, ada)).toBeNull();
+    expect(await store.mine(liked, bob)).toBeNull();
+    expect(await store.mine(liked, owner)).toBeNull();
+    expect(await store.mine(unknownId(), ada)).toBeNull();
+    expect(await store.mine(liked, unknownId())).toBeNull();
+  });
+
   it("keeps one reaction when the same user reacts concurrently", async () => {
     const { store } = f;
     const user = await f.newUser();

@@ -726,7 +726,7 @@ export interface paths {
     };
     /**
      * Get a video (a private one only for its owner, with signed playback URLs)
-     * @description Anonymous callers may omit Authorization. A private video's owner gets playback URLs below `/v1/play/<id>/t/<token>/` (valid for 6 hours); everyone else gets 404 for it.
+     * @description Anonymous callers may omit Authorization. A private video's owner gets playback URLs below `/v1/play/<id>/t/<token>/` (valid for 6 hours); everyone else gets 404 for it. With a valid access token the answer adds `viewer`: whether the caller owns the video, their reaction (null also when the engagement store could not be read, then `stats` is absent too) and whether they subscribe to the video's channel (false when it has none). Anonymous answers have no `viewer`.
      */
     get: {
       parameters: {
@@ -745,7 +745,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            "application/json": components["schemas"]["Video"];
+            "application/json": components["schemas"]["VideoDetail"];
           };
         };
         /** @description An access token was sent but is invalid or expired */
@@ -1697,6 +1697,111 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/me": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Who you are: your user (id, email) and your channel (null until you create one) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description You and your channel */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Me"];
+          };
+        };
+        /** @description Not signed in (or the account no longer exists) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/me/feed": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Public ready videos of the channels you subscribe to, newest first
+     * @description A channel's videos are its owner's videos. Paged like GET /v1/videos (limit, cursor); no search.
+     */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+          cursor?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A page of videos */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["VideoList"];
+          };
+        };
+        /** @description invalid_request or invalid_cursor */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not signed in */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/me/subscriptions": {
     parameters: {
       query?: never;
@@ -1900,7 +2005,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Get a channel with its subscriber count */
+    /**
+     * Get a channel with its subscriber count (and, signed in, whether you subscribe to it)
+     * @description Anonymous callers may omit Authorization. With a valid access token the answer adds `subscribed`; without one it has no `subscribed` key.
+     */
     get: {
       parameters: {
         query?: never;
@@ -1918,7 +2026,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            "application/json": components["schemas"]["Channel"];
+            "application/json": components["schemas"]["ChannelDetail"];
+          };
+        };
+        /** @description An access token was sent but is invalid or expired */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
           };
         };
         /** @description No such channel */
@@ -2346,6 +2463,10 @@ export interface components {
           dislikes: number;
           comments: number;
         };
+        channel: {
+          handle: string;
+          name: string;
+        } | null;
       };
       upload:
         | {
@@ -2409,6 +2530,58 @@ export interface components {
         dislikes: number;
         comments: number;
       };
+      channel: {
+        handle: string;
+        name: string;
+      } | null;
+    };
+    VideoDetail: {
+      id: string;
+      title: string;
+      description: string | null;
+      /**
+       * @default public
+       * @enum {string}
+       */
+      visibility: "public" | "unlisted" | "private";
+      /** @enum {string} */
+      status: "awaiting_upload" | "queued" | "processing" | "ready" | "failed";
+      failureReason: string | null;
+      durationSeconds: number | null;
+      sourceWidth: number | null;
+      sourceHeight: number | null;
+      renditions: {
+        name: string;
+        width: number;
+        height: number;
+        bandwidth: number;
+        averageBandwidth: number;
+        codecs: string;
+        frameRate: number;
+      }[];
+      playback: {
+        hls: string | null;
+        poster: string | null;
+      };
+      createdAt: string;
+      readyAt: string | null;
+      playableAt: string | null;
+      stats?: {
+        views: number;
+        likes: number;
+        dislikes: number;
+        comments: number;
+      };
+      channel: {
+        handle: string;
+        name: string;
+      } | null;
+      viewer?: {
+        isOwner: boolean;
+        /** @enum {string|null} */
+        reaction: "like" | "dislike" | null;
+        subscribed: boolean;
+      };
     };
     VideoList: {
       videos: {
@@ -2448,6 +2621,10 @@ export interface components {
           dislikes: number;
           comments: number;
         };
+        channel: {
+          handle: string;
+          name: string;
+        } | null;
       }[];
       nextCursor: string | null;
     };
@@ -2502,6 +2679,13 @@ export interface components {
       videoId: string;
       parentId: string | null;
       authorId: string;
+      author: {
+        id: string;
+        channel: {
+          handle: string;
+          name: string;
+        } | null;
+      };
       body: string;
       createdAt: string;
       replyCount: number;
@@ -2512,11 +2696,33 @@ export interface components {
         videoId: string;
         parentId: string | null;
         authorId: string;
+        author: {
+          id: string;
+          channel: {
+            handle: string;
+            name: string;
+          } | null;
+        };
         body: string;
         createdAt: string;
         replyCount: number;
       }[];
       nextCursor: string | null;
+    };
+    Me: {
+      user: {
+        id: string;
+        email: string;
+      };
+      channel: {
+        id: string;
+        handle: string;
+        name: string;
+        description: string | null;
+        ownerId: string;
+        subscriberCount: number;
+        createdAt: string;
+      } | null;
     };
     ChannelList: {
       channels: {
@@ -2538,6 +2744,16 @@ export interface components {
       ownerId: string;
       subscriberCount: number;
       createdAt: string;
+    };
+    ChannelDetail: {
+      id: string;
+      handle: string;
+      name: string;
+      description: string | null;
+      ownerId: string;
+      subscriberCount: number;
+      createdAt: string;
+      subscribed?: boolean;
     };
   };
   responses: never;

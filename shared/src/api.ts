@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { Channel } from "./channel.ts";
 import { multiLineText, singleLineText } from "./text.ts";
 import { Video, Visibility } from "./video.ts";
 
@@ -20,8 +21,12 @@ export type SignupBody = z.infer<typeof SignupBody>;
 export const LoginBody = z.object({ email: Email, password: z.string().min(1).max(256) }).strict();
 export type LoginBody = z.infer<typeof LoginBody>;
 
+/** A signed-in user as they see themselves (their own email; nobody else's is ever answered). */
+export const AccountUser = z.object({ id: z.string(), email: z.string() });
+export type AccountUser = z.infer<typeof AccountUser>;
+
 export const AuthTokens = z.object({
-  user: z.object({ id: z.string(), email: z.string() }),
+  user: AccountUser,
   accessToken: z.string(),
   /** Seconds until the access token expires. */
   expiresIn: z.number().int(),
@@ -170,3 +175,10 @@ export const ListVideosQuery = z.object({
    */
   q: singleLineText(200).optional(),
 });
+
+/** GET /v1/me/feed: the same paging as GET /v1/videos, without search. */
+export const FeedQuery = ListVideosQuery.pick({ limit: true, cursor: true });
+
+/** GET /v1/me: who the caller is and their channel (null until they create one). */
+export const Me = z.object({ user: AccountUser, channel: Channel.nullable() });
+export type Me = z.infer<typeof Me>;

@@ -36,6 +36,17 @@ export const Channel = z.object({
 });
 export type Channel = z.infer<typeof Channel>;
 
+/**
+ * GET /v1/channels/:handle: the channel, plus `subscribed` (whether the caller subscribes to it) when the
+ * request carries a valid access token; absent for anonymous callers.
+ */
+export const ChannelDetail = Channel.extend({ subscribed: z.boolean().optional() });
+export type ChannelDetail = z.infer<typeof ChannelDetail>;
+
+/** A channel as shown beside a video or a comment: enough to name it and link to /v1/channels/<handle>. */
+export const ChannelRef = z.object({ handle: z.string(), name: z.string() });
+export type ChannelRef = z.infer<typeof ChannelRef>;
+
 export const ChannelList = z.object({
   channels: z.array(Channel),
   /** Pass as `cursor` to get the next page; null on the last page. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ChannelRef } from "./channel.ts";
 import { multiLineText } from "./text.ts";
 
 /** A signed-in user's opinion of a video: at most one per user and video, switchable and removable. */
@@ -41,12 +42,18 @@ export const CommentBody = z
   .strict();
 export type CommentBody = z.infer<typeof CommentBody>;
 
+/** Who wrote a comment: the user id and their channel (null when they have none); never an email. */
+export const CommentAuthor = z.object({ id: z.string(), channel: ChannelRef.nullable() });
+export type CommentAuthor = z.infer<typeof CommentAuthor>;
+
 export const Comment = z.object({
   id: z.string(),
   videoId: z.string(),
   /** The top-level comment this one replies to; null for a top-level comment. */
   parentId: z.string().nullable(),
+  /** The author's user id (the same as author.id; kept for older clients). */
   authorId: z.string(),
+  author: CommentAuthor,
   body: z.string(),
   createdAt: z.string(),
   /** Replies to this comment (always 0 for a reply: replies cannot be replied to). */

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { VideoStats } from "./engagement.ts";
+import { ChannelRef } from "./channel.ts";
+import { ReactionValue, VideoStats } from "./engagement.ts";
 
 export const VideoStatus = z.enum(["awaiting_upload", "queued", "processing", "ready", "failed"]);
 export type VideoStatus = z.infer<typeof VideoStatus>;
@@ -53,5 +54,22 @@ export const Video = z.object({
   playableAt: z.string().nullable(),
   /** Views, likes, dislikes and comments; absent when the engagement store could not be read. */
   stats: VideoStats.optional(),
+  /** The owner's channel (a user has at most one); null when the owner has none. */
+  channel: ChannelRef.nullable(),
 });
 export type Video = z.infer<typeof Video>;
+
+/** What the signed-in caller has to do with a video (GET /v1/videos/:id with an access token). */
+export const VideoViewer = z.object({
+  /** The caller owns the video. */
+  isOwner: z.boolean(),
+  /** The caller's reaction to the video. */
+  reaction: ReactionValue.nullable(),
+  /** The caller subscribes to the video's channel; false when the video has no channel. */
+  subscribed: z.boolean(),
+});
+export type VideoViewer = z.infer<typeof VideoViewer>;
+
+/** GET /v1/videos/:id: the video, plus `viewer` when the request carries a valid access token (absent otherwise). */
+export const VideoDetail = Video.extend({ viewer: VideoViewer.optional() });
+export type VideoDetail = z.infer<typeof VideoDetail>;

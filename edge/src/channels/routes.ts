@@ -1,14 +1,16 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { CreateChannelBody, ListVideosQuery, UpdateChannelBody } from "@streamlet/shared";
 import { and, eq, or, sql } from "drizzle-orm";
+import { optionalUser } from "../auth/optional-user.ts";
 import { requireUser } from "../auth/require-user.ts";
 import type { Db } from "../db/client.ts";
-import { channels, subscriptions } from "../db/schema.ts";
+import { channels, subscriptions, videos } from "../db/schema.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
 import { errors, json, jsonBody, userSecurity, VideoListSchema } from "../openapi.ts";
 import { publicVideoPage } from "../videos/public-page.ts";
-import { ChannelSchema } from "./openapi.ts";
+import { ChannelDetailSchema, ChannelSchema } from "./openapi.ts";
+import { isSubscribed } from "./refs.ts";
 import { normalHandle, subscriberCounts, toChannel } from "./serialize.ts";
 
 const HandleParam = z.object({
@@ -38,9 +40,17 @@ const getChannel = createRoute({
   method: "get",
   path: "/{handle}",
   tags: ["channels"],
-  summary: "Get a channel with its subscriber count",
+  summary: "Get a channel with its subscriber count (and, signed in, whether you subscribe to it)",
+  description:
+    "Anonymous callers may omit Authorization. With a valid access token the answer adds `subscribed`; " +
+    "without one it has no `subscribed` key.",
+  security: [{}, ...userSecurity],
+  middleware: [optionalUser()] as const,
   request: { params: HandleParam },
-  responses: { 200: json(ChannelSchema, "The channel"), ...errors({ 404: "No such channel" }) },
+  responses: {
+    200: json(ChannelDetailSchema, "The channel"),
+    ...errors({ 401: "An access token was sent but is invalid or expired", 404: "No such channel" }),
+  },
 });
 
 const updateChannel = createRoute({
@@ -171,9 +181,12 @@ export const channelRoutes = new OpenAPIHono<AppEnv>()
     return c.json(toChannel(row, 0), 201);
   })
   .openapi(getChannel, async (c) => {
-    const row = await channelByHandle(c.var.db, c.req.valid("param").handle);
+    const { db, callerId } = c.var;
+    const row = await channelByHandle(db, c.req.valid("param").handle);
     if (!row) throw notFound("channel");
-    return c.json(await withCount(c.var.db, row), 200);
+    const channel = await withCount(db, row);
+    if (callerId === null) return c.json(channel, 200);
+    return c.json({ ...channel, subscribed: await isSubscribed(db, callerId, row.id) }, 200);
   })
   .openapi(updateChannel, async (c) => {
     const { db } = c.var;
@@ -221,5 +234,5 @@ export const channelRoutes = new OpenAPIHono<AppEnv>()
     const { db } = c.var;
     const channel = await channelByHandle(db, c.req.valid("param").handle);
     if (!channel) throw notFound("channel");
-    return c.json(await publicVideoPage(c, c.req.valid("query"), channel.ownerId), 200);
+    return c.json(await publicVideoPage(c, c.req.valid("query"), eq(videos.ownerId, channel.ownerId)), 200);
   });

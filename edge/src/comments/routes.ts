@@ -2,6 +2,8 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { CommentBody, canonicalId, ListCommentsQuery } from "@streamlet/shared";
 import { optionalUser } from "../auth/optional-user.ts";
 import { requireUser } from "../auth/require-user.ts";
+import { channelRefOf, channelRefs } from "../channels/refs.ts";
+import type { Db } from "../db/client.ts";
 import { withEngagementStore } from "../engagement/open-store.ts";
 import { CommentListSchema, CommentSchema } from "../engagement/openapi.ts";
 import type { CommentRecord, EngagementStore, Page } from "../engagement/store.ts";
@@ -96,8 +98,16 @@ async function commentOr404(store: EngagementStore, id: string): Promise<Comment
   return comment;
 }
 
-function toList(page: Page<CommentRecord>) {
-  return { comments: page.items.map(toComment), nextCursor: page.next ? encodeCursor(page.next) : null };
+/** A page of comments with their authors' channels, looked up in one query for the page. */
+async function toList(db: Db, page: Page<CommentRecord>) {
+  const channels = await channelRefs(
+    db,
+    page.items.map((comment) => comment.authorId),
+  );
+  return {
+    comments: page.items.map((comment) => toComment(comment, channels.get(comment.authorId) ?? null)),
+    nextCursor: page.next ? encodeCursor(page.next) : null,
+  };
 }
 
 /** /v1/videos/:id/comments and /v1/comments/:id (mounted at /v1). */
@@ -123,7 +133,7 @@ export const commentRoutes = new OpenAPIHono<AppEnv>()
         ? new HttpError(400, "reply_depth", "replies cannot be replied to; reply to the top-level comment")
         : new HttpError(400, "invalid_parent", "parentId is not a comment on this video");
     }
-    return c.json(toComment(result.comment), 201);
+    return c.json(toComment(result.comment, await channelRefOf(c.var.db, userId)), 201);
   })
   .openapi(listComments, async (c) => {
     const video = await readableVideo(c.var.db, c.req.valid("param").id, c.var.callerId);
@@ -132,7 +142,7 @@ export const commentRoutes = new OpenAPIHono<AppEnv>()
       limit,
       cursor: parseCursorParam(cursor),
     });
-    return c.json(toList(page), 200);
+    return c.json(await toList(c.var.db, page), 200);
   })
   .openapi(listReplies, async (c) => {
     const { limit, cursor: cursorText } = c.req.valid("query");
@@ -143,7 +153,7 @@ export const commentRoutes = new OpenAPIHono<AppEnv>()
     await readableVideo(c.var.db, comment.videoId, c.var.callerId).catch((error: unknown) => {
       throw error instanceof HttpError && error.status === 404 ? notFound("comment") : error;
     });
-    return c.json(toList(await store.listReplies(comment.id, { limit, cursor })), 200);
+    return c.json(await toList(c.var.db, await store.listReplies(comment.id, { limit, cursor })), 200);
   })
   .openapi(deleteComment, async (c) => {
     const { userId } = c.var;

@@ -1,4 +1,4 @@
-import type { VideoStats } from "@streamlet/shared";
+import type { ReactionValue, VideoStats } from "@streamlet/shared";
 import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
 import { loggable } from "../errors.ts";
@@ -41,5 +41,26 @@ export async function statsForRead(
   } catch (error) {
     console.error(`[${c.get("requestId") ?? "-"}] engagement stats unavailable:`, loggable(error));
     return new Map();
+  }
+}
+
+/**
+ * One video's stats and, for a signed-in caller, their reaction to it, from one opened store (GET
+ * /v1/videos/:id). Like statsForRead, a failing store does not fail the read: stats are absent and the
+ * reaction reads null.
+ */
+export async function engagementForRead(
+  c: Context<AppEnv>,
+  videoId: string,
+  userId: string | null,
+): Promise<{ stats?: VideoStats; reaction: ReactionValue | null }> {
+  try {
+    return await withOpenedStore(c, async (store) => ({
+      stats: (await videoStats(store, [videoId])).get(videoId),
+      reaction: userId === null ? null : await store.mine(videoId, userId),
+    }));
+  } catch (error) {
+    console.error(`[${c.get("requestId") ?? "-"}] engagement stats unavailable:`, loggable(error));
+    return { reaction: null };
   }
 }

@@ -1,5 +1,6 @@
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
+import { channelRefs } from "../channels/refs.ts";
 import { searchDocument, videos } from "../db/schema.ts";
 import { statsForRead } from "../engagement/stats.ts";
 import type { AppEnv } from "../env.ts";
@@ -7,14 +8,15 @@ import { afterCursor, pageOf, parseCursorParam } from "./cursor.ts";
 import { baseUrlOf, toVideo } from "./serialize.ts";
 
 /**
- * One page of public, ready videos, newest first, with their stats: the public list, its search (`q`, over
- * titles and descriptions through the GIN index of schema.ts's search document) and a channel page (one
- * owner's) are the same query, so unlisted and private videos are left out in one place.
+ * One page of public, ready videos, newest first, with their stats and channels: the public list, its
+ * search (`q`, over titles and descriptions through the GIN index of schema.ts's search document), a
+ * channel page (`owners`: one owner's) and a feed (`owners`: the subscribed channels' owners) are the same
+ * query, so unlisted and private videos are left out in one place.
  */
 export async function publicVideoPage(
   c: Context<AppEnv>,
   query: { limit: number; cursor?: string; q?: string },
-  ownerId?: string,
+  owners?: SQL,
 ) {
   const cursor = parseCursorParam(query.cursor);
   const rows = await c.var.db
@@ -22,7 +24,7 @@ export async function publicVideoPage(
     .from(videos)
     .where(
       and(
-        ownerId === undefined ? undefined : eq(videos.ownerId, ownerId),
+        owners,
         eq(videos.status, "ready"),
         eq(videos.visibility, "public"),
         afterCursor(videos.createdAt, videos.id, cursor),
@@ -39,5 +41,14 @@ export async function publicVideoPage(
     c,
     page.map((row) => row.id),
   );
-  return { videos: page.map((row) => toVideo(row, baseUrl, null, stats.get(row.id))), nextCursor };
+  const channels = await channelRefs(
+    c.var.db,
+    page.map((row) => row.ownerId),
+  );
+  return {
+    videos: page.map((row) =>
+      toVideo(row, channels.get(row.ownerId) ?? null, baseUrl, null, stats.get(row.id)),
+    ),
+    nextCursor,
+  };
 }

@@ -11,9 +11,10 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { optionalUser } from "../auth/optional-user.ts";
 import { requireUser } from "../auth/require-user.ts";
+import { channelRefOf, isSubscribed, ownerChannel } from "../channels/refs.ts";
 import type { Config } from "../config.ts";
 import { videos } from "../db/schema.ts";
-import { statsForRead } from "../engagement/stats.ts";
+import { engagementForRead, statsForRead } from "../engagement/stats.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError, loggable, notFound } from "../errors.ts";
 import { idParams } from "../ids.ts";
@@ -24,6 +25,7 @@ import {
   json,
   jsonBody,
   userSecurity,
+  VideoDetailSchema,
   VideoEnvelopeSchema,
   VideoListSchema,
   VideoSchema,
@@ -133,12 +135,15 @@ const getVideo = createRoute({
   summary: "Get a video (a private one only for its owner, with signed playback URLs)",
   description:
     "Anonymous callers may omit Authorization. A private video's owner gets playback URLs below " +
-    "`/v1/play/<id>/t/<token>/` (valid for 6 hours); everyone else gets 404 for it.",
+    "`/v1/play/<id>/t/<token>/` (valid for 6 hours); everyone else gets 404 for it. With a valid access " +
+    "token the answer adds `viewer`: whether the caller owns the video, their reaction (null also when the " +
+    "engagement store could not be read, then `stats` is absent too) and whether they subscribe to the " +
+    "video's channel (false when it has none). Anonymous answers have no `viewer`.",
   security: [{}, ...userSecurity],
   middleware: [optionalUser()] as const,
   request: { params: IdParam },
   responses: {
-    200: json(VideoSchema, "The video"),
+    200: json(VideoDetailSchema, "The video"),
     ...errors({ 401: "An access token was sent but is invalid or expired", 404: "No such video" }),
   },
 });
@@ -228,7 +233,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
         metadata,
         body.source.url,
       );
-      return c.json({ video: toVideo(row, baseUrl, c.var.userId), upload: null }, 201);
+      const channel = await channelRefOf(db, c.var.userId);
+      return c.json({ video: toVideo(row, channel, baseUrl, c.var.userId), upload: null }, 201);
     }
     const upload = body.upload as NonNullable<typeof body.upload>;
     checkSourceSize(upload.size, config.uploads);
@@ -245,7 +251,11 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       await db.delete(videos).where(eq(videos.id, row.id));
       throw error;
     }
-    return c.json({ video: toVideo(started.row, baseUrl, c.var.userId), upload: started.ticket }, 201);
+    const channel = await channelRefOf(db, c.var.userId);
+    return c.json(
+      { video: toVideo(started.row, channel, baseUrl, c.var.userId), upload: started.ticket },
+      201,
+    );
   })
   .openapi(markUploaded, async (c) => {
     const { id } = c.req.valid("param");
@@ -287,10 +297,9 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       if (queued.outcome === "applied") await changeStatus(db, id, "awaiting_upload");
       throw error;
     }
-    return c.json(
-      { video: toVideo(queued.row, baseUrlOf(config.publicBaseUrl, c.req.url), c.var.userId) },
-      202,
-    );
+    const channel = await channelRefOf(db, c.var.userId);
+    const baseUrl = baseUrlOf(config.publicBaseUrl, c.req.url);
+    return c.json({ video: toVideo(queued.row, channel, baseUrl, c.var.userId) }, 202);
   })
   .openapi(retry, async (c) => {
     const { id } = c.req.valid("param");
@@ -300,19 +309,37 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       { config, db, env: c.env, waitUntil: (promise) => waitUntil(c, promise) },
       row,
     );
-    return c.json({ video: toVideo(queued, baseUrlOf(config.publicBaseUrl, c.req.url), c.var.userId) }, 202);
+    const channel = await channelRefOf(db, c.var.userId);
+    const baseUrl = baseUrlOf(config.publicBaseUrl, c.req.url);
+    return c.json({ video: toVideo(queued, channel, baseUrl, c.var.userId) }, 202);
   })
   .openapi(getVideo, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await videoById(c.var.db, id);
-    if (!row || !canRead(row, c.var.callerId)) throw notFound();
-    // Nothing can be counted before a video is ready: zeros without asking the store.
-    const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
+    const { db, callerId } = c.var;
+    const row = await videoById(db, id);
+    if (!row || !canRead(row, callerId)) throw notFound();
+    // Nothing can be counted or reacted to before a video is ready: no need to ask the store.
+    const { stats, reaction } =
+      row.status === "ready"
+        ? await engagementForRead(asApp(c), row.id, callerId)
+        : { stats: NO_STATS, reaction: null };
+    const channel = await ownerChannel(db, row.ownerId);
     const token = await playbackTokenFor(row, c.var.config.jwtSecret);
-    return c.json(
-      toVideo(row, baseUrlOf(c.var.config.publicBaseUrl, c.req.url), c.var.callerId, stats, token),
-      200,
+    const video = toVideo(
+      row,
+      channel && { handle: channel.handle, name: channel.name },
+      baseUrlOf(c.var.config.publicBaseUrl, c.req.url),
+      callerId,
+      stats,
+      token,
     );
+    if (callerId === null) return c.json(video, 200);
+    const viewer = {
+      isOwner: row.ownerId === callerId,
+      reaction,
+      subscribed: channel !== null && (await isSubscribed(db, callerId, channel.id)),
+    };
+    return c.json({ ...video, viewer }, 200);
   })
   .openapi(updateVideo, async (c) => {
     const { id } = c.req.valid("param");
@@ -346,10 +373,9 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       waitUntil(c, purgeStoredVideo(config, id, before.cacheGeneration));
     }
     const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
-    return c.json(
-      toVideo(row, baseUrl, c.var.userId, stats, await playbackTokenFor(row, config.jwtSecret)),
-      200,
-    );
+    const channel = await channelRefOf(db, c.var.userId);
+    const token = await playbackTokenFor(row, config.jwtSecret);
+    return c.json(toVideo(row, channel, baseUrl, c.var.userId, stats, token), 200);
   })
   .openapi(deleteVideo, async (c) => {
     const { id } = c.req.valid("param");

@@ -1,4 +1,4 @@
-import { MASTER_PLAYLIST, POSTER, type Video, type VideoStats } from "@streamlet/shared";
+import { type ChannelRef, MASTER_PLAYLIST, POSTER, type Video, type VideoStats } from "@streamlet/shared";
 import type { VideoRow } from "../db/schema.ts";
 import { isPlayable } from "../play/playable.ts";
 
@@ -9,11 +9,12 @@ export const GENERIC_FAILURE_REASON = "processing failed";
  * The API shape of a video row; the HLS URL once it is playable (ready, or processing with its first
  * segments stored), the poster once it is ready (it is made last); absolute against `baseUrl` (below
  * `/t/<playbackToken>/` when one is given: a private video's owner); `stats` (views, likes, dislikes,
- * comments) when the caller has them. Only the owner (`viewerId`) sees why processing failed; the
+ * comments) when the caller has them; `channel` is the owner's (channels/refs.ts), null without one. Only the owner (`viewerId`) sees why processing failed; the
  * technical reason (ffmpeg's words, file names) is nobody else's business, so others get a generic one.
  */
 export function toVideo(
   row: VideoRow,
+  channel: ChannelRef | null,
   baseUrl: string,
   viewerId: string | null,
   stats?: VideoStats,
@@ -42,6 +43,7 @@ export function toVideo(
     readyAt: row.readyAt?.toISOString() ?? null,
     playableAt: row.playableAt?.toISOString() ?? null,
     ...(stats ? { stats } : {}),
+    channel,
   };
 }
 

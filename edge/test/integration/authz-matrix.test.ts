@@ -173,6 +173,16 @@ const table: Row[] = [
     expect: { anonymous: 200, "another user": 200, "the owner": 200 },
   },
   {
+    route: "GET /v1/me",
+    run: (who) => call("GET", "/v1/me", { token: tokenOf(who) }),
+    expect: { anonymous: 401, "another user": 200, "the owner": 200 },
+  },
+  {
+    route: "GET /v1/me/feed",
+    run: (who) => call("GET", "/v1/me/feed", { token: tokenOf(who) }),
+    expect: { anonymous: 401, "another user": 200, "the owner": 200 },
+  },
+  {
     route: "GET /v1/me/videos",
     run: (who) => call("GET", "/v1/me/videos", { token: tokenOf(who) }),
     expect: { anonymous: 401, "another user": 200, "the owner": 200 },
