@@ -1,7 +1,7 @@
 import type { Video } from "../lib/api-types.ts";
 import { formatAgo, formatCount, formatDuration } from "../lib/format.ts";
 
-/** One video in a grid: poster (or a placeholder while it processes), title, views, age. */
+/** One video in a grid: poster (or a placeholder while it processes), title, channel, views, age. */
 export function VideoCard({ video }: { video: Video }) {
   const duration = formatDuration(video.durationSeconds);
   return (
@@ -17,6 +17,11 @@ export function VideoCard({ video }: { video: Video }) {
         </div>
         <span class="video-card-title">{video.title}</span>
       </a>
+      {video.channel && (
+        <a class="video-card-meta" href={`/c/${video.channel.handle}`}>
+          {video.channel.name}
+        </a>
+      )}
       <span class="video-card-meta">
         {video.stats ? `${formatCount(video.stats.views, "view")} · ` : ""}
         {formatAgo(video.readyAt ?? video.createdAt)}

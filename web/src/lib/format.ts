@@ -43,3 +43,8 @@ export function formatBytes(bytes: number): string {
   }
   return `${value.toFixed(value >= 100 || unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
+
+/** A count on its own, compact ("1.2K"), for a button or a badge that names the unit elsewhere. */
+export function formatNumber(n: number): string {
+  return compact.format(n);
+}
