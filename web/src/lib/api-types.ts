@@ -9,3 +9,9 @@ export type Channel = Schemas["Channel"];
 export type Comment = Schemas["Comment"];
 export type CommentList = Schemas["CommentList"];
 export type ApiErrorBody = Schemas["Error"];
+/** GET /v1/videos/:id: with a token, `viewer` (your reaction, ownership, subscription). */
+export type VideoDetail = Schemas["VideoDetail"];
+/** GET /v1/channels/:handle: with a token, whether you subscribe. */
+export type ChannelDetail = Schemas["ChannelDetail"];
+/** GET /v1/me: you and your channel. */
+export type Me = Schemas["Me"];

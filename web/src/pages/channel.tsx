@@ -4,13 +4,10 @@ import { useLocation, useRoute } from "preact-iso";
 import { ErrorNotice, Loading } from "../components/notice.tsx";
 import { VideoFeed } from "../components/video-feed.tsx";
 import { api, call } from "../lib/api.ts";
-import type { Channel } from "../lib/api-types.ts";
+import type { ChannelDetail } from "../lib/api-types.ts";
 import { ApiError } from "../lib/errors.ts";
 import { formatCount } from "../lib/format.ts";
 import { useAsync, useSession, useTitle } from "../lib/hooks.ts";
-
-/** GET /v1/channels/:handle: signed in, it says whether you subscribe. */
-type ChannelDetail = Channel & { subscribed?: boolean };
 
 /** A channel: its name and description, subscribing to it, and its public videos, newest first. */
 export function ChannelPage() {
