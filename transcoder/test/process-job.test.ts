@@ -35,6 +35,13 @@ import { testId } from "./helpers/ids.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
 const run = promisify(execFile);
+/**
+ * The encoder these tests run with: picture quality is asserted nowhere here, so the fastest x264 preset
+ * that still writes High-profile H.264 (ultrafast would be Constrained Baseline: avc1.42…, not the
+ * production codecs string). Tests that act while an encode is still running keep production's preset.
+ */
+const X264 = { kind: "x264", preset: "superfast" } as const;
+const X264_PRODUCTION = { kind: "x264", preset: "veryfast" } as const;
 const LADDER = [
   { height: 360, videoBitrate: 800_000, maxBitrate: 1_200_000 },
   { height: 180, videoBitrate: 250_000, maxBitrate: 400_000 },
@@ -117,7 +124,7 @@ function harness(
     workDir,
     ffmpegPath: "ffmpeg",
     ffprobePath: "ffprobe",
-    encoder: { kind: "x264", preset: "veryfast" },
+    encoder: X264,
     segmentPollMs: 20,
     // Every run under the production ceiling (prlimit), so a real encode shows it fits.
     ffmpegMemoryLimitBytes: 8192 * 1024 * 1024,
@@ -586,7 +593,7 @@ describe("processJob", () => {
       sweepEveryMs: 0,
     });
     try {
-      const { deps } = harness({ sources }, undefined, (_update, cancel) => {
+      const { deps } = harness({ sources, encoder: X264_PRODUCTION }, undefined, (_update, cancel) => {
         cancelJob = cancel;
         if (cached) cancel();
       });
@@ -608,7 +615,7 @@ describe("processJob", () => {
     const encoded: string[] = [];
     const { deps, events, logs } = harness({
       encoder: { kind: "nvenc" },
-      fallbackEncoder: { kind: "x264", preset: "veryfast" },
+      fallbackEncoder: X264,
       sessions,
       onNvencFailure: (d) => failures.push(d.failure.kind),
       onEncoded: (r) => encoded.push(r.encoder),
@@ -626,7 +633,7 @@ describe("processJob", () => {
     await upload(sourceKey(testId("vid_stop")), clip);
     const shutdown = new AbortController();
     const handBack = new Error("handing the job back");
-    const { deps, events } = harness({}, undefined, (update) => {
+    const { deps, events } = harness({ encoder: X264_PRODUCTION }, undefined, (update) => {
       if (update.type === "transcoding") shutdown.abort(handBack);
     });
     const err = await processJob(job(testId("vid_stop"), 2), deps, shutdown.signal).catch((e: unknown) => e);
@@ -648,6 +655,7 @@ describe("processJob", () => {
     try {
       await upload(sourceKey(testId("vid_del2")), clip);
       const { deps } = harness({
+        encoder: X264_PRODUCTION,
         openProgress: (channel) =>
           createProgressPublisher({
             ...channel,

@@ -29,8 +29,9 @@ let shortClip: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), "streamlet-delete-"));
-  // Long enough that the encode is still running when the DELETE arrives on a 2-core machine.
-  longClip = await makeClip(path.join(dir, "long.mp4"), { seconds: 40, width: 1280, height: 720 });
+  // Long enough that the encode is still running when the DELETE arrives on a 2-core machine: the DELETE
+  // goes out once chunk 1 (1 s of 5 chunks: 20 %) is stored, with 23 s of 720p still to encode.
+  longClip = await makeClip(path.join(dir, "long.mp4"), { seconds: 24, width: 1280, height: 720 });
   shortClip = await makeClip(path.join(dir, "short.mp4"), { seconds: 3, width: 640, height: 360 });
 });
 afterAll(async () => {

@@ -17,7 +17,9 @@ import { ROOT } from "../../../scripts/stack/services.ts";
 
 const edge = inject("edgeUrl");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SECONDS = 60;
+// 30 s = six chunks (1, 5, then four of 6 s): five are still to encode once the first is published, and
+// the rest of the run (encode, the 4x viewers' playback) scales with the length.
+const SECONDS = 30;
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>player</title>
 <video id="v" muted playsinline></video>
