@@ -3,7 +3,7 @@ import path from "node:path";
 import pg from "pg";
 import { type Managed, run, spawnManaged, waitForHttp, waitForPort } from "./proc.ts";
 import { procStat, type Supervisor } from "./supervisor.ts";
-import { buildWeb } from "./web.ts";
+import { builtWeb } from "./web.ts";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 const bin = (name: string) => path.join(ROOT, "node_modules", ".bin", name);
@@ -243,8 +243,7 @@ export async function startEdge(opts: {
   supervisor?: Supervisor;
 }) {
   mkdirSync(opts.dataDir, { recursive: true });
-  const assets = path.join(opts.dataDir, "web");
-  await buildWeb(assets, opts.log?.("web"));
+  const assets = await builtWeb(opts.log?.("web"));
   const envFile = path.join(opts.dataDir, "edge.env");
   writeFileSync(envFile, `${envFileText(opts.vars)}\n`, { mode: 0o600 });
   const args = [

@@ -7,6 +7,7 @@ import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { expect, inject } from "vitest";
+import { STORAGE_KEY } from "../../src/lib/session.ts";
 
 export const edge = inject("edgeUrl");
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -73,6 +74,32 @@ export async function screenshot(page: Page, name: string) {
   if (process.env.UPDATE_SCREENSHOTS !== "1") return;
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
+}
+
+/**
+ * A browser profile already signed in with these tokens, stored as the app stores a sign-in
+ * (web/src/lib/session.ts), so a test need not log in through the form: logins are rate-limited per
+ * address (20 per 15 min) across the whole suite, sign-ups are not in the test stack.
+ */
+export async function signedInContext(
+  browser: Browser,
+  auth: { user: { id: string; email: string }; accessToken: string; refreshToken: string; expiresIn: number },
+  width?: number,
+): Promise<BrowserContext> {
+  const context = await newContext(browser, width);
+  const stored = {
+    user: auth.user,
+    accessToken: auth.accessToken,
+    accessExpiresAt: Date.now() + auth.expiresIn * 1000,
+    refreshToken: auth.refreshToken,
+  };
+  await context.addInitScript(
+    ([key, value]) => {
+      if (!localStorage.getItem(key)) localStorage.setItem(key, value);
+    },
+    [STORAGE_KEY, JSON.stringify(stored)] as const,
+  );
+  return context;
 }
 
 let accounts = 0;

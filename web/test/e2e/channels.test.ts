@@ -6,7 +6,6 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
-import { STORAGE_KEY } from "../../src/lib/session.ts";
 import {
   checkA11y,
   checkNoHorizontalScroll,
@@ -14,6 +13,7 @@ import {
   launch,
   newContext,
   noChromium,
+  signedInContext,
   watchErrors,
 } from "./browser.ts";
 
@@ -51,21 +51,8 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A browser profile already signed in with these tokens (as the app stores a sign-in). */
 async function signedIn(auth: AuthTokens, width?: number): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await newContext(browser as Browser, width);
-  const stored = {
-    user: auth.user,
-    accessToken: auth.accessToken,
-    accessExpiresAt: Date.now() + auth.expiresIn * 1000,
-    refreshToken: auth.refreshToken,
-  };
-  await context.addInitScript(
-    ([key, value]) => {
-      if (!localStorage.getItem(key)) localStorage.setItem(key, value);
-    },
-    [STORAGE_KEY, JSON.stringify(stored)] as const,
-  );
+  const context = await signedInContext(browser as Browser, auth, width);
   return { context, page: await context.newPage() };
 }
 

@@ -6,8 +6,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
-import { STORAGE_KEY } from "../../src/lib/session.ts";
-import { edge, launch, newContext, noChromium, watchErrors } from "./browser.ts";
+import { edge, launch, noChromium, signedInContext, watchErrors } from "./browser.ts";
 
 // A private video is seen by its owner only: not by search, not on its channel's page, not in a
 // subscriber's feed, not at its own address, for another user in the browser as through the API. The video
@@ -88,19 +87,7 @@ describe("a private video", () => {
   });
 
   it.skipIf(noChromium)("cannot be found by another user in the browser", async () => {
-    const context = await newContext(browser as Browser);
-    const stored = {
-      user: viewerAuth.user,
-      accessToken: viewerAuth.accessToken,
-      accessExpiresAt: Date.now() + viewerAuth.expiresIn * 1000,
-      refreshToken: viewerAuth.refreshToken,
-    };
-    await context.addInitScript(
-      ([key, value]) => {
-        if (!localStorage.getItem(key)) localStorage.setItem(key, value);
-      },
-      [STORAGE_KEY, JSON.stringify(stored)] as const,
-    );
+    const context = await signedInContext(browser as Browser, viewerAuth);
     const page = await context.newPage();
     const errors = watchErrors(page);
     // A card would be a link to the video named by its title (the search page's heading repeats the query).
