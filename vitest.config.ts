@@ -22,6 +22,11 @@ function nodeBuildsForGlobalSetup(packages: string[]): Plugin {
 
 export default defineConfig({
   test: {
+    // Two files at a time across projects (vitest's default is cores - 1, one on a 2-core machine): the
+    // integration files still run one after another (fileParallelism: false below), while a unit or
+    // workers file runs beside them; the integration tests spend much of their time waiting on the
+    // stack's transcoder and on Chromium.
+    maxWorkers: 2,
     projects: [
       {
         test: {
