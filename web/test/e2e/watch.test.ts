@@ -6,7 +6,6 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient, waitForTerminal } from "../../../scripts/stack/client.ts";
 import { makeClip } from "../../../scripts/stack/clip.ts";
-import { STORAGE_KEY } from "../../src/lib/session.ts";
 import {
   checkA11y,
   checkNoHorizontalScroll,
@@ -14,6 +13,7 @@ import {
   launch,
   newContext,
   noChromium,
+  signedInContext,
   watchErrors,
 } from "./browser.ts";
 
@@ -62,21 +62,9 @@ async function open(
   id = video.id,
   title = video.title,
 ): Promise<{ context: BrowserContext; page: Page; errors: ReturnType<typeof watchErrors> }> {
-  const context = await newContext(browser as Browser, width);
-  if (auth) {
-    const stored = {
-      user: auth.user,
-      accessToken: auth.accessToken,
-      accessExpiresAt: Date.now() + auth.expiresIn * 1000,
-      refreshToken: auth.refreshToken,
-    };
-    await context.addInitScript(
-      ([key, value]) => {
-        if (!localStorage.getItem(key)) localStorage.setItem(key, value);
-      },
-      [STORAGE_KEY, JSON.stringify(stored)] as const,
-    );
-  }
+  const context = auth
+    ? await signedInContext(browser as Browser, auth, width)
+    : await newContext(browser as Browser, width);
   const page = await context.newPage();
   const errors = watchErrors(page);
   await page.goto(`/watch/${id}`);
