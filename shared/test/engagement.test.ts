@@ -60,6 +60,7 @@ describe("engagement contracts", () => {
       createdAt: "2026-01-01T00:00:00.000Z",
       readyAt: null,
       playableAt: null,
+      channel: null,
     };
     expect(Video.safeParse(video).success).toBe(true);
     const stats = { views: 3, likes: 2, dislikes: 1, comments: 0 };

@@ -117,6 +117,7 @@ describe("watchable while processing", () => {
       createdAt: "2026-01-01T00:00:00.000Z",
       readyAt: null,
       playableAt: "2026-01-01T00:00:09.000Z",
+      channel: null,
     };
     expect(Video.parse(video).playableAt).toBe(video.playableAt);
     expect(Video.safeParse({ ...video, playableAt: null }).success).toBe(true);
