@@ -334,6 +334,11 @@ describe("npm run dev cleans up", () => {
     const dev = startDev();
     await waitFor("the ready banner", dev, () => isReady(dev));
     const edgeUrl = `http://127.0.0.1:${ports.edge}`;
+    // The banner names the web app, which the edge serves (the built app, not the API's 404).
+    expect(dev.output.join("\n")).toContain(`web app       ${edgeUrl}/`);
+    const app = await fetch(`${edgeUrl}/upload`);
+    expect(app.headers.get("content-type")).toMatch(/text\/html/);
+    expect(await app.text()).toContain('<div id="app">');
     const api = apiClient(edgeUrl);
     await api.signup(`dev-${Date.now()}@example.com`, "correct-horse-battery-staple");
     const created = await api.createVideo("interrupted", clip);

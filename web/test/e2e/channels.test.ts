@@ -13,6 +13,7 @@ import {
   launch,
   newContext,
   noChromium,
+  screenshot,
   signedInContext,
   watchErrors,
 } from "./browser.ts";
@@ -109,6 +110,7 @@ describe.skipIf(noChromium)("channels in the web app", () => {
     await page.getByRole("button", { name: "Subscribe" }).click();
     await page.getByRole("button", { name: "Unsubscribe" }).waitFor();
     await page.getByText("1 subscriber", { exact: true }).waitFor();
+    await screenshot(page, "channel");
 
     await page.getByRole("link", { name: "Subscriptions" }).click();
     await page.getByRole("heading", { name: "Subscriptions" }).waitFor();

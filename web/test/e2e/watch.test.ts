@@ -13,6 +13,7 @@ import {
   launch,
   newContext,
   noChromium,
+  screenshot,
   signedInContext,
   watchErrors,
 } from "./browser.ts";
@@ -188,6 +189,7 @@ describe.skipIf(noChromium)("the watch page", () => {
       .getByText("Thanks for watching")
       .waitFor();
     await checkA11y(own.page, "watch page (signed in, owner, with comments)");
+    await screenshot(own.page, "watch");
 
     await fan.page.reload();
     await fan.page.getByRole("button", { name: "Show 1 reply" }).click();
