@@ -27,7 +27,8 @@ export function App() {
       <Header />
       <main id="main" tabIndex={-1}>
         <ErrorBoundary>
-          <Router>
+          {/* A new page takes the focus (screen readers announce it; keyboard users start at its top). */}
+          <Router onRouteChange={() => document.getElementById("main")?.focus({ preventScroll: true })}>
             <Route path="/" component={HomePage} />
             <Route path="/signin" component={AuthPage} mode="signin" />
             <Route path="/signup" component={AuthPage} mode="signup" />
@@ -82,11 +83,12 @@ function Header() {
           Search videos
         </label>
         <input
+          key={query.q ?? ""}
           id="search-q"
           name="q"
           type="search"
           placeholder="Search"
-          value={query.q ?? ""}
+          defaultValue={query.q ?? ""}
           maxLength={200}
         />
         <button type="submit" class="button">

@@ -39,5 +39,9 @@ describe("nextPath (where sign-in returns to)", () => {
     expect(nextPath("https://evil.example/")).toBe("/");
     expect(nextPath("//evil.example/")).toBe("/");
     expect(nextPath("/\\evil.example/")).toBe("/");
+    // Browsers drop tabs and newlines from URLs: "/<tab>/evil.example" would become "//evil.example".
+    expect(nextPath("/\t/evil.example/")).toBe("/");
+    expect(nextPath("/\n/evil.example/")).toBe("/");
+    expect(nextPath("/c/cooking?tab=videos#top")).toBe("/c/cooking?tab=videos#top");
   });
 });

@@ -60,7 +60,8 @@ export function VideoFeed({
 
   useEffect(() => {
     const target = sentinel.current;
-    if (!target || typeof IntersectionObserver === "undefined") return;
+    // After a failure, only the "Try again" button fetches (no retry loop while the end is in view).
+    if (!target || error || typeof IntersectionObserver === "undefined") return;
     const observer = new IntersectionObserver(
       (entries) => {
         if (entries.some((e) => e.isIntersecting)) void more();

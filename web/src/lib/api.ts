@@ -27,13 +27,22 @@ async function refresh(refreshToken: string): Promise<AuthTokens> {
 export const session = new SessionStore(globalThis.localStorage, refresh);
 globalThis.addEventListener?.("storage", (event) => session.syncFromStorage(event.key));
 
-/** fetch that retries a request once with a refreshed token when the edge rejected the one it carried. */
+/**
+ * fetch that retries a request once with a refreshed token when the edge refused the access token it
+ * carried (401 `unauthorized`: expired or invalid; a wrong password's `invalid_credentials` is not that).
+ */
 async function fetchWithRetry(input: Request): Promise<Response> {
-  const retry = input.headers.has("authorization") ? input.clone() : null;
+  const sent = input.headers.get("authorization")?.replace(/^Bearer /, "");
+  const retry = sent ? input.clone() : null;
   const response = await fetch(input);
   if (response.status !== 401 || !retry) return response;
-  const token = await session.accessToken(true);
-  if (!token) return response;
+  const body = (await response
+    .clone()
+    .json()
+    .catch(() => null)) as { error?: { code?: string } } | null;
+  if (body?.error?.code !== "unauthorized") return response;
+  const token = await session.accessToken(sent);
+  if (!token || token === sent) return response;
   retry.headers.set("authorization", `Bearer ${token}`);
   return fetch(retry);
 }

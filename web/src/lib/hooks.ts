@@ -29,7 +29,12 @@ export function useAsync<T>(
     setState((previous) => (previous.status === "done" && round > 0 ? previous : { status: "loading" }));
     load(controller.signal).then(
       (data) => controller.signal.aborted || setState({ status: "done", data }),
-      (error: unknown) => controller.signal.aborted || setState({ status: "error", error }),
+      // A reload that fails (a poll, say) keeps what the page shows; "Try again" after an error retries.
+      (error: unknown) =>
+        controller.signal.aborted ||
+        setState((previous) =>
+          round > 0 && previous.status === "done" ? previous : { status: "error", error },
+        ),
     );
     return () => controller.abort();
   }, [...deps, round]);

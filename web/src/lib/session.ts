@@ -68,14 +68,15 @@ export class SessionStore {
 
   /**
    * An access token valid for at least EARLY_MS, refreshing when needed; undefined when signed out or
-   * when the refresh token no longer works (then the session is cleared). `force` refreshes even a token
-   * that looks valid (the edge answered 401 to it).
+   * when the refresh token no longer works (then the session is cleared). `rejected`: a token the edge
+   * answered 401 to, refreshed even though it looks valid, unless the session has moved past it already.
    */
-  async accessToken(force = false): Promise<string | undefined> {
+  async accessToken(rejected?: string): Promise<string | undefined> {
     const session = this.#session;
     if (!session) return undefined;
-    if (!force && session.accessExpiresAt - EARLY_MS > this.#now()) return session.accessToken;
-    this.#refreshing ??= this.#refresh(force ? session.accessToken : undefined).finally(() => {
+    const fresh = session.accessExpiresAt - EARLY_MS > this.#now();
+    if (fresh && (rejected === undefined || rejected !== session.accessToken)) return session.accessToken;
+    this.#refreshing ??= this.#refresh(rejected).finally(() => {
       this.#refreshing = null;
     });
     return (await this.#refreshing)?.accessToken;
@@ -95,6 +96,11 @@ export class SessionStore {
       }
       try {
         const fresh = fromTokens(await this.#refresher(stored.refreshToken), this.#now());
+        // Signed out (here or in another tab) while the refresh was on its way: stay signed out.
+        if (this.#read()?.refreshToken !== stored.refreshToken) {
+          this.#set(this.#read(), false);
+          return this.#session;
+        }
         this.#set(fresh, true);
         return fresh;
       } catch (error) {

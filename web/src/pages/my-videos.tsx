@@ -60,7 +60,6 @@ function MyVideos() {
     setDeleting(null);
     setVideos((list) => list.filter((v) => v.id !== video.id));
     setNotice(`Deleted “${video.title}”.`);
-    heading.current?.focus();
   };
 
   return (

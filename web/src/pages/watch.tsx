@@ -16,7 +16,7 @@ import { Reactions } from "../watch/reactions.tsx";
 import type { WatchVideo } from "../watch/types.ts";
 import "../watch/watch.css";
 
-/** How often a video that cannot be played yet is fetched again. */
+/** How often a video that is not ready yet is fetched again (to play it, then to open its comments). */
 const WAITING_POLL_MS = 5000;
 
 export function WatchPage() {
@@ -30,7 +30,7 @@ export function WatchPage() {
   );
   useTitle(video.data?.title);
 
-  const waiting = video.data && !video.data.playback.hls && video.data.status !== "failed";
+  const waiting = video.data && video.data.status !== "ready" && video.data.status !== "failed";
   useEffect(() => {
     if (!waiting) return;
     const timer = setTimeout(video.reload, WAITING_POLL_MS);
@@ -60,7 +60,7 @@ export function WatchPage() {
             src={state.src}
             poster={v.playback.poster}
             storyboard={storyboardOf(v)}
-            onPlaying={counted}
+            onPlaying={v.status === "ready" ? counted : undefined}
           />
         ) : (
           <div class={`player-status ${state.kind}`} role="status">
@@ -80,16 +80,19 @@ export function WatchPage() {
           {formatAgo(v.readyAt ?? v.createdAt)}
           {v.visibility !== "public" && <span class="status">{v.visibility}</span>}
         </p>
-        <Reactions
-          key={`${v.id}:${userId}`}
-          videoId={v.id}
-          signedIn={userId !== null}
-          initial={{
-            likes: v.stats?.likes ?? 0,
-            dislikes: v.stats?.dislikes ?? 0,
-            mine: v.viewer?.reaction ?? null,
-          }}
-        />
+        {/* Reactions, views and comments are for ready videos (the edge refuses them before). */}
+        {v.status === "ready" && (
+          <Reactions
+            key={`${v.id}:${userId}`}
+            videoId={v.id}
+            signedIn={userId !== null}
+            initial={{
+              likes: v.stats?.likes ?? 0,
+              dislikes: v.stats?.dislikes ?? 0,
+              mine: v.viewer?.reaction ?? null,
+            }}
+          />
+        )}
       </div>
       {v.channel && (
         <ChannelRow
@@ -101,7 +104,16 @@ export function WatchPage() {
         />
       )}
       {v.description && <p class="video-description">{v.description}</p>}
-      <Comments key={`${v.id}:${userId}`} videoId={v.id} me={{ userId, isOwner }} total={v.stats?.comments} />
+      {v.status === "ready" ? (
+        <Comments
+          key={`${v.id}:${userId}`}
+          videoId={v.id}
+          me={{ userId, isOwner }}
+          total={v.stats?.comments}
+        />
+      ) : (
+        <p class="muted">Likes and comments open when processing finishes.</p>
+      )}
     </article>
   );
 }

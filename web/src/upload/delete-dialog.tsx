@@ -37,7 +37,10 @@ export function DeleteDialog({
   }, [video]);
 
   const onDialogClose = () => {
+    // Back to the button that opened it; when that went with the deleted video, to the page's heading
+    // (focus moved while the modal was open would not stick: everything outside it is inert).
     if (returnTo.current?.isConnected) returnTo.current.focus();
+    else document.querySelector<HTMLElement>("main h1")?.focus();
     returnTo.current = null;
     onClose();
   };

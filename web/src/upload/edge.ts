@@ -84,7 +84,9 @@ export class PartSigner {
       }
       const pending = this.#pending.get(partNumber);
       if (pending) {
-        await pending;
+        // Another part's batch request: its failure or abort (that part's signal) is not this part's;
+        // without a URL from it, this part asks for its own.
+        await pending.catch(() => {});
         if (this.#urls.has(partNumber)) continue;
       }
       await this.#fetch(partNumber, signal);

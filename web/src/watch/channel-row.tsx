@@ -39,6 +39,7 @@ export function ChannelRow({
       setPrompt(true);
       return;
     }
+    if (busy) return;
     setBusy(true);
     setError(null);
     const path = { params: { path: { handle: channel.handle } } };
@@ -70,7 +71,8 @@ export function ChannelRow({
           type="button"
           class="button subscribe"
           aria-pressed={subscribed}
-          disabled={busy}
+          // aria-disabled, not disabled: a disabled button drops the keyboard focus it has.
+          aria-disabled={busy}
           onClick={() => void toggle()}
         >
           {subscribed && <span aria-hidden="true">✓ </span>}

@@ -33,6 +33,7 @@ export function Reactions({
       setPrompt(true);
       return;
     }
+    if (busy) return;
     setBusy(true);
     setError(null);
     try {
@@ -59,7 +60,8 @@ export function Reactions({
           type="button"
           class="button"
           aria-pressed={tally.mine === "like"}
-          disabled={busy}
+          // aria-disabled, not disabled: a disabled button drops the keyboard focus it has.
+          aria-disabled={busy}
           onClick={() => void press("like")}
         >
           <ThumbIcon />
@@ -69,7 +71,7 @@ export function Reactions({
           type="button"
           class="button"
           aria-pressed={tally.mine === "dislike"}
-          disabled={busy}
+          aria-disabled={busy}
           onClick={() => void press("dislike")}
         >
           <ThumbIcon down />
