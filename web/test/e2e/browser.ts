@@ -37,7 +37,8 @@ export function watchErrors(page: Page) {
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
   page.on("console", (message) => {
-    if (message.type() === "error") errors.push(`console: ${message.text()}`);
+    // With the URL: "Failed to load resource" alone does not say which.
+    if (message.type() === "error") errors.push(`console: ${message.text()} ${message.location().url}`);
   });
   return {
     errors,
@@ -73,6 +74,8 @@ export async function checkNoHorizontalScroll(page: Page, what: string) {
 export async function screenshot(page: Page, name: string) {
   if (process.env.UPDATE_SCREENSHOTS !== "1") return;
   mkdirSync(SCREENSHOTS, { recursive: true });
+  // The top of the page, as someone arriving on it sees it.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
 }
 

@@ -71,8 +71,12 @@ describe("the web app served by the edge", () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("link", { name: "Sign in" }).waitFor();
     expect(await page.evaluate(() => localStorage.getItem("streamlet.session"))).toBeNull();
-    // The wrong password's 401 is logged by Chromium; nothing else may be.
-    errors.assertClean([/status of 401/]);
+    // The wrong password's 401 is logged by Chromium, and so are posters missing from other suites'
+    // fixture videos (rows made ready in the database, with no files) on the home page; nothing else.
+    errors.assertClean([
+      /status of 401 .*\/v1\/auth\/login$/,
+      /status of 404 .*\/v1\/play\/[^/]+\/poster\.jpg$/,
+    ]);
     await context.close();
   });
 
