@@ -64,6 +64,8 @@ describe("the web app served by the edge", () => {
     // The API's error, said as what it means.
     await page.getByRole("alert").getByText("do not match an account").waitFor();
 
+    await page.goto("/signup");
+    await checkA11y(page, "sign up");
     await signUp(page, "shell");
     await checkA11y(page, "home (signed in)");
     await page.reload();
