@@ -1,11 +1,11 @@
-import { useState } from "preact/hooks";
-import { ErrorNotice } from "../components/notice.tsx";
+import { useEffect, useState } from "preact/hooks";
+import { ErrorNotice, Loading } from "../components/notice.tsx";
 import { RequireSignIn } from "../components/require-sign-in.tsx";
 import { useSession, useTitle } from "../lib/hooks.ts";
 import { UploadDashboard } from "../upload/dashboard.tsx";
 import { FileCard, fieldIdFor } from "../upload/file-card.tsx";
 import { filePhase } from "../upload/plan.ts";
-import { uploaderFor, type VideoUppy } from "../upload/uppy.ts";
+import { uploaderFor, uploaderLock, type VideoUppy } from "../upload/uppy.ts";
 import { useUppyState } from "../upload/use-uppy-state.ts";
 import "../upload/upload.css";
 
@@ -25,7 +25,38 @@ export function UploadPage() {
 function Uploads() {
   const user = useSession()?.user;
   if (!user) return null;
-  return <UploadArea uppy={uploaderFor(user.id)} />;
+  return <OneTabUploads key={user.id} userId={user.id} />;
+}
+
+/** The uploads, in the one tab that holds the user's upload lock; elsewhere, where they are. */
+function OneTabUploads({ userId }: { userId: string }) {
+  const [held, setHeld] = useState(() => uploaderLock(userId).held);
+  // The lock is granted asynchronously even when no other tab has it: say "another tab" only if it is
+  // still not granted after a moment.
+  const [waitedLong, setWaitedLong] = useState(false);
+  useEffect(() => {
+    if (held) return;
+    let live = true;
+    void uploaderLock(userId).granted.then(() => live && setHeld(true));
+    const timer = setTimeout(() => live && setWaitedLong(true), 500);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [userId, held]);
+  if (held) return <UploadArea uppy={uploaderFor(userId)} />;
+  if (!waitedLong) return <Loading label="Loading your uploads" />;
+  return (
+    <section class="page upload-page">
+      <h1>Upload videos</h1>
+      <div class="notice" role="status">
+        <p>
+          Your uploads are open in another tab of this browser. Carry on there; when that tab is closed, they
+          continue here.
+        </p>
+      </div>
+    </section>
+  );
 }
 
 function UploadArea({ uppy }: { uppy: VideoUppy }) {

@@ -68,11 +68,54 @@ export function uploaderFor(userId: string): VideoUppy {
   return current.uppy;
 }
 
-// Signing out stops the uploads (their resume state stays for the next sign-in).
+/**
+ * One tab at a time uploads for a user: Golden Retriever's saved state is per user, so a second tab would
+ * restore the first one's files, and removing one there would delete the video the first is still
+ * uploading. The tab that takes this Web Lock keeps it while the user stays signed in there; another tab
+ * waits for it (closing or signing out of the first hands it over). Without Web Locks, no guard.
+ */
+let lock: { userId: string; held: boolean; granted: Promise<void>; release(): void } | null = null;
+
+/** Whether this tab holds the user's upload lock; `granted` resolves once it does. */
+export function uploaderLock(userId: string): { held: boolean; granted: Promise<void> } {
+  const locks = globalThis.navigator?.locks;
+  if (!locks) return { held: true, granted: Promise.resolve() };
+  if (lock?.userId !== userId) {
+    lock?.release();
+    let grant = () => {};
+    const entry = {
+      userId,
+      held: false,
+      granted: new Promise<void>((resolve) => {
+        grant = resolve;
+      }),
+      release: () => {},
+    };
+    lock = entry;
+    void locks.request(
+      `streamlet.uploads.${userId}`,
+      () =>
+        new Promise<void>((release) => {
+          entry.release = release;
+          if (lock !== entry) return release();
+          entry.held = true;
+          grant();
+        }),
+    );
+  }
+  return { held: lock.held, granted: lock.granted };
+}
+
+// Signing out stops the uploads (their resume state stays for the next sign-in) and lets another tab
+// take them.
 session.subscribe((signedIn) => {
   if (current && current.userId !== signedIn?.user.id) {
     close(current.uppy);
     current = null;
+  }
+  if (lock && lock.userId !== signedIn?.user.id) {
+    lock.release();
+    lock = null;
   }
 });
 

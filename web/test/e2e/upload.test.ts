@@ -144,6 +144,20 @@ describe.skipIf(noChromium)("the upload and My videos pages", () => {
     await checkA11y(page, "upload page with a finished upload");
   });
 
+  it("uploads from one tab at a time: a second /upload tab waits, and takes over when the first closes", async () => {
+    const second = await (context as BrowserContext).newPage();
+    await second.goto("/upload");
+    await second.getByText("open in another tab").waitFor();
+    await checkA11y(second, "upload page, uploads open in another tab");
+    const first = page;
+    page = second;
+    errors.assertClean();
+    errors = watchErrors(second);
+    await first.close();
+    await second.getByText("Add one or more video files").waitFor();
+    expect(await second.getByText("open in another tab").count()).toBe(0);
+  });
+
   it("lists the videos, edits one in place and deletes one after asking", async () => {
     await page.goto("/me/videos");
     const list = page.getByRole("list", { name: "Your videos" });
