@@ -90,12 +90,26 @@ export const UpdateVideoBody = z
     title: singleLineText(200).optional(),
     description: multiLineText(5000).nullable().optional(),
     visibility: Visibility.optional(),
+    /** Viewers may download the MP4 (GET /v1/videos/:id/download); on by default. */
+    downloadsEnabled: z.boolean().optional(),
   })
   .strict()
   .refine((body) => Object.values(body).some((value) => value !== undefined), {
-    message: "give at least one of title, description, visibility",
+    message: "give at least one of title, description, visibility, downloadsEnabled",
   });
 export type UpdateVideoBody = z.infer<typeof UpdateVideoBody>;
+
+/** GET /v1/videos/:id/download: where to download the MP4 (a short-lived edge URL, an attachment). */
+export const DownloadTicket = z.object({
+  /** Absolute URL of the MP4 on the edge, valid until expiresAt. */
+  url: z.string(),
+  expiresAt: z.string(),
+  /** Size of the MP4 in bytes. */
+  bytes: z.number().int(),
+  /** The name it is saved under: the title, made safe for file systems, with ".mp4". */
+  fileName: z.string(),
+});
+export type DownloadTicket = z.infer<typeof DownloadTicket>;
 
 /** A presigned PUT of the whole file (small files): signed for exactly `size` bytes. */
 export const SingleUploadTicket = z.object({

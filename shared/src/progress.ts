@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Rendition } from "./video.ts";
+import { DeliveryAssets, Rendition } from "./video.ts";
 
 /**
  * Live transcode progress: what the transcoder publishes to the video's Durable Object and what
@@ -117,6 +117,8 @@ export const ProgressEvent = z.discriminatedUnion("type", [
       renditions: z.array(Rendition).min(1).max(16),
       /** The source's size in bytes: how the edge learns it for a video imported from a URL. */
       sourceBytes: z.number().int().nonnegative().optional(),
+      /** The storyboard, DASH manifest and download MP4 published beside the ladder (absent: none). */
+      assets: DeliveryAssets.optional(),
     })
     .strict(),
   z.object({ ...base, type: z.literal("failed"), reason: z.string().min(1).max(1000) }).strict(),

@@ -20,6 +20,31 @@ export const SEGMENT_FILE = /^seg_\d+\.m4s$/;
 export const POSTER = "poster.jpg";
 /** The audio-only rendition's folder. */
 export const AUDIO_FOLDER = "audio";
+/** Each video rung folder's I-frame playlist (EXT-X-I-FRAMES-ONLY, byte ranges into its segments). */
+export const IFRAME_PLAYLIST = "iframes.m3u8";
+/** The DASH manifest over the same CMAF segments, next to the master playlist. */
+export const DASH_MANIFEST = "manifest.mpd";
+/** The storyboard's folder: sprite sheets (sprite_N.jpg) and the WebVTT that maps time ranges to regions. */
+export const STORYBOARD_FOLDER = "storyboard";
+/** The storyboard's WebVTT, inside STORYBOARD_FOLDER. */
+export const STORYBOARD_VTT = "storyboard.vtt";
+/** A storyboard sprite sheet's file name for its index (1-based), inside STORYBOARD_FOLDER. */
+export function spriteName(index: number): string {
+  return `sprite_${String(index).padStart(3, "0")}.jpg`;
+}
+/**
+ * Captions and subtitles: the owner's WebVTT per language (subtitles/<language>.vtt, written by the edge);
+ * the edge answers subtitles/<language>.m3u8 (a one-segment playlist) from it.
+ */
+export const SUBTITLES_FOLDER = "subtitles";
+/**
+ * The progressive MP4 for downloads (moov first), below the output prefix but never served by the play
+ * route (downloads have their own signed URL and can be turned off): servableAsset refuses this folder.
+ */
+export const DOWNLOAD_FOLDER = "download";
+export const DOWNLOAD_FILE = "video.mp4";
+/** The download's key below the output prefix. */
+export const DOWNLOAD_PATH = `${DOWNLOAD_FOLDER}/${DOWNLOAD_FILE}`;
 
 /** A media segment's file name for its index (the same numbering as SEGMENT_PATTERN). */
 export function segmentName(index: number): string {
@@ -32,6 +57,8 @@ export const CONTENT_TYPES = {
   m4s: "video/iso.segment",
   mp4: "video/mp4",
   jpg: "image/jpeg",
+  vtt: "text/vtt; charset=utf-8",
+  mpd: "application/dash+xml",
 } as const;
 export type AssetExtension = keyof typeof CONTENT_TYPES;
 
@@ -68,16 +95,17 @@ export type ServableAsset = { path: string; extension: AssetExtension; contentTy
 
 // One optional folder ("720p", "audio") and a file name; letters, digits, "_" and "-" only, so no
 // "..", no "%", no empty segment, and no way out of videos/<id>/ (the source lives under sources/).
-const ASSET_PATH = /^(?:([A-Za-z0-9_-]{1,64})\/)?([A-Za-z0-9_-]{1,128})\.(m3u8|m4s|mp4|jpg)$/;
+const ASSET_PATH = /^(?:([A-Za-z0-9_-]{1,64})\/)?([A-Za-z0-9_-]{1,128})\.(m3u8|m4s|mp4|jpg|vtt|mpd)$/;
 
 /**
  * Validates a raw (still percent-encoded) path below a video's output prefix against the allow-list;
- * null means it is not something a viewer may fetch. Only master.m3u8, <rung>/index.m3u8,
- * <rung>/init.mp4, <rung>/seg_N.m4s, audio/… and poster.jpg shapes can pass.
+ * null means it is not something a viewer may fetch. Only master.m3u8, manifest.mpd, <rung>/index.m3u8,
+ * <rung>/iframes.m3u8, <rung>/init.mp4, <rung>/seg_N.m4s, audio/…, storyboard/…, subtitles/… and
+ * poster.jpg shapes can pass; never the download folder (its own signed URL, see DOWNLOAD_FOLDER).
  */
 export function servableAsset(rawPath: string): ServableAsset | null {
   const match = ASSET_PATH.exec(rawPath);
-  if (!match) return null;
+  if (!match || match[1] === DOWNLOAD_FOLDER) return null;
   const extension = match[3] as AssetExtension;
   return { path: rawPath, extension, contentType: CONTENT_TYPES[extension] };
 }

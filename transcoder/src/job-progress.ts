@@ -1,4 +1,4 @@
-import { type Rendition, SEGMENT_SECONDS } from "@streamlet/shared";
+import { type DeliveryAssets, type Rendition, SEGMENT_SECONDS } from "@streamlet/shared";
 import type { Logger } from "./log.ts";
 import { type FfmpegStats, progressPercent } from "./media/index.ts";
 import { type ProgressPublisher, safePublish } from "./progress-publisher.ts";
@@ -14,6 +14,8 @@ export interface ReadyFacts {
   renditions: Rendition[];
   /** The source's size (the edge records it for videos imported from a URL). */
   sourceBytes?: number;
+  /** The storyboard, DASH manifest and download published beside the ladder. */
+  assets?: DeliveryAssets;
 }
 
 /** The processor's view of progress: raw signals in, monotonic progress events out. */

@@ -4,6 +4,7 @@ import {
   AUDIO_FOLDER,
   contentTypeFor,
   DEFAULT_LADDER,
+  type DeliveryAssets,
   INIT_SEGMENT,
   outputPrefix,
   POSTER,
@@ -20,6 +21,7 @@ import { BACKGROUND_NICENESS } from "./chunked/run-chunk.ts";
 import type { SourceCache } from "./chunked/source-cache.ts";
 import type { ChunkRunner } from "./chunked/types.ts";
 import { DEFAULT_FFMPEG_TIME_LIMIT } from "./config.ts";
+import { type Delivered, prepareDelivery } from "./deliver.ts";
 import { fallbackVerdict } from "./encode-ladder.ts";
 import { EdgeRejectedError, errorMessage, type JobCancelledError, StorageNotFoundError } from "./errors.ts";
 import { ImportError } from "./import/import-source.ts";
@@ -617,12 +619,52 @@ async function storePoster(a: Attempt, source: string, outDir: string, facts: Me
   await deps.storage.putFile(key, file, contentTypeFor(POSTER), a.signal);
 }
 
+/**
+ * Step 6: every segment stored; read back, checked, and what is made from them written (deliver.ts:
+ * I-frame playlists, DASH, storyboard, download MP4, quality) before the measured master.
+ */
+async function deliver(
+  a: Attempt,
+  publication: Publication,
+  facts: MediaFacts,
+  sourcePath: string,
+  tempDir: string,
+): Promise<Delivered> {
+  const { deps } = a;
+  const ladder = await publication.describe();
+  const top = ladder.rungs[0];
+  const durationSeconds = top
+    ? top.segments.reduce((sum, s) => sum + s.durationSeconds, 0)
+    : facts.durationSeconds;
+  const workDir = join(tempDir, "deliver");
+  await mkdir(workDir);
+  return prepareDelivery({
+    videoId: a.data.videoId,
+    storage: deps.storage,
+    ladder,
+    workDir,
+    sourcePath,
+    durationSeconds,
+    tools: {
+      ffmpegPath: deps.ffmpegPath,
+      ffprobePath: deps.ffprobePath,
+      signal: a.signal,
+      timeoutMs: ffmpegDeadline(deps, facts),
+      memoryLimitBytes: deps.ffmpegMemoryLimitBytes,
+    },
+    log: a.log,
+    // Each step a stage of its own: a stop (deleted video, shutdown) is noticed between them.
+    onStep: (step) => a.stage(`deliver:${step}`),
+  });
+}
+
 /** Step 7: `ready`, resolved once the DO has it in Postgres; a timeout fails the attempt (retried). */
 async function reportReady(
   a: Attempt,
   facts: MediaFacts,
   published: { renditions: Rendition[]; durationSeconds: number },
   sourceBytes: number,
+  assets: DeliveryAssets,
 ): Promise<TranscodeResult> {
   await a.progress.ready({
     durationSeconds: published.durationSeconds,
@@ -630,6 +672,7 @@ async function reportReady(
     sourceHeight: facts.height,
     renditions: published.renditions,
     sourceBytes,
+    assets,
   });
   return published;
 }
@@ -714,10 +757,21 @@ export async function processJob(
     const maxPixels = maxPixelsOf(deps.sourceLimits ?? DEFAULT_SOURCE_LIMITS);
     const { encoded, publication } = await encodeAndPublish(a, { source, probed, outDir, maxPixels });
     await storePoster(a, (await source.file()).path, outDir, facts, maxPixels);
+    const delivered = await deliver(a, publication, facts, (await source.file()).path, tempDir);
     a.stage("publish", { ...encoded });
     // Every playlist turns VOD and the measured master goes last: once it is out, all it names is final.
-    const published = await publication.finish();
-    const result = await reportReady(a, facts, published, (await source.file()).bytes);
+    const published = await publication.finish(delivered.master);
+    const renditions = published.renditions.map((r) => {
+      const quality = delivered.quality.get(r.name);
+      return quality ? { ...r, quality } : r;
+    });
+    const result = await reportReady(
+      a,
+      facts,
+      { ...published, renditions },
+      (await source.file()).bytes,
+      delivered.assets,
+    );
     a.log.info("stage", { stage: "done", durationSeconds: result.durationSeconds, ...encoded });
     return result;
   } catch (err) {

@@ -24,6 +24,7 @@ import {
   parseAvcInit,
   provisionalMasterPlaylist,
   type StoredSegment,
+  targetDuration,
   toNumber,
   toRenditions,
   variantPlaylist,
@@ -43,10 +44,45 @@ export interface Publication {
   chunkDone(done: ChunkDone): Promise<void>;
   /** An audio segment is stored (in order), with the audio's init before the first. */
   audioSegment(segment: Pick<AudioSegment, "number" | "durationSeconds"> & { bytes: number }): Promise<void>;
-  /** Every segment is stored: VOD playlists, then the measured master. */
-  finish(): Promise<{ renditions: Rendition[]; durationSeconds: number }>;
+  /**
+   * Every segment is stored: the ladder as it will be published (what the checks before publishing read
+   * back from storage), with each rung as its init says it was written. Throws while segments are missing.
+   */
+  describe(): Promise<PublishedLadder>;
+  /**
+   * Every segment is stored and checked: VOD playlists, then the measured master (with the rungs' I-frame
+   * playlists when given) last.
+   */
+  finish(extras?: MasterExtras): Promise<{ renditions: Rendition[]; durationSeconds: number }>;
   /** Whether the master playlist is out (the video is playable). */
   readonly playable: boolean;
+}
+
+/** One published track (a rung or the audio): its folder and its segments in order. */
+export interface PublishedTrack {
+  name: string;
+  segments: { number: number; durationSeconds: number; bytes: number }[];
+}
+
+/** A video rung as published: its track and what its init says. */
+export interface PublishedRung extends PublishedTrack {
+  width: number;
+  height: number;
+  codecs: string;
+  frameRate: number;
+}
+
+/** The ladder once every segment is stored (Publication.describe). */
+export interface PublishedLadder {
+  rungs: PublishedRung[];
+  audio: PublishedTrack | null;
+  /** EXT-X-TARGETDURATION of the rungs' VOD playlists. */
+  targetSeconds: number;
+}
+
+/** What the measured master adds besides the rungs: their I-frame playlists (by rung name). */
+export interface MasterExtras {
+  iframes?: MasterInput["iframes"];
 }
 
 export interface PublicationInput {
@@ -239,7 +275,31 @@ export function createPublication(input: PublicationInput): Publication {
         await flush(false);
       }),
 
-    finish: () =>
+    describe: () =>
+      serial(async () => {
+        codecs ??= await readCodecs();
+        const segmentsOfRung = (name: string) => {
+          const map = stored.get(name) as Map<number, DoneSegment>;
+          return Array.from({ length: total }, (_, i) => {
+            const s = map.get(i + 1);
+            if (!s) throw new Error(`rung ${name} has no segment ${i + 1} stored`);
+            return { number: s.index, durationSeconds: s.durationSeconds, bytes: s.bytes };
+          });
+        };
+        const rungs = input.rungs.map((r) => ({ ...written(r), segments: segmentsOfRung(r.name) }));
+        return {
+          rungs,
+          audio: input.hasAudio
+            ? { name: AUDIO_FOLDER, segments: audio.map((a) => ({ ...a, number: a.number })) }
+            : null,
+          targetSeconds: targetDuration(
+            rungs.flatMap((r) => r.segments.map((seg) => seg.durationSeconds)),
+            plannedMax,
+          ),
+        };
+      }),
+
+    finish: (extras) =>
       serial(async () => {
         await flush(true);
         codecs ??= await readCodecs();
@@ -260,6 +320,7 @@ export function createPublication(input: PublicationInput): Publication {
         const master: MasterInput = {
           rungs: measuredRungs,
           audio: audioStats ? { ...audioStats, codecs: AAC_LC, channels: AUDIO_CHANNELS } : null,
+          ...(extras?.iframes ? { iframes: extras.iframes } : {}),
         };
         // Last: once the measured master is out, everything it names is final.
         await put(MASTER_PLAYLIST, writeMasterPlaylist(master));

@@ -1,4 +1,5 @@
 import { Rendition } from "@streamlet/shared";
+import { M3U8Parser } from "hls.js";
 import { describe, expect, it } from "vitest";
 import { type MeasuredRung, toRenditions, writeMasterPlaylist } from "../src/media/master-playlist.ts";
 
@@ -80,5 +81,44 @@ describe("toRenditions", () => {
       codecs: "avc1.64001e,mp4a.40.2",
       frameRate: 29.97,
     });
+  });
+});
+
+describe("writeMasterPlaylist with I-frame playlists", () => {
+  const iframes = [
+    { name: "720p", bandwidth: 1_100_000.4, averageBandwidth: 390_000 },
+    { name: "480p", bandwidth: 420_000, averageBandwidth: 150_000 },
+  ];
+
+  it("adds one EXT-X-I-FRAME-STREAM-INF per rung after the variants, video codec only", () => {
+    const text = writeMasterPlaylist({ rungs, audio, iframes });
+    const lines = text.trimEnd().split("\n");
+    expect(lines.slice(-2)).toEqual([
+      '#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=420000,AVERAGE-BANDWIDTH=150000,CODECS="avc1.64001e",RESOLUTION=854x480,URI="480p/iframes.m3u8"',
+      '#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1100000,AVERAGE-BANDWIDTH=390000,CODECS="avc1.64001f",RESOLUTION=1280x720,URI="720p/iframes.m3u8"',
+    ]);
+    // Everything before them is the playlist without I-frames.
+    expect(text.startsWith(writeMasterPlaylist({ rungs, audio }))).toBe(true);
+  });
+
+  it("parses in hls.js as I-frame variants beside the levels", () => {
+    const parsed = M3U8Parser.parseMasterPlaylist(
+      writeMasterPlaylist({ rungs, audio, iframes }),
+      "https://cdn.example/v/master.m3u8",
+    );
+    expect(parsed.playlistParsingError).toBeNull();
+    expect(parsed.levels).toHaveLength(3);
+    expect(
+      parsed.iframeVariants.map((v) => [v.url, v.bitrate, v.width, v.height, v.videoCodec, v.audioCodec]),
+    ).toEqual([
+      ["https://cdn.example/v/480p/iframes.m3u8", 420_000, 854, 480, "avc1.64001e", undefined],
+      ["https://cdn.example/v/720p/iframes.m3u8", 1_100_000, 1280, 720, "avc1.64001f", undefined],
+    ]);
+  });
+
+  it("refuses an I-frame playlist for a rung the ladder lacks", () => {
+    expect(() =>
+      writeMasterPlaylist({ rungs, audio, iframes: [{ name: "4k", bandwidth: 1, averageBandwidth: 1 }] }),
+    ).toThrow(/unknown rung 4k/);
   });
 });

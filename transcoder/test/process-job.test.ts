@@ -182,8 +182,9 @@ async function upload(key: string, body: Uint8Array) {
 describe("processJob", () => {
   it("turns an upload into HLS + poster in storage, master last, publishing progress then ready", async () => {
     await upload(sourceKey(testId("vid_ok")), clip);
-    const { deps, events, channels, closedCount } = harness();
+    const { deps, events, channels, closedCount, logs } = harness();
     const result = await processJob(job(testId("vid_ok")), deps);
+    if (process.env.SHOW_LOGS) console.log(logs.filter((l) => /stage|delivery/.test(l)).join("\n"));
 
     expect(channels).toEqual([{ videoId: testId("vid_ok"), token: `token-${testId("vid_ok")}`, attempt: 1 }]);
     expect(stages(events)).toEqual(SUCCESS_STAGES);
@@ -242,6 +243,13 @@ describe("processJob", () => {
       ["audio/index.m3u8", "application/vnd.apple.mpegurl"],
       ["audio/init.mp4", "video/mp4"],
       ["audio/seg_00001.m4s", "video/iso.segment"],
+      // Made from the published segments before the master (deliver.ts).
+      ["360p/iframes.m3u8", "application/vnd.apple.mpegurl"],
+      ["180p/iframes.m3u8", "application/vnd.apple.mpegurl"],
+      ["manifest.mpd", "application/dash+xml"],
+      ["storyboard/storyboard.vtt", "text/vtt; charset=utf-8"],
+      ["storyboard/sprite_001.jpg", "image/jpeg"],
+      ["download/video.mp4", "video/mp4"],
     ];
     for (const [key, type] of expected) {
       const res = await s3.get(prefix + key);
@@ -251,6 +259,15 @@ describe("processJob", () => {
     const master = await (await s3.get(`${prefix}master.m3u8`)).text();
     expect(master).toContain('URI="audio/index.m3u8"');
     expect(master.indexOf("180p/index.m3u8")).toBeLessThan(master.indexOf("360p/index.m3u8"));
+    expect(master).toMatch(/#EXT-X-I-FRAME-STREAM-INF:.*RESOLUTION=640x360.*URI="360p\/iframes\.m3u8"/);
+    expect(ready.assets).toMatchObject({ dash: true, download: { rendition: "360p" } });
+    expect(ready.assets?.storyboard?.thumbnails).toBeGreaterThanOrEqual(7);
+    for (const r of ready.renditions) {
+      expect(r.quality?.ssim, r.name).toBeGreaterThan(0.8);
+      expect(r.quality?.frames, r.name).toBeGreaterThan(0);
+    }
+    // Everything the master names or is made alongside it was written before it.
+    expect(puts.indexOf(`${prefix}manifest.mpd`)).toBeLessThan(puts.lastIndexOf(`${prefix}master.m3u8`));
     const variant = await (await s3.get(`${prefix}360p/index.m3u8`)).text();
     expect(variant).toContain('#EXT-X-MAP:URI="init.mp4"');
     expect(variant).toContain("#EXT-X-PLAYLIST-TYPE:VOD");
@@ -322,6 +339,8 @@ describe("processJob", () => {
     const script = [
       "#!/bin/sh",
       'case " $* " in',
+      // deliver.ts's runs after the encode (decode checks, quality, storyboard, download remux).
+      '  *" null "*|*ssim*|*tile=*|*faststart*) kind=deliver ;;',
       '  *" 0:a:0 "*) kind=audio ;;',
       '  *" -filter_complex "*) kind=chunk ;;',
       "  *) kind=other ;;",
@@ -335,7 +354,12 @@ describe("processJob", () => {
     const runs = (await readFile(log, "utf8")).trim().split("\n");
     // The in-process runner encodes the chunks in order: 1, 2, 3 (the audio runs beside them).
     expect(runs.filter((r) => r.startsWith("chunk"))).toEqual(["chunk 0", "chunk 10", "chunk 10"]);
-    expect(runs.filter((r) => !r.startsWith("chunk")).sort()).toEqual(["audio 10", "other 0"]);
+    expect(runs.filter((r) => !r.startsWith("chunk") && !r.startsWith("deliver")).sort()).toEqual([
+      "audio 10",
+      "other 0",
+    ]);
+    // What is made from the published ladder runs at the normal priority: it stands between the video and ready.
+    expect(new Set(runs.filter((r) => r.startsWith("deliver")))).toEqual(new Set(["deliver 0"]));
   }, 60_000);
 
   it("is playable before its download ends: the header, chunk 1 and the audio are read over a presigned URL", async () => {
@@ -464,6 +488,41 @@ describe("processJob", () => {
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(events.at(-1)).toMatchObject({ type: "failed", finished: true });
     expect(await s3.list(outputPrefix(id))).toEqual([]);
+  }, 60_000);
+
+  it("a segment corrupted in storage stops publication: failed with the reason, nothing left, no final master", async () => {
+    const id = testId("vid_corrupt");
+    await upload(sourceKey(id), clip);
+    const real = createStorage(s3.config, { baseDelayMs: 5 });
+    const corrupt = `${outputPrefix(id)}360p/seg_00003.m4s`;
+    // The segment as stored is not the segment that was encoded: the picture data in the middle of its
+    // mdat overwritten (same size, so only reading it back and decoding it can tell).
+    const storage: typeof real = {
+      ...real,
+      putFile: async (key, file, type, signal) => {
+        if (key !== corrupt) return real.putFile(key, file, type, signal);
+        const bytes = await readFile(file);
+        const mdat = bytes.indexOf("mdat", 0, "latin1");
+        const start = mdat + 200;
+        randomBytes(Math.min(4000, bytes.length - start - 16)).copy(bytes, start);
+        const copy = `${file}.corrupt`;
+        await writeFile(copy, bytes);
+        return real.putFile(key, copy, type, signal);
+      },
+    };
+    const { deps, events } = harness({ storage });
+    const failure = await processJob(job(id), deps).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(UnrecoverableError);
+    const last = events.at(-1);
+    expect(last?.type).toBe("failed");
+    if (last?.type !== "failed") throw new Error("unreachable");
+    expect(last.reason).toMatch(/360p segment 3/);
+    expect(events.some((e) => e.type === "ready")).toBe(false);
+    const prefix = outputPrefix(id);
+    // The provisional master only: the measured one is never written, and the output is removed.
+    expect(s3.puts.filter((k) => k === `${prefix}master.m3u8`)).toHaveLength(1);
+    expect(s3.puts).not.toContain(`${prefix}manifest.mpd`);
+    expect((await s3.get(`${prefix}360p/seg_00001.m4s`)).status).toBe(404);
   }, 60_000);
 
   it("a truncated upload (moov first, data cut) fails as truncated", async () => {
