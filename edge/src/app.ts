@@ -5,6 +5,7 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { authRoutes } from "./auth/routes.ts";
+import { captionRoutes, isCaptionUpload, MAX_CAPTION_BYTES } from "./captions/routes.ts";
 import { channelRoutes } from "./channels/routes.ts";
 import { commentRoutes } from "./comments/routes.ts";
 import { ConfigError } from "./config.ts";
@@ -15,6 +16,7 @@ import { limitBody, noSniff, withConfig, withDb } from "./middleware.ts";
 import { json } from "./openapi.ts";
 import { playRoutes } from "./play/routes.ts";
 import { progressRoutes } from "./progress/routes.ts";
+import { downloadRoutes } from "./videos/download-routes.ts";
 import { meRoutes } from "./videos/me-routes.ts";
 import { videoRoutes } from "./videos/routes.ts";
 import { uploadRoutes } from "./videos/upload-routes.ts";
@@ -72,13 +74,20 @@ export function createApp() {
   app.use("*", requestId({ generator: (c) => c.req.header("cf-ray") ?? crypto.randomUUID() }));
   app.use("*", noSniff());
   app.use("*", corsByPath);
-  app.use("/v1/*", limitBody());
+  // Caption files (WebVTT/SRT text) may be larger than any JSON body; every other body keeps the default.
+  const captionBodies = limitBody({ maxBytes: MAX_CAPTION_BYTES });
+  const otherBodies = limitBody();
+  app.use("/v1/*", (c, next) =>
+    isCaptionUpload(c.req.method, c.req.path) ? captionBodies(c, next) : otherBodies(c, next),
+  );
   app.use("/v1/*", withConfig(), withDb());
 
   app.openapi(healthz, (c) => c.json({ ok: true as const }, 200));
   app.route("/v1/auth", authRoutes);
   app.route("/v1/videos", videoRoutes);
   app.route("/v1/videos", uploadRoutes);
+  app.route("/v1/videos", captionRoutes);
+  app.route("/v1", downloadRoutes);
   app.route("/", progressRoutes);
   app.route("/v1/videos", engagementRoutes);
   app.route("/v1", commentRoutes);

@@ -187,6 +187,17 @@ export class Storage {
     return keys;
   }
 
+  /** Writes a small object (captions: the Worker never handles video bytes); throws on any storage failure. */
+  async put(key: string, body: string | Uint8Array<ArrayBuffer>, contentType: string): Promise<void> {
+    const res = await this.#aws.fetch(this.#objectUrl(this.#s3.endpoint, key), {
+      method: "PUT",
+      headers: { "content-type": contentType },
+      body,
+    });
+    await res.body?.cancel();
+    if (!res.ok) throw new Error(`storage PUT ${key} failed: ${res.status}`);
+  }
+
   /** Deletes one object; a missing one counts as deleted. Throws on any other storage failure. */
   async delete(key: string): Promise<void> {
     const res = await this.#aws.fetch(this.#objectUrl(this.#s3.endpoint, key), { method: "DELETE" });

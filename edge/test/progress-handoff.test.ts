@@ -25,6 +25,8 @@ const row = (changes: Partial<VideoRow>): VideoRow => ({
   sourceUrl: null,
   transcodeRun: 1,
   renditions: [],
+  assets: null,
+  downloadsEnabled: true,
   cacheGeneration: 1,
   createdAt: new Date(1_000),
   updatedAt: new Date(2_000),

@@ -823,7 +823,7 @@ export interface paths {
     };
     options?: never;
     head?: never;
-    /** Change your video's title, description or visibility */
+    /** Change your video's title, description, visibility or whether viewers may download it */
     patch: {
       parameters: {
         query?: never;
@@ -840,6 +840,7 @@ export interface paths {
             description?: string | null;
             /** @enum {string} */
             visibility?: "public" | "unlisted" | "private";
+            downloadsEnabled?: boolean;
           };
         };
       };
@@ -853,7 +854,7 @@ export interface paths {
             "application/json": components["schemas"]["Video"];
           };
         };
-        /** @description Invalid body (unknown fields, or none of title, description, visibility) */
+        /** @description Invalid body (unknown fields, or none of title, description, visibility, downloadsEnabled) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -1036,6 +1037,410 @@ export interface paths {
         };
         /** @description invalid_state: the source was already uploaded (or the video is imported from a URL) */
         409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/videos/{id}/captions/{language}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /**
+     * Upload or replace your video's captions or subtitles for one language (WebVTT or SRT)
+     * @description The body is the caption file itself, UTF-8 (a BOM and CRLF line endings are fine), sent as text/vtt, application/x-subrip, text/plain; WebVTT is recognised by its WEBVTT header, SRT by its numbered cues (converted to WebVTT: timestamps with dots, <i>/<b>/<u> kept, <font> and other tags dropped). Every cue must end after it starts and within 24 hours. At most 524288 bytes. Works in any status of the video. The track appears in the video's JSON, in the master playlist's SUBTITLES group and the DASH manifest at once (their cached copies are replaced).
+     */
+    put: {
+      parameters: {
+        query?: {
+          /** @description What players show in their captions menu (at most 64 characters, no double quote or line break); default: the language's English name */
+          label?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+          /** @description BCP 47 language tag (any case; answered in canonical case, e.g. pt-BR) */
+          language: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "text/vtt": string;
+          "application/x-subrip": string;
+          "text/plain": string;
+        };
+      };
+      responses: {
+        /** @description Replaced */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Caption"];
+          };
+        };
+        /** @description Created */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Caption"];
+          };
+        };
+        /** @description invalid_captions: not WebVTT or SRT, or a line is wrong (the message says which and why); invalid_request: not a language tag, or a bad label */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not signed in */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description No such video, or not yours */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description payload_too_large: the file is larger than 524288 bytes */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description unsupported_media_type: not sent as text/vtt, application/x-subrip, text/plain */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description storage_unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    post?: never;
+    /** Delete your video's captions for one language */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          /** @description BCP 47 language tag (any case; answered in canonical case, e.g. pt-BR) */
+          language: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deleted; gone from the playlists and manifest at once */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description invalid_request: not a language tag */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not signed in */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description No such video, not yours, or no captions in that language */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description storage_unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/videos/{id}/captions": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A video's caption tracks, by language (for whoever may see the video)
+     * @description URLs of a private video (its owner only) are below the signed `/v1/play/{id}/t/{token}/` prefix once the video is playable.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The tracks, sorted by language */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["CaptionList"];
+          };
+        };
+        /** @description An access token was sent but is invalid or expired */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description No such video */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/videos/{id}/download": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A short-lived URL of the video's MP4 (for whoever may watch it, while its owner allows downloads)
+     * @description `url` (on the edge, valid for 15 minutes) answers the progressive MP4 as an attachment, with Range. Anonymous callers may omit Authorization for public and unlisted videos; a private video is its owner's alone (404 for everyone else). The owner may download even with downloads turned off. A URL handed out stops working when the owner turns downloads off or makes the video private.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Where to download the MP4 */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["DownloadTicket"];
+          };
+        };
+        /** @description An access token was sent but is invalid or expired */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description downloads_disabled: the owner has turned downloads of this video off */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description not_found: no such video (or not yours, if private); no_download: the video has no MP4 */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description not_ready: the video is not ready yet */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/download/{id}/{token}/{fileName}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The MP4 of a video (also HEAD): the `url` GET /v1/videos/{id}/download answers
+     * @description Content-Disposition: attachment, named after the video's title. Supports single byte ranges (206/416) and If-None-Match (304); never cached by the edge or shared caches. Checked again on every request: 404 once the token expired or the video is gone (or turned private, for anyone but the owner), 403 downloads_disabled once the owner turned downloads off.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: {
+          range?: string;
+        };
+        path: {
+          id: string;
+          token: string;
+          fileName: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The whole file */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "video/mp4": string;
+          };
+        };
+        /** @description The requested byte range */
+        206: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Not modified (If-None-Match) */
+        304: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description downloads_disabled: the owner has turned downloads of this video off since */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unknown, expired or forged token, or the video is gone or no longer yours to download */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description range_not_satisfiable */
+        416: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description storage_unavailable: retry */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -2331,8 +2736,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * HLS delivery (also HEAD): master.m3u8, <rung>/index.m3u8, <rung>/init.mp4, <rung>/seg_N.m4s, poster.jpg
-     * @description `asset` may contain one folder (e.g. `720p/seg_00001.m4s`). Supports single byte ranges (206/416), If-None-Match (304) and CORS. Served from the edge cache when present. Private videos are served only below `/v1/play/{id}/t/{token}/{asset}` with the token from the owner's GET /v1/videos/{id} (404 without a valid one); public and unlisted videos answer both forms. A video still processing is served once it is playable (`playableAt`): its playlists then grow (EVENT) and carry `Cache-Control: max-age=1` until it is ready; segments and init sections are immutable from the start.
+     * HLS delivery (also HEAD): master.m3u8, <rung>/index.m3u8, <rung>/init.mp4, <rung>/seg_N.m4s, poster.jpg, manifest.mpd, subtitles/<language>.vtt and subtitles/<language>.m3u8
+     * @description `asset` may contain one folder (e.g. `720p/seg_00001.m4s`). Supports single byte ranges (206/416), If-None-Match (304) and CORS. Served from the edge cache when present. Private videos are served only below `/v1/play/{id}/t/{token}/{asset}` with the token from the owner's GET /v1/videos/{id} (404 without a valid one); public and unlisted videos answer both forms. A video still processing is served once it is playable (`playableAt`): its playlists then grow (EVENT) and carry `Cache-Control: max-age=1` until it is ready; segments and init sections are immutable from the start. Caption tracks (PUT /v1/videos/{id}/captions/{language}) are written into the served master playlist (a SUBTITLES group "subs" once the video is ready) and DASH manifest (text adaptation sets); `subtitles/<language>.m3u8` is generated: the WebVTT file as one segment spanning the video.
      */
     get: {
       parameters: {
@@ -2449,11 +2854,25 @@ export interface components {
           averageBandwidth: number;
           codecs: string;
           frameRate: number;
+          quality?: {
+            ssim: number;
+            psnr: number;
+            frames: number;
+          };
         }[];
         playback: {
           hls: string | null;
           poster: string | null;
+          dash: string | null;
+          storyboard: string | null;
         };
+        captions: {
+          language: string;
+          label: string;
+          url: string;
+        }[];
+        downloadable: boolean;
+        downloadsEnabled: boolean;
         createdAt: string;
         readyAt: string | null;
         playableAt: string | null;
@@ -2516,11 +2935,25 @@ export interface components {
         averageBandwidth: number;
         codecs: string;
         frameRate: number;
+        quality?: {
+          ssim: number;
+          psnr: number;
+          frames: number;
+        };
       }[];
       playback: {
         hls: string | null;
         poster: string | null;
+        dash: string | null;
+        storyboard: string | null;
       };
+      captions: {
+        language: string;
+        label: string;
+        url: string;
+      }[];
+      downloadable: boolean;
+      downloadsEnabled: boolean;
       createdAt: string;
       readyAt: string | null;
       playableAt: string | null;
@@ -2558,11 +2991,25 @@ export interface components {
         averageBandwidth: number;
         codecs: string;
         frameRate: number;
+        quality?: {
+          ssim: number;
+          psnr: number;
+          frames: number;
+        };
       }[];
       playback: {
         hls: string | null;
         poster: string | null;
+        dash: string | null;
+        storyboard: string | null;
       };
+      captions: {
+        language: string;
+        label: string;
+        url: string;
+      }[];
+      downloadable: boolean;
+      downloadsEnabled: boolean;
       createdAt: string;
       readyAt: string | null;
       playableAt: string | null;
@@ -2607,11 +3054,25 @@ export interface components {
           averageBandwidth: number;
           codecs: string;
           frameRate: number;
+          quality?: {
+            ssim: number;
+            psnr: number;
+            frames: number;
+          };
         }[];
         playback: {
           hls: string | null;
           poster: string | null;
+          dash: string | null;
+          storyboard: string | null;
         };
+        captions: {
+          language: string;
+          label: string;
+          url: string;
+        }[];
+        downloadable: boolean;
+        downloadsEnabled: boolean;
         createdAt: string;
         readyAt: string | null;
         playableAt: string | null;
@@ -2664,6 +3125,20 @@ export interface components {
       }[];
       uploadedBytes: number;
       complete: boolean;
+    };
+    Caption: {
+      language: string;
+      label: string;
+      url: string;
+    };
+    CaptionList: {
+      captions: components["schemas"]["Caption"][];
+    };
+    DownloadTicket: {
+      url: string;
+      expiresAt: string;
+      bytes: number;
+      fileName: string;
     };
     ReactionSummary: {
       likes: number;

@@ -1,8 +1,9 @@
-import { type Rendition, VideoStatus, Visibility } from "@streamlet/shared";
+import { type DeliveryAssets, type Rendition, VideoStatus, Visibility } from "@streamlet/shared";
 import { type SQL, sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
   bigint,
+  boolean,
   check,
   doublePrecision,
   index,
@@ -100,6 +101,11 @@ export const videos = pgTable(
     // Which run of the transcode this is: 1, then one more per POST /v1/videos/:id/retry (job ids carry it).
     transcodeRun: integer("transcode_run").notNull().default(1),
     renditions: jsonb("renditions").$type<Rendition[]>().notNull().default([]),
+    // What the transcoder published beside the ladder (storyboard, DASH, download MP4); null before ready or
+    // for videos transcoded before these existed.
+    assets: jsonb("assets").$type<DeliveryAssets>(),
+    // The owner's setting: viewers may download the MP4 (GET /v1/videos/:id/download).
+    downloadsEnabled: boolean("downloads_enabled").notNull().default(true),
     // Part of every edge-cache key of the video's assets (play/state.ts): raised when the visibility
     // changes, so copies cached under the old one are never looked up again, in any data centre.
     cacheGeneration: integer("cache_generation").notNull().default(1),
@@ -128,6 +134,27 @@ export const videos = pgTable(
       .where(sql`${t.status} = 'ready' and ${t.visibility} = 'public'`),
   ],
 );
+
+/**
+ * Captions and subtitles of a video, one WebVTT per language (stored at videos/<id>/subtitles/<language>.vtt);
+ * the edge lists them in the master playlist's SUBTITLES group and the DASH manifest when it serves them.
+ */
+export const videoCaptions = pgTable(
+  "video_captions",
+  {
+    videoId: uuid("video_id")
+      .notNull()
+      .references(() => videos.id, { onDelete: "cascade" }),
+    language: text("language").notNull(),
+    label: text("label").notNull(),
+    /** Size of the stored WebVTT in bytes. */
+    bytes: integer("bytes").notNull(),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    updatedAt: timestamptz("updated_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.videoId, t.language] })],
+);
+export type VideoCaptionRow = typeof videoCaptions.$inferSelect;
 
 /**
  * Source keys of removed videos that upload URLs handed out before the removal could still fill (a PUT

@@ -22,6 +22,10 @@ const CACHE_CONTROL: Record<AssetExtension, string> = {
   mp4: IMMUTABLE,
   // The poster may be regenerated (e.g. a chosen thumbnail): an hour, not forever.
   jpg: "public, max-age=3600",
+  // Captions change when their owner replaces them (the storyboard's WebVTT never does): a playlist's TTL.
+  vtt: "public, max-age=60",
+  // The DASH manifest is an entry point like the master playlist (subtitles are added to it when served).
+  mpd: "public, max-age=60",
 };
 
 /**

@@ -1,6 +1,7 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   canonicalId,
+  DASH_MANIFEST,
   INIT_SEGMENT,
   MASTER_PLAYLIST,
   outputPrefix,
@@ -8,16 +9,25 @@ import {
   segmentName,
   VARIANT_PLAYLIST,
 } from "@streamlet/shared";
+import {
+  captionFileLanguage,
+  subtitlePlaylist,
+  subtitlePlaylistLanguage,
+  withSubtitleGroup,
+  withTextAdaptationSets,
+} from "../captions/manifests.ts";
+import type { Config } from "../config.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError } from "../errors.ts";
 import { waitUntil } from "../middleware.ts";
 import { ErrorSchema } from "../openapi.ts";
 import { Storage } from "../storage.ts";
-import { cacheControlFor, growingAsset, parseAssetPath } from "./asset.ts";
+import { cacheControlFor, growingAsset, type PlayAsset, parseAssetPath } from "./asset.ts";
 import { assetCacheKey } from "./cache-key.ts";
 import { videoCacheTag } from "./cache-tag.ts";
 import { assetHeaders, respondFromFull } from "./respond.ts";
-import { playbackState } from "./state.ts";
+import { fillOnce, OriginTimeoutError } from "./single-flight.ts";
+import { type PlaybackState, playbackState } from "./state.ts";
 import { verifyPlaybackToken } from "./token.ts";
 
 const fileNotFound = () => new HttpError(404, "not_found", "file not found");
@@ -38,14 +48,17 @@ playRoutes.openAPIRegistry.registerPath({
   tags: ["playback"],
   summary:
     `HLS delivery (also HEAD): ${MASTER_PLAYLIST}, <rung>/${VARIANT_PLAYLIST}, <rung>/${INIT_SEGMENT}, ` +
-    `<rung>/seg_N.m4s, ${POSTER}`,
+    `<rung>/seg_N.m4s, ${POSTER}, ${DASH_MANIFEST}, subtitles/<language>.vtt and subtitles/<language>.m3u8`,
   description:
     `\`asset\` may contain one folder (e.g. \`720p/${segmentName(1)}\`). Supports single byte ranges (206/416), ` +
     "If-None-Match (304) and CORS. Served from the edge cache when present. Private videos are served " +
     "only below `/v1/play/{id}/t/{token}/{asset}` with the token from the owner's GET /v1/videos/{id} " +
     "(404 without a valid one); public and unlisted videos answer both forms. A video still processing is " +
     "served once it is playable (`playableAt`): its playlists then grow (EVENT) and carry " +
-    "`Cache-Control: max-age=1` until it is ready; segments and init sections are immutable from the start.",
+    "`Cache-Control: max-age=1` until it is ready; segments and init sections are immutable from the start. " +
+    "Caption tracks (PUT /v1/videos/{id}/captions/{language}) are written into the served master playlist " +
+    '(a SUBTITLES group "subs" once the video is ready) and DASH manifest (text adaptation sets); ' +
+    "`subtitles/<language>.m3u8` is generated: the WebVTT file as one segment spanning the video.",
   request: {
     params: z.object({
       id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid" }),
@@ -97,42 +110,112 @@ playRoutes.get("/:id/*", async (c) => {
   // without the token, query string, Range or conditional headers, so the cache always holds (and
   // returns) the complete 200 and Range is applied by respondFromFull; a purge then reaches every copy.
   // A growing playlist has keys of its own (cache-key.ts), so the final one never meets a stale copy of it.
+  // What is cached is what is served: the master playlist and DASH manifest with the caption tracks of
+  // this generation (a caption change starts a new one), and the generated subtitle playlists.
   const growing = growingAsset(asset, state.live);
   const cacheKey = assetCacheKey(c.var.config, id, state.generation, asset.path, growing);
   const cache = caches.default;
   const cached = await cache.match(cacheKey);
   if (cached) return respondFromFull(c.req.raw, forClient(cached, state.visibility));
 
-  const key = `${outputPrefix(id)}${asset.path}`;
-  const object = await new Storage(c.var.config.s3).get(key).catch((error: unknown) => {
+  // Concurrent misses of this asset in this isolate share one production (one storage read), which also
+  // fills the cache; each request gets a complete 200 of its own, or the same error (single-flight.ts).
+  const full = await fillOnce(
+    cacheKey,
+    async () => {
+      const produced = await produceAsset(c.var.config, id, asset, state, c.var.requestId);
+      // Lets one purge-by-tag call drop every asset of the video in every data centre (purge.ts).
+      produced.headers.set("cache-tag", videoCacheTag(id));
+      return produced;
+    },
+    { cache, waitUntil: (promise) => waitUntil(c, promise), coalesce: c.var.config.originCoalescing },
+  ).catch((error: unknown) => {
+    if (!(error instanceof OriginTimeoutError)) throw error;
+    // Another request's storage read is hung: this viewer may retry, as for any storage failure.
+    console.error(`play: waiting for ${asset.path} of ${id} timed out (request ${c.var.requestId})`);
+    throw new HttpError(503, "storage_unavailable", "video storage is unavailable; try again");
+  });
+  if (full === null) throw fileNotFound();
+  return respondFromFull(c.req.raw, forClient(full, state.visibility));
+});
+
+/**
+ * The complete 200 for an asset on a cache miss: a subtitle playlist generated from the state, a caption
+ * file only while its track exists, the master playlist and DASH manifest with the caption tracks written
+ * in (a new ETag for the new body), anything else as storage has it.
+ */
+async function produceAsset(
+  config: Config,
+  id: string,
+  asset: PlayAsset,
+  state: PlaybackState,
+  requestId: string,
+): Promise<Response> {
+  const cacheControl = cacheControlFor(asset, state.live);
+  const playlistLanguage = subtitlePlaylistLanguage(asset.path);
+  if (playlistLanguage !== null) {
+    // Not in storage: the whole caption file as one segment spanning the (finished) video.
+    if (state.live || state.durationSeconds === null || !hasTrack(state, playlistLanguage))
+      throw fileNotFound();
+    const text = subtitlePlaylist(playlistLanguage, state.durationSeconds);
+    return textResponse(text, assetHeaders(asset.contentType, cacheControl, new Headers()));
+  }
+  const captionLanguage = captionFileLanguage(asset.path);
+  if (captionLanguage !== null && !hasTrack(state, captionLanguage)) throw fileNotFound();
+
+  const stored = await readStored(config, `${outputPrefix(id)}${asset.path}`, state.live, requestId);
+  const headers = assetHeaders(asset.contentType, cacheControl, stored.headers);
+  const rewrite = captionRewrite(asset, state);
+  if (rewrite === null) return new Response(stored.body, { status: 200, headers });
+  headers.delete("content-length");
+  headers.delete("etag");
+  return textResponse(rewrite(await stored.text()), headers);
+}
+
+/**
+ * One object read from storage: its response, 404 when it is missing, 503 when storage fails. The one
+ * place delivery reads storage (request coalescing wraps it).
+ */
+async function readStored(config: Config, key: string, live: boolean, requestId: string) {
+  const object = await new Storage(config.s3).get(key).catch((error: unknown) => {
     // Storage down or unreachable: the viewer may retry, and this must not read as our own fault.
-    console.error(`play: reading ${key} failed (request ${c.var.requestId}):`, error);
+    console.error(`play: reading ${key} failed (request ${requestId}):`, error);
     throw new HttpError(503, "storage_unavailable", "video storage is unavailable; try again");
   });
   if (!object) {
     // A live video's files appear as the transcoder publishes them; a ready video's should all be there.
-    const log = state.live ? console.warn : console.error;
-    log(`play: ${key} is missing in storage for video ${id} (request ${c.var.requestId})`);
+    const log = live ? console.warn : console.error;
+    log(`play: ${key} is missing in storage (request ${requestId})`);
     throw fileNotFound();
   }
-  const headers = assetHeaders(asset.contentType, cacheControlFor(asset, state.live), object.headers);
-  // Lets one purge-by-tag call drop every asset of the video in every data centre (purge.ts).
-  headers.set("cache-tag", videoCacheTag(id));
-  if (object.body === null) {
-    return respondFromFull(c.req.raw, forClient(new Response(null, { headers }), state.visibility));
+  return object;
+}
+
+const hasTrack = (state: PlaybackState, language: string) =>
+  state.captions.some((track) => track.language === language);
+
+/**
+ * How the caption tracks change this asset's text, or null when they do not: the master playlist of a
+ * finished video (SUBTITLES group; a live one's stays as published) and the DASH manifest.
+ */
+function captionRewrite(asset: PlayAsset, state: PlaybackState): ((text: string) => string) | null {
+  if (state.captions.length === 0) return null;
+  if (asset.path === MASTER_PLAYLIST && !state.live && state.durationSeconds !== null) {
+    return (text) => withSubtitleGroup(text, state.captions);
   }
-  const [cacheBody, clientBody] = object.body.tee();
-  waitUntil(
-    c,
-    cache
-      .put(cacheKey, new Response(cacheBody, { status: 200, headers }))
-      .catch((error: unknown) => console.error(`play: cache.put ${key} failed:`, error)),
-  );
-  return respondFromFull(
-    c.req.raw,
-    forClient(new Response(clientBody, { status: 200, headers }), state.visibility),
-  );
-});
+  if (asset.path === DASH_MANIFEST) return (text) => withTextAdaptationSets(text, state.captions);
+  return null;
+}
+
+/** A body built here, with its length and an ETag of its own (a hash of the bytes). */
+async function textResponse(text: string, headers: Headers): Promise<Response> {
+  const bytes = new TextEncoder().encode(text);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const hex = [...digest.slice(0, 16)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  headers.set("content-length", String(bytes.byteLength));
+  headers.set("etag", `"${hex}"`);
+  return new Response(bytes, { status: 200, headers });
+}
 
 /**
  * The response as a client gets it: without the internal cache-tag header, and for a private video

@@ -1,18 +1,27 @@
 import { z } from "@hono/zod-openapi";
 import { Visibility } from "@streamlet/shared";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
-import { videos } from "../db/schema.ts";
+import { videoCaptions, videos } from "../db/schema.ts";
 import { stateCacheKey } from "./cache-key.ts";
 import { videoCacheTag } from "./cache-tag.ts";
 import { isLive, isPlayable } from "./playable.ts";
 
 /**
  * What delivery needs to know of a playable video: who may play it, the generation its cache keys carry,
- * and whether it is live (still processing: its playlists grow, see asset.ts growingAsset).
+ * whether it is live (still processing: its playlists grow, see asset.ts growingAsset), its caption
+ * tracks (by language) and its duration (the subtitle playlists span it; null when not known).
  */
-export type PlaybackState = { visibility: Visibility; generation: number; live: boolean };
+export type PlaybackState = {
+  visibility: Visibility;
+  generation: number;
+  live: boolean;
+  captions: { language: string; label: string }[];
+  durationSeconds: number | null;
+};
+
+const Track = z.object({ language: z.string(), label: z.string() });
 
 /**
  * How long a live video's state is cached: it turns ready (and its playlists final) soon, and a stale
@@ -48,13 +57,24 @@ export async function playbackState(
       playableAt: videos.playableAt,
       visibility: videos.visibility,
       generation: videos.cacheGeneration,
+      durationSeconds: videos.durationSeconds,
+      // The tracks in the same round trip, sorted by language (the order players list them in).
+      captions: sql<unknown>`(select coalesce(json_agg(json_build_object('language', ${videoCaptions.language}, 'label', ${videoCaptions.label}) order by ${videoCaptions.language}), '[]'::json) from ${videoCaptions} where ${videoCaptions.videoId} = ${videos.id})`,
     })
     .from(videos)
     .where(eq(videos.id, videoId))
     .limit(1);
   if (!row || !isPlayable(row)) return null;
   const live = isLive(row);
-  const state: PlaybackState = { visibility: row.visibility, generation: row.generation, live };
+  const state: PlaybackState = {
+    visibility: row.visibility,
+    generation: row.generation,
+    live,
+    captions: z
+      .array(Track)
+      .parse(typeof row.captions === "string" ? JSON.parse(row.captions) : row.captions),
+    durationSeconds: row.durationSeconds,
+  };
   const ttl = live ? LIVE_STATE_TTL_SECONDS : config.playbackStateTtlSeconds;
   const headers = {
     "content-type": "application/json",
@@ -74,9 +94,13 @@ const CachedState = z.object({
   generation: z.number().int().positive(),
   // Absent from states cached before live delivery existed: those were ready.
   live: z.boolean().default(false),
+  // Absent from states cached before captions existed: none then.
+  captions: z.array(Track).default([]),
+  durationSeconds: z.number().nonnegative().nullable().default(null),
 });
 
-function parseState(text: string): PlaybackState | null {
+/** A cached state's text as a PlaybackState (fields added since default), or null when it is not one. */
+export function parseState(text: string): PlaybackState | null {
   try {
     return CachedState.parse(JSON.parse(text));
   } catch {

@@ -1,5 +1,6 @@
 import { requireCanonicalId as canonical, canonicalId } from "@streamlet/shared";
 import { fromBase64Url, toBase64Url } from "../lib/bytes.ts";
+import { derivedHmacKey } from "../lib/derived-key.ts";
 import { isPlayable, type PlayableFields } from "./playable.ts";
 
 /** Seconds a playback token stays valid: long enough to watch a long video after loading the page. */
@@ -11,30 +12,10 @@ const TOKEN = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
 /** What the signature covers: the purpose, then the video and expiry, so it signs nothing else. */
 const signedMessage = (videoId: string, exp: number) =>
   new TextEncoder().encode(`playback:${videoId}.${exp}`);
-const keys = new Map<string, Promise<CryptoKey>>();
 
 /** The HMAC key for playback tokens, derived once per secret: HMAC-SHA256(JWT_SECRET, label). */
 function playbackKey(secret: string): Promise<CryptoKey> {
-  let key = keys.get(secret);
-  if (!key) {
-    key = (async () => {
-      const encoder = new TextEncoder();
-      const root = await crypto.subtle.importKey(
-        "raw",
-        encoder.encode(secret),
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign"],
-      );
-      const derived = await crypto.subtle.sign("HMAC", root, encoder.encode(KEY_LABEL));
-      return crypto.subtle.importKey("raw", derived, { name: "HMAC", hash: "SHA-256" }, false, [
-        "sign",
-        "verify",
-      ]);
-    })();
-    keys.set(secret, key);
-  }
-  return key;
+  return derivedHmacKey(secret, KEY_LABEL);
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);

@@ -41,7 +41,10 @@ export function persistTerminal(db: Db, videoId: string, event: TerminalEvent): 
           durationSeconds: event.durationSeconds,
           sourceWidth: event.sourceWidth,
           sourceHeight: event.sourceHeight,
+          // Each rendition's quality measurement included (only its owner reads it: serialize.ts).
           renditions: event.renditions,
+          // The storyboard, DASH manifest and download MP4 it published; null when it sent none.
+          assets: event.assets ?? null,
           // Known from the upload, or, for a video imported from a URL, from the transcoder.
           sourceBytes: sql`coalesce(${videos.sourceBytes}, ${event.sourceBytes ?? null})`,
           failureReason: null,

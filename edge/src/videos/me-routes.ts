@@ -3,6 +3,7 @@ import { FeedQuery, ListVideosQuery } from "@streamlet/shared";
 import { and, desc, eq, inArray } from "drizzle-orm";
 import type { Context } from "hono";
 import { requireUser } from "../auth/require-user.ts";
+import { captionsByVideo } from "../captions/store.ts";
 import { ChannelListSchema } from "../channels/openapi.ts";
 import { channelRefOf } from "../channels/refs.ts";
 import { subscriberCounts, toChannel } from "../channels/serialize.ts";
@@ -145,11 +146,23 @@ export const meRoutes = new OpenAPIHono<AppEnv>()
     const { page, nextCursor } = pageOf(rows, limit, (row) => row);
     const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
     const secret = c.var.config.jwtSecret;
-    // Every video here is the caller's: one channel for the page.
-    const channel = await channelRefOf(c.var.db, c.var.userId);
+    // Every video here is the caller's: one channel for the page; the page's captions in one query.
+    const [channel, captions] = await Promise.all([
+      channelRefOf(c.var.db, c.var.userId),
+      captionsByVideo(
+        c.var.db,
+        page.map((row) => row.id),
+      ),
+    ]);
     const list = await Promise.all(
       page.map(async (row) =>
-        toVideo(row, channel, baseUrl, c.var.userId, undefined, await playbackTokenFor(row, secret)),
+        toVideo(row, {
+          baseUrl,
+          viewerId: c.var.userId,
+          channel,
+          captions: captions.get(row.id) ?? [],
+          playbackToken: await playbackTokenFor(row, secret),
+        }),
       ),
     );
     return c.json({ videos: list, nextCursor }, 200);

@@ -1,5 +1,6 @@
 import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
+import { captionsByVideo } from "../captions/store.ts";
 import { channelRefs } from "../channels/refs.ts";
 import { searchDocument, videos } from "../db/schema.ts";
 import { statsForRead } from "../engagement/stats.ts";
@@ -8,10 +9,10 @@ import { afterCursor, pageOf, parseCursorParam } from "./cursor.ts";
 import { baseUrlOf, toVideo } from "./serialize.ts";
 
 /**
- * One page of public, ready videos, newest first, with their stats and channels: the public list, its
- * search (`q`, over titles and descriptions through the GIN index of schema.ts's search document), a
- * channel page (`owners`: one owner's) and a feed (`owners`: the subscribed channels' owners) are the same
- * query, so unlisted and private videos are left out in one place.
+ * One page of public, ready videos, newest first, with their stats, channels and captions (one query
+ * each for the page): the public list, its search (`q`, over titles and descriptions through the GIN
+ * index of schema.ts's search document), a channel page (`owners`: one owner's) and a feed (`owners`: the
+ * subscribed channels' owners) are the same query, so unlisted and private videos are left out in one place.
  */
 export async function publicVideoPage(
   c: Context<AppEnv>,
@@ -37,17 +38,24 @@ export async function publicVideoPage(
     .limit(query.limit + 1);
   const { page, nextCursor } = pageOf(rows, query.limit, (row) => row);
   const baseUrl = baseUrlOf(c.var.config.publicBaseUrl, c.req.url);
-  const stats = await statsForRead(
-    c,
-    page.map((row) => row.id),
-  );
-  const channels = await channelRefs(
-    c.var.db,
-    page.map((row) => row.ownerId),
-  );
+  const ids = page.map((row) => row.id);
+  const [stats, channels, captions] = await Promise.all([
+    statsForRead(c, ids),
+    channelRefs(
+      c.var.db,
+      page.map((row) => row.ownerId),
+    ),
+    captionsByVideo(c.var.db, ids),
+  ]);
   return {
     videos: page.map((row) =>
-      toVideo(row, channels.get(row.ownerId) ?? null, baseUrl, null, stats.get(row.id)),
+      toVideo(row, {
+        baseUrl,
+        viewerId: null,
+        channel: channels.get(row.ownerId) ?? null,
+        captions: captions.get(row.id) ?? [],
+        stats: stats.get(row.id),
+      }),
     ),
     nextCursor,
   };

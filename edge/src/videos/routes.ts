@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   CLOSE_VIDEO_DELETED,
   CreateVideoBody,
@@ -11,8 +11,10 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { optionalUser } from "../auth/optional-user.ts";
 import { requireUser } from "../auth/require-user.ts";
+import { type CaptionTrack, captionsByVideo } from "../captions/store.ts";
 import { channelRefOf, isSubscribed, ownerChannel } from "../channels/refs.ts";
 import type { Config } from "../config.ts";
+import type { Db } from "../db/client.ts";
 import { videos } from "../db/schema.ts";
 import { engagementForRead, statsForRead } from "../engagement/stats.ts";
 import type { AppEnv } from "../env.ts";
@@ -152,14 +154,14 @@ const updateVideo = createRoute({
   method: "patch",
   path: "/{id}",
   tags: ["videos"],
-  summary: "Change your video's title, description or visibility",
+  summary: "Change your video's title, description, visibility or whether viewers may download it",
   security: userSecurity,
   middleware: [requireUser()] as const,
   request: { params: IdParam, body: jsonBody(UpdateVideoBody) },
   responses: {
     200: json(VideoSchema, "The updated video"),
     ...errors({
-      400: "Invalid body (unknown fields, or none of title, description, visibility)",
+      400: "Invalid body (unknown fields, or none of title, description, visibility, downloadsEnabled)",
       401: "Not signed in",
       404: "No such video, or not yours",
       415: "Body is not JSON",
@@ -198,6 +200,11 @@ const listVideos = createRoute({
   },
 });
 
+/** One video's caption tracks (lists load a page's in one query: captionsByVideo). */
+async function captionsOf(db: Db, id: string): Promise<readonly CaptionTrack[]> {
+  return (await captionsByVideo(db, [id])).get(id) ?? [];
+}
+
 /** A route context with extra variables (callerId, userId), as the helpers typed for AppEnv take it. */
 const asApp = (c: Context) => c as unknown as Context<AppEnv>;
 
@@ -234,7 +241,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
         body.source.url,
       );
       const channel = await channelRefOf(db, c.var.userId);
-      return c.json({ video: toVideo(row, channel, baseUrl, c.var.userId), upload: null }, 201);
+      const video = toVideo(row, { baseUrl, viewerId: c.var.userId, channel });
+      return c.json({ video, upload: null }, 201);
     }
     const upload = body.upload as NonNullable<typeof body.upload>;
     checkSourceSize(upload.size, config.uploads);
@@ -252,10 +260,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       throw error;
     }
     const channel = await channelRefOf(db, c.var.userId);
-    return c.json(
-      { video: toVideo(started.row, channel, baseUrl, c.var.userId), upload: started.ticket },
-      201,
-    );
+    const video = toVideo(started.row, { baseUrl, viewerId: c.var.userId, channel });
+    return c.json({ video, upload: started.ticket }, 201);
   })
   .openapi(markUploaded, async (c) => {
     const { id } = c.req.valid("param");
@@ -299,7 +305,11 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     }
     const channel = await channelRefOf(db, c.var.userId);
     const baseUrl = baseUrlOf(config.publicBaseUrl, c.req.url);
-    return c.json({ video: toVideo(queued.row, channel, baseUrl, c.var.userId) }, 202);
+    const captions = await captionsOf(db, id);
+    return c.json(
+      { video: toVideo(queued.row, { baseUrl, viewerId: c.var.userId, channel, captions }) },
+      202,
+    );
   })
   .openapi(retry, async (c) => {
     const { id } = c.req.valid("param");
@@ -311,7 +321,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
     );
     const channel = await channelRefOf(db, c.var.userId);
     const baseUrl = baseUrlOf(config.publicBaseUrl, c.req.url);
-    return c.json({ video: toVideo(queued, channel, baseUrl, c.var.userId) }, 202);
+    const captions = await captionsOf(db, id);
+    return c.json({ video: toVideo(queued, { baseUrl, viewerId: c.var.userId, channel, captions }) }, 202);
   })
   .openapi(getVideo, async (c) => {
     const { id } = c.req.valid("param");
@@ -323,16 +334,15 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       row.status === "ready"
         ? await engagementForRead(asApp(c), row.id, callerId)
         : { stats: NO_STATS, reaction: null };
-    const channel = await ownerChannel(db, row.ownerId);
-    const token = await playbackTokenFor(row, c.var.config.jwtSecret);
-    const video = toVideo(
-      row,
-      channel && { handle: channel.handle, name: channel.name },
-      baseUrlOf(c.var.config.publicBaseUrl, c.req.url),
-      callerId,
+    const [channel, captions] = await Promise.all([ownerChannel(db, row.ownerId), captionsOf(db, row.id)]);
+    const video = toVideo(row, {
+      baseUrl: baseUrlOf(c.var.config.publicBaseUrl, c.req.url),
+      viewerId: callerId,
+      channel: channel && { handle: channel.handle, name: channel.name },
+      captions,
       stats,
-      token,
-    );
+      playbackToken: await playbackTokenFor(row, c.var.config.jwtSecret),
+    });
     if (callerId === null) return c.json(video, 200);
     const viewer = {
       isOwner: row.ownerId === callerId,
@@ -357,6 +367,8 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
         ...(body.title !== undefined ? { title: body.title } : {}),
         ...(body.description !== undefined ? { description: body.description } : {}),
         ...(body.visibility !== undefined ? { visibility: body.visibility } : {}),
+        // Download URLs are checked against it on every request: turning it off stops those handed out.
+        ...(body.downloadsEnabled !== undefined ? { downloadsEnabled: body.downloadsEnabled } : {}),
         // A new visibility starts a new cache generation: no copy cached under the old one is served again.
         ...(body.visibility !== undefined && body.visibility !== before.visibility
           ? { cacheGeneration: sql`${videos.cacheGeneration} + 1` }
@@ -373,9 +385,12 @@ export const videoRoutes = new OpenAPIHono<AppEnv>()
       waitUntil(c, purgeStoredVideo(config, id, before.cacheGeneration));
     }
     const stats = row.status === "ready" ? (await statsForRead(asApp(c), [row.id])).get(row.id) : NO_STATS;
-    const channel = await channelRefOf(db, c.var.userId);
-    const token = await playbackTokenFor(row, config.jwtSecret);
-    return c.json(toVideo(row, channel, baseUrl, c.var.userId, stats, token), 200);
+    const [channel, captions] = await Promise.all([channelRefOf(db, c.var.userId), captionsOf(db, id)]);
+    const playbackToken = await playbackTokenFor(row, config.jwtSecret);
+    return c.json(
+      toVideo(row, { baseUrl, viewerId: c.var.userId, channel, captions, stats, playbackToken }),
+      200,
+    );
   })
   .openapi(deleteVideo, async (c) => {
     const { id } = c.req.valid("param");

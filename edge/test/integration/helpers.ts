@@ -40,7 +40,7 @@ export type Answer = { status: number; headers: Headers; text: string; json: unk
 export type CallOptions = {
   token?: string;
   body?: unknown;
-  /** A raw request body (sent as JSON). */
+  /** A raw request body (sent as JSON unless `headers` says otherwise). */
   raw?: string;
   headers?: Record<string, string>;
 };
@@ -49,7 +49,8 @@ export type CallOptions = {
 export async function call(method: string, path: string, opts: CallOptions = {}): Promise<Answer> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined || opts.raw !== undefined) headers["content-type"] = "application/json";
+  if ((opts.body !== undefined || opts.raw !== undefined) && !headers["content-type"])
+    headers["content-type"] = "application/json";
   const res = await fetch(`${edge}${path}`, {
     method,
     headers,

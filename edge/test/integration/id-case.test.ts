@@ -1,5 +1,6 @@
 import {
   AUDIO_FOLDER,
+  DOWNLOAD_PATH,
   EVENTS_PROTOCOL,
   eventsPath,
   INIT_SEGMENT,
@@ -22,6 +23,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { videos } from "../../src/db/schema.ts";
 import { Storage } from "../../src/storage.ts";
+import { signDownloadToken } from "../../src/videos/download-token.ts";
 import {
   type Answer,
   call,
@@ -190,6 +192,23 @@ const presigned = (url: string) => {
   };
 };
 
+/** A ready public video of a new owner with a download MP4 in storage (as the transcoder leaves one). */
+async function downloadableVideo() {
+  const { owner } = await people();
+  const video = await readyVideo(db, owner.id, "public");
+  await putObject(`${outputPrefix(video.id)}${DOWNLOAD_PATH}`, "mp4");
+  await db
+    .update(videos)
+    .set({ assets: { storyboard: null, dash: false, download: { rendition: "720p", bytes: 3 } } })
+    .where(eq(videos.id, video.id));
+  return { owner, video };
+}
+
+/** A download URL's signed token, blanked: it signs the (canonical) id, so each run's differs. */
+const DOWNLOAD_TOKEN = /\/\d+\.[ov]\.[A-Za-z0-9_-]{43}\//g;
+
+const CAPTIONS = "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHello\n";
+
 const cases: IdCase[] = [
   {
     route: "GET /v1/videos/{id}/upload",
@@ -327,6 +346,38 @@ const cases: IdCase[] = [
     },
   },
   {
+    route: "GET /v1/videos/{id}/download",
+    status: 200,
+    run: async (form) => {
+      const { owner, video } = await downloadableVideo();
+      const res = await call("GET", `/v1/videos/${form(video.id)}/download`, { token: owner.token });
+      // The URL it hands out works.
+      const url = (res.json as { url?: string }).url ?? "";
+      const fetched = await call("GET", url.replace(/^https?:\/\/[^/]+/, ""));
+      return {
+        answer: {
+          ...answer(res),
+          body: JSON.parse(JSON.stringify(res.json).replace(DOWNLOAD_TOKEN, "/<token>/")),
+          fetched: [fetched.status, fetched.text],
+        },
+        ids: { video: video.id, owner: owner.id },
+      };
+    },
+  },
+  {
+    route: "GET /v1/download/{id}/{token}/{fileName}",
+    status: 200,
+    run: async (form) => {
+      const { owner, video } = await downloadableVideo();
+      const token = await signDownloadToken(video.id, "viewer", config.jwtSecret);
+      const res = await call("GET", `/v1/download/${form(video.id)}/${token}/video.mp4`);
+      return {
+        answer: { ...answer(res), type: res.headers.get("content-type") },
+        ids: { video: video.id, owner: owner.id },
+      };
+    },
+  },
+  {
     route: "GET /v1/videos/{id}/events",
     status: 101,
     run: async (form) => {
@@ -354,6 +405,54 @@ const cases: IdCase[] = [
         answer: { status: publisher.status, code: publisher.code, ack, joined },
         ids: { video: video.id, owner: owner.id },
       };
+    },
+  },
+  {
+    route: "PUT /v1/videos/{id}/captions/{language}",
+    status: 201,
+    run: async (form) => {
+      const { owner } = await people();
+      const video = await readyVideo(db, owner.id, "public");
+      const res = await call("PUT", `/v1/videos/${form(video.id)}/captions/en`, {
+        token: owner.token,
+        raw: CAPTIONS,
+        headers: { "content-type": "text/vtt" },
+      });
+      const listed = await call("GET", `/v1/videos/${video.id}/captions`);
+      return { answer: { ...answer(res), listed: listed.json }, ids: { video: video.id, owner: owner.id } };
+    },
+  },
+  {
+    route: "GET /v1/videos/{id}/captions",
+    status: 200,
+    run: async (form) => {
+      const { owner } = await people();
+      const video = await readyVideo(db, owner.id, "public");
+      const put = await call("PUT", `/v1/videos/${video.id}/captions/de`, {
+        token: owner.token,
+        raw: CAPTIONS,
+        headers: { "content-type": "text/vtt" },
+      });
+      expect(put.status).toBe(201);
+      const res = await call("GET", `/v1/videos/${form(video.id)}/captions`);
+      return { answer: answer(res), ids: { video: video.id, owner: owner.id } };
+    },
+  },
+  {
+    route: "DELETE /v1/videos/{id}/captions/{language}",
+    status: 204,
+    run: async (form) => {
+      const { owner } = await people();
+      const video = await readyVideo(db, owner.id, "public");
+      const put = await call("PUT", `/v1/videos/${video.id}/captions/fr`, {
+        token: owner.token,
+        raw: CAPTIONS,
+        headers: { "content-type": "text/vtt" },
+      });
+      expect(put.status).toBe(201);
+      const res = await call("DELETE", `/v1/videos/${form(video.id)}/captions/fr`, { token: owner.token });
+      const listed = await call("GET", `/v1/videos/${video.id}/captions`);
+      return { answer: { ...answer(res), listed: listed.json }, ids: { video: video.id, owner: owner.id } };
     },
   },
   {

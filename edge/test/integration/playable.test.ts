@@ -134,7 +134,12 @@ describe("watching a video while it is still processing", () => {
     const json = await getVideo(video.id, owner);
     expect(json.status).toBe("processing");
     expect(json.playableAt).not.toBeNull();
-    expect(json.playback).toEqual({ hls: `${play}/${MASTER_PLAYLIST}`, poster: null });
+    expect(json.playback).toEqual({
+      hls: `${play}/${MASTER_PLAYLIST}`,
+      poster: null,
+      dash: null,
+      storyboard: null,
+    });
 
     const master = await fetch(json.playback.hls ?? "");
     expect(master.status).toBe(200);
