@@ -15,3 +15,8 @@ export type VideoDetail = Schemas["VideoDetail"];
 export type ChannelDetail = Schemas["ChannelDetail"];
 /** GET /v1/me: you and your channel. */
 export type Me = Schemas["Me"];
+/** A video's caption track (PUT /v1/videos/:id/captions/:language answers one). */
+export type Caption = Schemas["Caption"];
+/** GET /v1/videos/:id/download: where to fetch the MP4, for a short while. */
+export type DownloadTicket = Schemas["DownloadTicket"];
+export type Rendition = Video["renditions"][number];

@@ -10,6 +10,7 @@ import { formatAgo, formatCount } from "../lib/format.ts";
 import { useAsync, useSession, useTitle } from "../lib/hooks.ts";
 import { ChannelRow } from "../watch/channel-row.tsx";
 import { Comments } from "../watch/comments.tsx";
+import { DownloadButton } from "../watch/download-button.tsx";
 import { playbackState, storyboardOf } from "../watch/playback-state.ts";
 import { Player } from "../watch/player.tsx";
 import { Reactions } from "../watch/reactions.tsx";
@@ -80,19 +81,22 @@ export function WatchPage() {
           {formatAgo(v.readyAt ?? v.createdAt)}
           {v.visibility !== "public" && <span class="status">{v.visibility}</span>}
         </p>
-        {/* Reactions, views and comments are for ready videos (the edge refuses them before). */}
-        {v.status === "ready" && (
-          <Reactions
-            key={`${v.id}:${userId}`}
-            videoId={v.id}
-            signedIn={userId !== null}
-            initial={{
-              likes: v.stats?.likes ?? 0,
-              dislikes: v.stats?.dislikes ?? 0,
-              mine: v.viewer?.reaction ?? null,
-            }}
-          />
-        )}
+        <div class="watch-actions">
+          {/* Reactions, views and comments are for ready videos (the edge refuses them before). */}
+          {v.status === "ready" && (
+            <Reactions
+              key={`${v.id}:${userId}`}
+              videoId={v.id}
+              signedIn={userId !== null}
+              initial={{
+                likes: v.stats?.likes ?? 0,
+                dislikes: v.stats?.dislikes ?? 0,
+                mine: v.viewer?.reaction ?? null,
+              }}
+            />
+          )}
+          {v.downloadable && <DownloadButton key={v.id} videoId={v.id} title={v.title} />}
+        </div>
       </div>
       {v.channel && (
         <ChannelRow

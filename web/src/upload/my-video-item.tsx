@@ -4,6 +4,7 @@ import { api, call } from "../lib/api.ts";
 import type { Video } from "../lib/api-types.ts";
 import { formatAgo, formatDuration } from "../lib/format.ts";
 import { TranscodeProgress } from "../progress/transcode-progress.tsx";
+import { DeliveryPanel } from "./delivery-panel.tsx";
 import { MAX_TITLE } from "./plan.ts";
 
 const STATUS: Record<Video["status"], string> = {
@@ -21,7 +22,7 @@ const VISIBILITY: Record<Video["visibility"], string> = {
 
 /**
  * One of the owner's videos: status (live while it transcodes), details edited in place, retry when it
- * failed, delete (the page asks first).
+ * failed, delete (the page asks first), and its downloads, captions and quality folded below.
  */
 export function MyVideoItem({
   video,
@@ -123,6 +124,7 @@ export function MyVideoItem({
           </div>
         )}
         {error ? <ErrorNotice error={error} /> : null}
+        {video.status !== "awaiting_upload" && <DeliveryPanel video={video} onChange={onChange} />}
       </div>
     </li>
   );
