@@ -56,11 +56,14 @@ describe("engagement contracts", () => {
       sourceWidth: 2,
       sourceHeight: 2,
       renditions: [],
-      playback: { hls: null, poster: null },
+      playback: { hls: null, poster: null, dash: null, storyboard: null },
       createdAt: "2026-01-01T00:00:00.000Z",
       readyAt: null,
       playableAt: null,
       channel: null,
+      captions: [],
+      downloadable: false,
+      downloadsEnabled: true,
     };
     expect(Video.safeParse(video).success).toBe(true);
     const stats = { views: 3, likes: 2, dislikes: 1, comments: 0 };

@@ -113,11 +113,19 @@ describe("watchable while processing", () => {
       sourceWidth: null,
       sourceHeight: null,
       renditions: [],
-      playback: { hls: "https://edge.example/v1/play/v/master.m3u8", poster: null },
+      playback: {
+        hls: "https://edge.example/v1/play/v/master.m3u8",
+        poster: null,
+        dash: null,
+        storyboard: null,
+      },
       createdAt: "2026-01-01T00:00:00.000Z",
       readyAt: null,
       playableAt: "2026-01-01T00:00:09.000Z",
       channel: null,
+      captions: [],
+      downloadable: false,
+      downloadsEnabled: true,
     };
     expect(Video.parse(video).playableAt).toBe(video.playableAt);
     expect(Video.safeParse({ ...video, playableAt: null }).success).toBe(true);

@@ -14,14 +14,21 @@ import {
   segmentName,
 } from "@streamlet/shared";
 import type { Logger } from "./log.ts";
-import { AUDIO_CHANNELS, AUDIO_SAMPLE_RATE } from "./media/audio.ts";
-import { readDashTrack, writeDashManifest } from "./media/delivery/dash.ts";
-import { remuxDownload } from "./media/delivery/download.ts";
-import { iframePlaylist } from "./media/delivery/iframes.ts";
-import { measureQuality } from "./media/delivery/quality.ts";
-import { makeStoryboard } from "./media/delivery/storyboard.ts";
-import type { DeliveryToolOptions, LocalLadder, LocalRung, LocalTrack } from "./media/delivery/types.ts";
-import { verifyPublishedLadder } from "./media/delivery/verify.ts";
+import {
+  AUDIO_CHANNELS,
+  AUDIO_SAMPLE_RATE,
+  type DeliveryToolOptions,
+  iframePlaylist,
+  type LocalLadder,
+  type LocalRung,
+  type LocalTrack,
+  makeStoryboard,
+  measureQuality,
+  readDashTrack,
+  remuxDownload,
+  verifyPublishedLadder,
+  writeDashManifest,
+} from "./media/index.ts";
 import type { MasterExtras, PublishedLadder, PublishedTrack } from "./publication.ts";
 import type { Storage } from "./storage.ts";
 

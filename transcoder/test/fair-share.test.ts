@@ -237,7 +237,8 @@ describe.skipIf(!hasRedisServer)("per-user limit on a real worker (real Redis, r
     expect(await waiting?.getState()).toBe("delayed");
     expect(waiting?.attemptsMade).toBe(0);
 
-    await Promise.all(jobs.map((job) => job.waitUntilFinished(events, 25_000)));
+    // Alice's three run one after another, each through the checks and assets made before ready.
+    await Promise.all(jobs.map((job) => job.waitUntilFinished(events, 90_000)));
 
     const starts = timeline.filter((e) => e.what === "start").map((e) => e.jobId);
     // Each job ran exactly once: a deferral is neither a start nor an end.
@@ -275,5 +276,5 @@ describe.skipIf(!hasRedisServer)("per-user limit on a real worker (real Redis, r
       }),
     );
     expect(await readdir(workDir)).toEqual([]);
-  }, 30_000);
+  }, 100_000);
 });

@@ -8,6 +8,15 @@
 export * from "./audio.ts";
 export * from "./chunks/index.ts";
 export * from "./confine.ts";
+// What deliver.ts makes from the published ladder before the master (the checks, I-frames, DASH, storyboard,
+// download MP4, quality).
+export { readDashTrack, writeDashManifest } from "./delivery/dash.ts";
+export { remuxDownload } from "./delivery/download.ts";
+export { iframePlaylist } from "./delivery/iframes.ts";
+export { measureQuality } from "./delivery/quality.ts";
+export { makeStoryboard } from "./delivery/storyboard.ts";
+export type { DeliveryToolOptions, LocalLadder, LocalRung, LocalTrack } from "./delivery/types.ts";
+export { PublishCheckError, verifyPublishedLadder } from "./delivery/verify.ts";
 export * from "./encoder.ts";
 export * from "./encoder-probe.ts";
 export * from "./errors.ts";
