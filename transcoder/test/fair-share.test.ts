@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { outputPrefix, sourceKey } from "@streamlet/shared";
@@ -140,15 +140,29 @@ describe.skipIf(!hasRedisServer)("per-user limit on a real worker (real Redis, r
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** Every source is the tiny clip, after a short wait (a job that takes a moment); uploads go nowhere. */
+  /**
+   * Every source is the tiny clip, after a short wait (a job that takes a moment); what a job writes is
+   * kept in a folder, so it reads its segments back before ready as it would from storage.
+   */
+  const stored = (key: string) => join(dir, "stored", key);
   const localStorage: Storage = {
-    download: async (_key, file) => {
-      await sleep(400);
-      await copyFile(clip, file);
+    download: async (key, file) => {
+      if (key.startsWith("sources/")) {
+        await sleep(400);
+        await copyFile(clip, file);
+      } else {
+        await copyFile(stored(key), file);
+      }
       return (await stat(file)).size;
     },
-    putFile: async () => {},
-    putBody: async () => {},
+    putFile: async (key, file) => {
+      await mkdir(dirname(stored(key)), { recursive: true });
+      await copyFile(file, stored(key));
+    },
+    putBody: async (key, body) => {
+      await mkdir(dirname(stored(key)), { recursive: true });
+      await writeFile(stored(key), body);
+    },
     deletePrefix: async () => 0,
     presignGet: async (key) => `http://127.0.0.1:9/${key}`,
   };

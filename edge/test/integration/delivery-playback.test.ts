@@ -309,21 +309,83 @@ describe("delivery of a ready video", () => {
   });
 
   it("ffmpeg decodes every representation of the MPD through the edge", async () => {
-    const { stderr } = await run(
-      "ffprobe",
+    const mpd = video.playback.dash as string;
+    const probe = await run("ffprobe", [
+      "-v",
+      "error",
+      "-show_entries",
+      "stream=index,codec_type,height",
+      "-of",
+      "json",
+      mpd,
+    ]);
+    const streams = (
+      JSON.parse(probe.stdout) as { streams: { index: number; codec_type: string; height?: number }[] }
+    ).streams;
+    expect(
+      streams
+        .filter((s) => s.codec_type === "video")
+        .map((s) => s.height)
+        .sort(),
+    ).toEqual([480, 540]);
+    expect(streams.filter((s) => s.codec_type === "audio")).toHaveLength(1);
+    expect(streams.filter((s) => s.codec_type === "subtitle")).toHaveLength(1); // the English captions
+    // Every representation decoded (framecrc: one line per decoded frame, "<stream>, pts, …").
+    const { stdout, stderr } = await run(
+      "ffmpeg",
       [
         "-v",
         "error",
-        "-count_frames",
-        "-show_entries",
-        "stream=codec_type,height,nb_read_frames",
-        "-of",
-        "json",
-        video.playback.dash as string,
+        "-i",
+        mpd,
+        "-map",
+        "0:v",
+        "-map",
+        "0:a",
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "framecrc",
+        "-",
       ],
-      { timeout: 60_000 },
+      {
+        timeout: 60_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
     );
     expect(stderr).toBe("");
+    const frames = new Map<number, number>();
+    for (const line of stdout.split("\n")) {
+      const stream = /^(\d+),/.exec(line)?.[1];
+      if (stream !== undefined) frames.set(Number(stream), (frames.get(Number(stream)) ?? 0) + 1);
+    }
+    // Each video representation decodes, without an error, to the frames ffmpeg gets from the same rung
+    // over HLS (the same segments) less at most one per segment boundary: ffmpeg 5.1's dash demuxer loses
+    // a frame at each of the 4 boundaries of the chunked rungs (negative composition offsets, no edit
+    // list), which the HLS demuxer, dash.js and hls.js do not (seen here: 326 of 330). The audio decodes.
+    const playlists = new Map([
+      [480, "480p/index.m3u8"],
+      [540, "540p/index.m3u8"],
+    ]);
+    for (const s of streams) {
+      if (s.codec_type === "audio") expect(frames.get(s.index), `stream ${s.index}`).toBeGreaterThan(500);
+      if (s.codec_type !== "video") continue;
+      const hls = await run(
+        "ffmpeg",
+        [
+          "-v",
+          "error",
+          "-i",
+          new URL(playlists.get(s.height ?? 0) ?? "", video.playback.hls as string).href,
+        ].concat(["-map", "0:v", "-fps_mode", "passthrough", "-f", "framecrc", "-"]),
+        { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      );
+      const overHls = hls.stdout.split("\n").filter((line) => /^\d+,/.test(line)).length;
+      expect(overHls).toBeGreaterThan(320); // 11 s at 30 fps
+      const overDash = frames.get(s.index) ?? 0;
+      expect(overDash, `stream ${s.index} (${s.height}p)`).toBeLessThanOrEqual(overHls);
+      expect(overDash, `stream ${s.index} (${s.height}p)`).toBeGreaterThanOrEqual(overHls - 4);
+    }
   });
 
   it("the storyboard's regions lie inside its sprites", async () => {
