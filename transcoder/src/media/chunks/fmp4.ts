@@ -186,6 +186,15 @@ export interface FragmentInfo {
   compositionOffsets: number[];
   /** Whether each sample is a sync sample (an IDR for H.264). */
   sync: boolean[];
+  /** Each sample's size in bytes (trun, else the tfhd default); null when neither gives them. */
+  sizes: number[] | null;
+  /**
+   * Where the first sample's bytes start: trun's data offset from the base (the moof's start unless
+   * `baseDataOffset` is set); null when the trun gives none (the samples then start the mdat's payload).
+   */
+  dataOffset: number | null;
+  /** tfhd's explicit base data offset (a file offset), or null: the base is the moof's start. */
+  baseDataOffset: number | null;
   /** Sum of the sample durations. */
   duration: number;
   /** Earliest presentation time: baseMediaDecodeTime + min(decode offset + composition offset). */
@@ -250,14 +259,22 @@ export function readFragment(fragment: Buffer, track: TrackInfo): FragmentInfo {
   const tfhdBytes = payloadOf(tfhd);
   const tfhdFlags = tfhdBytes.readUInt32BE(0) & 0xffffff;
   let at = 8;
-  if (tfhdFlags & TFHD_BASE_DATA_OFFSET) at += 8;
+  let baseDataOffset: number | null = null;
+  if (tfhdFlags & TFHD_BASE_DATA_OFFSET) {
+    baseDataOffset = Number(tfhdBytes.readBigUInt64BE(at));
+    at += 8;
+  }
   if (tfhdFlags & TFHD_SAMPLE_DESCRIPTION) at += 4;
   let defaultDuration = track.defaultSampleDuration;
   if (tfhdFlags & TFHD_DEFAULT_DURATION) {
     defaultDuration = tfhdBytes.readUInt32BE(at);
     at += 4;
   }
-  if (tfhdFlags & TFHD_DEFAULT_SIZE) at += 4;
+  let defaultSize: number | null = null;
+  if (tfhdFlags & TFHD_DEFAULT_SIZE) {
+    defaultSize = tfhdBytes.readUInt32BE(at);
+    at += 4;
+  }
   const defaultFlags = tfhdFlags & TFHD_DEFAULT_FLAGS ? tfhdBytes.readUInt32BE(at) : track.defaultSampleFlags;
 
   const tfdtBytes = payloadOf(tfdt);
@@ -268,6 +285,7 @@ export function readFragment(fragment: Buffer, track: TrackInfo): FragmentInfo {
   const trunBytes = payloadOf(trun);
   const t = readTrunFields(trunBytes);
   const durations: number[] = [];
+  const sizes: number[] = [];
   const compositionOffsets: number[] = [];
   const sync: boolean[] = [];
   for (let i = 0; i < t.sampleCount; i++) {
@@ -279,7 +297,12 @@ export function readFragment(fragment: Buffer, track: TrackInfo): FragmentInfo {
       duration = trunBytes.readUInt32BE(p);
       p += 4;
     }
-    if (t.flags & TRUN_SIZE) p += 4;
+    if (t.flags & TRUN_SIZE) {
+      sizes.push(trunBytes.readUInt32BE(p));
+      p += 4;
+    } else if (defaultSize !== null) {
+      sizes.push(defaultSize);
+    }
     if (t.flags & TRUN_FLAGS) {
       flags = trunBytes.readUInt32BE(p);
       p += 4;
@@ -303,6 +326,9 @@ export function readFragment(fragment: Buffer, track: TrackInfo): FragmentInfo {
     durations,
     compositionOffsets,
     sync,
+    sizes: sizes.length === t.sampleCount ? sizes : null,
+    dataOffset: t.dataOffsetAt === null ? null : trunBytes.readInt32BE(t.dataOffsetAt),
+    baseDataOffset,
     duration: decode,
     earliestPresentation: baseMediaDecodeTime + BigInt(t.sampleCount > 0 ? earliest : 0),
   };

@@ -32,63 +32,6 @@ export interface SegmentFragment {
   sampleSizes: number[];
 }
 
-// tfhd / trun flags (ISO/IEC 14496-12 8.8.7, 8.8.8)
-const TFHD_BASE_DATA_OFFSET = 0x1;
-const TFHD_SAMPLE_DESCRIPTION = 0x2;
-const TFHD_DEFAULT_DURATION = 0x8;
-const TFHD_DEFAULT_SIZE = 0x10;
-const TRUN_DATA_OFFSET = 0x1;
-const TRUN_FIRST_FLAGS = 0x4;
-const TRUN_DURATION = 0x100;
-const TRUN_SIZE = 0x200;
-const TRUN_FLAGS = 0x400;
-const TRUN_CTO = 0x800;
-
-/** The payload of the first box of `type` directly inside [start, end). */
-function payloadIn(buf: Buffer, start: number, end: number, type: string): Buffer {
-  const box = readBoxes(buf, start, end).find((b) => b.type === type);
-  if (!box) throw new Mp4FormatError(`no ${type} box`);
-  return buf.subarray(box.payload, box.end);
-}
-
-/** Sample byte positions of one moof (one traf, one trun: what our muxing writes). */
-function sampleLayout(segment: Buffer, moofStart: number, moofPayload: number, moofEnd: number) {
-  const traf = readBoxes(segment, moofPayload, moofEnd).find((b) => b.type === "traf");
-  if (!traf) throw new Mp4FormatError(`moof at byte ${moofStart} has no traf`);
-  const tfhd = payloadIn(segment, traf.payload, traf.end, "tfhd");
-  const trun = payloadIn(segment, traf.payload, traf.end, "trun");
-  const tfhdFlags = tfhd.readUInt32BE(0) & 0xffffff;
-  let at = 8;
-  let base = moofStart;
-  if (tfhdFlags & TFHD_BASE_DATA_OFFSET) {
-    base = Number(tfhd.readBigUInt64BE(at));
-    at += 8;
-  }
-  if (tfhdFlags & TFHD_SAMPLE_DESCRIPTION) at += 4;
-  if (tfhdFlags & TFHD_DEFAULT_DURATION) at += 4;
-  const defaultSize = tfhdFlags & TFHD_DEFAULT_SIZE ? tfhd.readUInt32BE(at) : null;
-
-  const flags = trun.readUInt32BE(0) & 0xffffff;
-  const count = trun.readUInt32BE(4);
-  let p = 8;
-  let dataOffset: number | null = null;
-  if (flags & TRUN_DATA_OFFSET) {
-    dataOffset = trun.readInt32BE(p);
-    p += 4;
-  }
-  if (flags & TRUN_FIRST_FLAGS) p += 4;
-  const stride = [TRUN_DURATION, TRUN_SIZE, TRUN_FLAGS, TRUN_CTO].filter((f) => flags & f).length * 4;
-  const sizeAt = flags & TRUN_DURATION ? 4 : 0;
-  if (trun.length < p + stride * count) throw new Mp4FormatError("trun is shorter than its samples");
-  const sizes: number[] = [];
-  for (let i = 0; i < count; i++) {
-    if (flags & TRUN_SIZE) sizes.push(trun.readUInt32BE(p + i * stride + sizeAt));
-    else if (defaultSize !== null) sizes.push(defaultSize);
-    else throw new Mp4FormatError(`moof at byte ${moofStart} gives no sample sizes`);
-  }
-  return { first: dataOffset === null ? null : base + dataOffset, sizes };
-}
-
 /**
  * Every moof+mdat of a segment file with its samples' timing (readFragment) and byte positions; a
  * sample outside the mdat that follows its moof is a format error.
@@ -102,10 +45,10 @@ export function segmentFragments(segment: Buffer, track: TrackInfo): SegmentFrag
     if (mdat?.type !== "mdat")
       throw new Mp4FormatError(`moof at byte ${box.start} is not followed by an mdat`);
     const info = readFragment(segment.subarray(box.start, mdat.end), track);
-    const layout = sampleLayout(segment, box.start, box.payload, box.end);
+    if (info.sizes === null) throw new Mp4FormatError(`moof at byte ${box.start} gives no sample sizes`);
     const sampleOffsets: number[] = [];
-    let at = layout.first ?? mdat.payload;
-    for (const size of layout.sizes) {
+    let at = info.dataOffset === null ? mdat.payload : (info.baseDataOffset ?? box.start) + info.dataOffset;
+    for (const size of info.sizes) {
       if (at < mdat.payload || at + size > mdat.end) {
         throw new Mp4FormatError(`moof at byte ${box.start} points at sample bytes outside its mdat`);
       }
@@ -118,7 +61,7 @@ export function segmentFragments(segment: Buffer, track: TrackInfo): SegmentFrag
       end: mdat.end,
       mdatPayload: mdat.payload,
       sampleOffsets,
-      sampleSizes: layout.sizes,
+      sampleSizes: info.sizes,
     });
   });
   return fragments;
