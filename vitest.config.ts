@@ -22,10 +22,11 @@ function nodeBuildsForGlobalSetup(packages: string[]): Plugin {
 
 export default defineConfig({
   test: {
-    // Two files at a time across projects (vitest's default is cores - 1, one on a 2-core machine): the
-    // integration files still run one after another (fileParallelism: false below), while a unit or
-    // workers file runs beside them; the integration tests spend much of their time waiting on the
-    // stack's transcoder and on Chromium.
+    // `npm test` runs two Vitest processes side by side (package.json): the integration project, one
+    // file at a time against one stack, and the unit and workers projects, one file at a time beside it.
+    // Vitest runs a project with one worker in a group of its own *after* every other project, so one
+    // process would leave a core idle for the integration project's whole run (18-19 min in CI against
+    // 12-13 min side by side). A plain `npx vitest run` still runs everything, two files at a time.
     maxWorkers: 2,
     projects: [
       {
