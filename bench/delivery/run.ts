@@ -1,12 +1,14 @@
 /**
  * Delivery benchmark: origin offload and cached-segment latency through the local edge (wrangler dev).
  * One stack (s3rver behind a counting proxy, Postgres, Redis, one transcoder for publishing, the edge),
- * one real video (synthetic 720p clip → upload → ready; publish.ts), then a second edge on the same services with
- * ORIGIN_COALESCING=off as the baseline (each edge has its own cache; the baseline runs first and is
- * stopped before the coalescing edge is measured):
+ * one real video (synthetic 720p clip → upload → ready; publish.ts), then two more edges on the same services:
+ * ORIGIN_COALESCING=off as the baseline, and ORIGIN_COALESCING=shield, where no request shares a read
+ * within its isolate, so every viewer reaches the origin shield as if each were on its own machine of
+ * the data centre (wrangler dev runs one isolate: this is how the shield alone is measured). Each edge
+ * has its own cache; each runs, and is stopped, before the next one is measured:
  *  1. cold: VIEWERS concurrent viewers request the same uncached object (the top rung's variant playlist
- *     and its first segments), on each edge → storage GETs of that object (target: 1 with coalescing) and
- *     the viewers' latency;
+ *     and its first segments), on each edge → storage GETs of that object (target: 1 with coalescing,
+ *     the shield alone included) and the viewers' latency;
  *  2. warm: ROUNDS rounds of VIEWERS concurrent viewers fetching the same cached segment on the coalescing
  *     edge, interleaved with rounds of /healthz (no database, no cache) → p50/p95, as ratios to /healthz
  *     and to the uncached read of step 1 on the baseline edge.
@@ -22,9 +24,9 @@ import { MASTER_PLAYLIST, outputPrefix, VARIANT_PLAYLIST } from "@streamlet/shar
 import { freePort } from "../../scripts/stack/proc.ts";
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startEdge, startS3 } from "../../scripts/stack/services.ts";
 import { type Stack, startStack } from "../../scripts/stack/stack.ts";
+import { type StorageProxy, startStorageProxy } from "../../scripts/stack/storage-proxy.ts";
 import { Supervisor } from "../../scripts/stack/supervisor.ts";
 import { publishVideo } from "./publish.ts";
-import { type StorageProxy, startStorageProxy } from "./storage-proxy.ts";
 import { allSame, type Fetched, fetchTogether, type Summary, summarize, viewerAgent } from "./viewers.ts";
 
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), "out");
@@ -187,25 +189,34 @@ try {
       RATE_LIMITS: "off",
     },
   });
-  say(`publishing one video (12 s 720p clip → ready) and starting the baseline edge… (${elapsed()} s)`);
-  // The baseline edge: the same Worker and services with ORIGIN_COALESCING=off, and a cache of its own.
-  const [video, baseline] = await Promise.all([
-    publishVideo(stack, dataDir, say),
+  say(`publishing one video (12 s 720p clip → ready) and starting the other edges… (${elapsed()} s)`);
+  // The baseline edge (ORIGIN_COALESCING=off) and the shield-only edge: the same Worker and services,
+  // each with a cache of its own.
+  const otherEdge = async (name: string, mode: string) =>
     startEdge({
-      dataDir: path.join(dataDir, "edge-baseline"),
+      dataDir: path.join(dataDir, `edge-${name}`),
       port: await freePort(),
-      vars: { ...stack.edgeVars, ORIGIN_COALESCING: "off" },
+      vars: { ...stack?.edgeVars, ORIGIN_COALESCING: mode },
       log,
       supervisor,
-    }),
+    });
+  const [video, baseline, shieldOnly] = await Promise.all([
+    publishVideo(stack, dataDir, say),
+    otherEdge("baseline", "off"),
+    otherEdge("shield", "shield"),
   ]);
-  // Baseline first, then it is stopped: its background cache writes (one per viewer) must not compete
-  // with the coalescing edge's measurements on two cores.
+  // Baseline first, then the shield alone, each stopped after: their background cache writes (one per
+  // viewer) must not compete with the next edge's measurements on two cores.
   const edges: Edge[] = [
     { label: "ORIGIN_COALESCING=off", url: baseline.url, agent: viewerAgent(VIEWERS) },
+    { label: "ORIGIN_COALESCING=shield", url: shieldOnly.url, agent: viewerAgent(VIEWERS) },
     { label: "coalescing (default)", url: stack.edgeUrl, agent: viewerAgent(VIEWERS) },
   ];
-  const [off, on] = edges as [Edge, Edge];
+  const [off, shield, on] = edges as [Edge, Edge, Edge];
+  const stoppable = new Map([
+    [off, baseline],
+    [shield, shieldOnly],
+  ]);
 
   const playlist = `${video.rung}/${VARIANT_PLAYLIST}`;
   const segments = (await segmentsOf(s3.endpoint, `${outputPrefix(video.id)}${playlist}`))
@@ -227,9 +238,10 @@ try {
       );
       coldResults.push(result);
     }
-    if (edge === off) {
-      off.agent.destroy();
-      await baseline.proc.stop();
+    const running = stoppable.get(edge);
+    if (running) {
+      edge.agent.destroy();
+      await running.proc.stop();
       await sleep(1000);
     }
   }
@@ -251,6 +263,7 @@ try {
     coldResults.filter((c) => c.edge === label && (c.object !== playlist) === seg);
   const onSegs = coldOf(on.label, true);
   const offSegs = coldOf(off.label, true);
+  const shieldSegs = coldOf(shield.label, true);
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
   const w = warmResults[0];
   const uncachedP50 = mean(offSegs.map((c) => c.latencyMs.p50));
@@ -262,6 +275,12 @@ try {
     "storage GETs per cold playlist, coalescing / off": r2(
       (coldOf(on.label, false)[0]?.storageGets ?? Number.NaN) /
         (coldOf(off.label, false)[0]?.storageGets ?? Number.NaN),
+    ),
+    "storage GETs per cold segment, shield alone / off (mean)": r2(
+      mean(shieldSegs.map((c) => c.storageGets)) / mean(offSegs.map((c) => c.storageGets)),
+    ),
+    "cold segment p50, shield alone / off (mean of objects)": r2(
+      mean(shieldSegs.map((c) => c.latencyMs.p50)) / uncachedP50,
     ),
     "cold segment p50, coalescing / off (mean of objects)": r2(
       mean(onSegs.map((c) => c.latencyMs.p50)) / uncachedP50,

@@ -149,9 +149,12 @@ const ConfigSchema = z
         .int({ message: "must be a whole number of seconds, at least 1" })
         .min(1, { message: "must be a whole number of seconds, at least 1" }),
     ),
-    // Concurrent cache misses of one asset share one storage read per isolate (play/single-flight.ts);
-    // "off" only to measure the difference (bench/delivery).
-    ORIGIN_COALESCING: optional(z.enum(["on", "off"], { message: 'must be "on" or "off"' })),
+    // Concurrent cache misses of one asset share one read per isolate (play/single-flight.ts), and that
+    // read goes through the data centre's origin shield (play/origin-shield.ts). "isolate", "shield" (each
+    // level alone) and "off" only to measure the difference (bench/delivery).
+    ORIGIN_COALESCING: optional(
+      z.enum(["on", "isolate", "shield", "off"], { message: 'must be "on", "isolate", "shield" or "off"' }),
+    ),
     RATE_LIMITS: optional(z.enum(["on", "off"], { message: 'must be "on" or "off"' })),
     RATE_LIMIT_SIGNUP: optional(RateRuleVar),
     RATE_LIMIT_LOGIN: optional(RateRuleVar),
@@ -197,8 +200,14 @@ const ConfigSchema = z
      */
     trustCfConnectingIp: env.TRUST_CF_CONNECTING_IP === "true",
     playbackStateTtlSeconds: env.PLAYBACK_STATE_TTL_SECONDS ?? DEFAULT_PLAYBACK_STATE_TTL_SECONDS,
-    /** Whether concurrent misses of one asset share one storage read (play/single-flight.ts); default on. */
-    originCoalescing: env.ORIGIN_COALESCING !== "off",
+    /**
+     * Where concurrent misses of one asset are shared: within the isolate (play/single-flight.ts) and in
+     * the data centre's origin shield (play/origin-shield.ts); both by default.
+     */
+    originCoalescing: {
+      isolate: ["on", "isolate", undefined].includes(env.ORIGIN_COALESCING),
+      shield: ["on", "shield", undefined].includes(env.ORIGIN_COALESCING),
+    },
     /** Each limit, or null where it is off. */
     rateLimits: rateLimits(env),
     uploads: {

@@ -4,6 +4,7 @@ import { createDb } from "./db/client.ts";
 import { cleanUpStaleUploads } from "./videos/cleanup.ts";
 
 export { ViewCounter } from "./engagement/view-counter.ts";
+export { OriginShield } from "./play/origin-shield.ts";
 export { VideoProgress } from "./progress/video-progress.ts";
 export { RateLimiter } from "./rate-limit/rate-limiter.ts";
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { fillOnce, inFlight, OriginTimeoutError } from "../src/play/single-flight.ts";
+import { Flights, fillOnce, inFlight, OriginTimeoutError } from "../src/play/single-flight.ts";
 
 const SEGMENT = new Uint8Array(300_000).map((_, i) => (i * 7) % 251);
 
@@ -117,9 +117,10 @@ describe("fillOnce", () => {
     const key = newKey();
     const load = async () => storageResponse(SEGMENT, { failAfter: 128 * 1024 });
     const calls = Array.from({ length: 5 }, () => fillOnce(key, load, h));
-    const [leader, ...waiters] = calls;
-    await expect((await leader)?.arrayBuffer()).rejects.toThrow("connection reset");
-    for (const waiter of waiters) await expect(waiter).rejects.toThrow("connection reset");
+    for (const result of await Promise.allSettled(calls)) {
+      expect(result.status).toBe("rejected");
+      expect(String((result as PromiseRejectedResult).reason)).toContain("connection reset");
+    }
     await h.settled();
     expect(h.puts).toHaveLength(0);
   });
@@ -151,7 +152,11 @@ describe("fillOnce", () => {
     const leader = fillOnce(key, hung, { ...h, timeoutMs: 50 });
     const started = Date.now();
     const waiters = Array.from({ length: 3 }, () => fillOnce(key, hung, { ...h, timeoutMs: 50 }));
-    for (const waiter of waiters) await expect(waiter).rejects.toBeInstanceOf(OriginTimeoutError);
+    // Settled together: awaited one by one, a waiter rejecting before its turn is an unhandled rejection.
+    for (const result of await Promise.allSettled(waiters)) {
+      expect(result.status).toBe("rejected");
+      expect((result as PromiseRejectedResult).reason).toBeInstanceOf(OriginTimeoutError);
+    }
     expect(Date.now() - started).toBeLessThan(1000);
     expect(inFlight()).toBe(0);
 
@@ -221,5 +226,80 @@ describe("fillOnce", () => {
     expect(loads).toBe(5);
     await h.settled();
     expect(h.puts).toHaveLength(5);
+  });
+});
+
+describe("Flights (the origin shield's scope)", () => {
+  it("shares a read without keeping anything when nothing keeps it", async () => {
+    const flights = new Flights();
+    const h = harness();
+    let loads = 0;
+    const load = async () => {
+      loads += 1;
+      await new Promise((r) => setTimeout(r, 5));
+      return storageResponse(SEGMENT);
+    };
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () => flights.share("videos/v/720p/seg_00001.m4s", load, h)),
+    );
+    for (const response of responses) expect(same(await bodyOf(response), SEGMENT)).toBe(true);
+    expect(loads).toBe(1);
+    await h.settled();
+    expect(flights.size).toBe(0);
+  });
+
+  it("buffers at most maxBufferedBytes across objects: past it, waiters read for themselves", async () => {
+    // Room for one 300 kB object: the first key is shared, the second (read at the same time) is not.
+    const flights = new Flights(400_000);
+    const h = harness();
+    const loads = new Map<string, number>();
+    const loader = (key: string) => async () => {
+      loads.set(key, (loads.get(key) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 5));
+      return storageResponse(SEGMENT);
+    };
+    // "a" arrives slowly (its first chunk, then a pause), so its buffer is held while "b" is read.
+    let resume: () => void = () => {};
+    const paused = new Promise<void>((r) => {
+      resume = r;
+    });
+    const slowA = async () => {
+      loads.set("a", (loads.get("a") ?? 0) + 1);
+      let sent = false;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (!sent) {
+            controller.enqueue(SEGMENT.slice(0, 64 * 1024));
+            sent = true;
+            return;
+          }
+          await paused;
+          controller.enqueue(SEGMENT.slice(64 * 1024));
+          controller.close();
+        },
+      });
+      const headers = { "content-length": String(SEGMENT.byteLength) };
+      return new Response(body, { status: 200, headers });
+    };
+    const first = flights.share("a", slowA, h);
+    await new Promise((r) => setTimeout(r, 10));
+    const rest = [
+      ...Array.from({ length: 3 }, () => flights.share("a", slowA, h)),
+      ...Array.from({ length: 3 }, () => flights.share("b", loader("b"), h)),
+    ];
+    const bs = await Promise.all(rest.slice(3));
+    for (const response of bs) expect(same(await bodyOf(response), SEGMENT)).toBe(true);
+    resume();
+    for (const response of await Promise.all([first, ...rest.slice(0, 3)]))
+      expect(same(await bodyOf(response), SEGMENT)).toBe(true);
+    expect(loads.get("a")).toBe(1);
+    expect(loads.get("b")).toBe(3);
+    await h.settled();
+    // The budget is given back: the next burst of "b" is shared again.
+    loads.clear();
+    const again = await Promise.all(Array.from({ length: 3 }, () => flights.share("b", loader("b"), h)));
+    for (const response of again) expect(same(await bodyOf(response), SEGMENT)).toBe(true);
+    expect(loads.get("b")).toBe(1);
+    await h.settled();
   });
 });

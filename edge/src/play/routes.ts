@@ -9,6 +9,7 @@ import {
   segmentName,
   VARIANT_PLAYLIST,
 } from "@streamlet/shared";
+import type { Context } from "hono";
 import {
   captionFileLanguage,
   subtitlePlaylist,
@@ -16,7 +17,6 @@ import {
   withSubtitleGroup,
   withTextAdaptationSets,
 } from "../captions/manifests.ts";
-import type { Config } from "../config.ts";
 import type { AppEnv } from "../env.ts";
 import { HttpError } from "../errors.ts";
 import { waitUntil } from "../middleware.ts";
@@ -26,6 +26,7 @@ import { cacheControlFor, growingAsset, type PlayAsset, parseAssetPath } from ".
 import { assetCacheKey } from "./cache-key.ts";
 import { videoCacheTag } from "./cache-tag.ts";
 import { assetHeaders, respondFromFull } from "./respond.ts";
+import { readThroughShield } from "./shield-read.ts";
 import { fillOnce, OriginTimeoutError } from "./single-flight.ts";
 import { type PlaybackState, playbackState } from "./state.ts";
 import { verifyPlaybackToken } from "./token.ts";
@@ -120,15 +121,18 @@ playRoutes.get("/:id/*", async (c) => {
 
   // Concurrent misses of this asset in this isolate share one production (one storage read), which also
   // fills the cache; each request gets a complete 200 of its own, or the same error (single-flight.ts).
+  // That read goes through the data centre's origin shield of the video (origin-shield.ts), which shares
+  // it with the other isolates' reads of the same file.
+  const read = storageReader(c, id);
   const full = await fillOnce(
     cacheKey,
     async () => {
-      const produced = await produceAsset(c.var.config, id, asset, state, c.var.requestId);
+      const produced = await produceAsset(read, id, asset, state, c.var.requestId);
       // Lets one purge-by-tag call drop every asset of the video in every data centre (purge.ts).
       produced.headers.set("cache-tag", videoCacheTag(id));
       return produced;
     },
-    { cache, waitUntil: (promise) => waitUntil(c, promise), coalesce: c.var.config.originCoalescing },
+    { cache, waitUntil: (promise) => waitUntil(c, promise), coalesce: c.var.config.originCoalescing.isolate },
   ).catch((error: unknown) => {
     if (!(error instanceof OriginTimeoutError)) throw error;
     // Another request's storage read is hung: this viewer may retry, as for any storage failure.
@@ -145,7 +149,7 @@ playRoutes.get("/:id/*", async (c) => {
  * in (a new ETag for the new body), anything else as storage has it.
  */
 async function produceAsset(
-  config: Config,
+  read: StorageReader,
   id: string,
   asset: PlayAsset,
   state: PlaybackState,
@@ -163,7 +167,7 @@ async function produceAsset(
   const captionLanguage = captionFileLanguage(asset.path);
   if (captionLanguage !== null && !hasTrack(state, captionLanguage)) throw fileNotFound();
 
-  const stored = await readStored(config, `${outputPrefix(id)}${asset.path}`, state.live, requestId);
+  const stored = await readStored(read, `${outputPrefix(id)}${asset.path}`, state.live, requestId);
   const headers = assetHeaders(asset.contentType, cacheControl, stored.headers);
   const rewrite = captionRewrite(asset, state);
   if (rewrite === null) return new Response(stored.body, { status: 200, headers });
@@ -172,12 +176,27 @@ async function produceAsset(
   return textResponse(rewrite(await stored.text()), headers);
 }
 
+/** Reads one stored object: the whole of it, or null when it is missing; throws when storage fails. */
+type StorageReader = (key: string) => Promise<Response | null>;
+
+/**
+ * Where this request's storage reads go: the origin shield of the video in this data centre (request.cf
+ * names it; wrangler dev has no colo: "local"), or storage itself when ORIGIN_COALESCING leaves it out.
+ */
+function storageReader(c: Context<AppEnv>, id: string): StorageReader {
+  const config = c.var.config;
+  if (!config.originCoalescing.shield) return (key) => new Storage(config.s3).get(key);
+  const colo = (c.req.raw.cf as { colo?: unknown } | undefined)?.colo;
+  const dataCentre = typeof colo === "string" && colo !== "" ? colo : "local";
+  return (key) => readThroughShield(c.env.ORIGIN_SHIELD, dataCentre, id, key);
+}
+
 /**
  * One object read from storage: its response, 404 when it is missing, 503 when storage fails. The one
  * place delivery reads storage (request coalescing wraps it).
  */
-async function readStored(config: Config, key: string, live: boolean, requestId: string) {
-  const object = await new Storage(config.s3).get(key).catch((error: unknown) => {
+async function readStored(read: StorageReader, key: string, live: boolean, requestId: string) {
+  const object = await read(key).catch((error: unknown) => {
     // Storage down or unreachable: the viewer may retry, and this must not read as our own fault.
     console.error(`play: reading ${key} failed (request ${requestId}):`, error);
     throw new HttpError(503, "storage_unavailable", "video storage is unavailable; try again");

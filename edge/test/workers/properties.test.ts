@@ -1,6 +1,8 @@
-import { ErrorEnvelope } from "@streamlet/shared";
+import { env } from "cloudflare:workers";
+import { ErrorEnvelope, outputPrefix } from "@streamlet/shared";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.ts";
 import { edgeFetch, newUser, newVideo } from "./helpers.ts";
 
 // Random and malformed input to every public route, through the Worker's fetch: whatever arrives, the
@@ -137,8 +139,8 @@ const routes: Route[] = [
   },
   { group: "channels", method: "GET", path: () => "/v1/me/subscriptions", real: () => "" },
   { group: "channels", method: "GET", path: (h) => `/v1/channels/${h}/videos`, real: () => fx.handle },
-  // Play delivery of a ready video reads S3, which is unreachable here (503 `storage_unavailable`, tested
-  // below), so these properties use ids of no ready video (a fresh uuid stands in for "real").
+  // Play delivery of a ready video reads storage (503 `storage_unavailable` when it fails, tested below),
+  // so these properties use ids of no ready video (a fresh uuid stands in for "real").
   {
     group: "play",
     method: "GET",
@@ -217,8 +219,11 @@ describe("every route under random input", () => {
       );
     }, 120_000);
   }
-  it("play: a ready video's asset while storage is unreachable answers 503, not 500", async () => {
-    // S3 is deliberately unreachable in the workers env; fx.videoId is a ready public video.
+  it("play: a ready video's asset while storage fails answers 503, not 500", async () => {
+    // fx.videoId is a ready public video; the storage proxy answers 500 for every object below its prefix.
+    const config = loadConfig(env);
+    const fail = `${config.s3.endpoint}/__proxy/fail?prefix=${encodeURIComponent(outputPrefix(fx.videoId))}`;
+    expect((await fetch(fail, { method: "POST" })).status).toBe(204);
     const res = await edgeFetch(`/v1/play/${fx.videoId}/master.m3u8`);
     expect(res.status).toBe(503);
     expect(ErrorEnvelope.parse(await res.json()).error.code).toBe("storage_unavailable");

@@ -2,7 +2,10 @@
  * A counting HTTP proxy in front of the local S3 server: the edge's S3_ENDPOINT points here, so every
  * storage request the edge (or a transcoder) makes passes through and object GETs are counted by key.
  * `latencyMs` holds each object GET that long before forwarding it: a remote bucket's time to first byte
- * (s3rver on loopback answers in about a millisecond, which no real bucket does).
+ * (s3rver on loopback answers in about a millisecond, which no real bucket does). `GET /__proxy/gets?key=K`
+ * answers `{"gets": n}` and `POST /__proxy/fail?prefix=P` makes every later object GET below P answer
+ * 500 (a storage outage), for code that cannot call into this process (tests running inside workerd).
+ * Used by bench/delivery and the workers tests of the origin shield.
  */
 import http from "node:http";
 
@@ -32,16 +35,33 @@ export async function startStorageProxy(
   let counts = new Map<string, number>();
   let statuses = new Map<number, number>();
   let seen = new Map<string, { first: number; last: number }>();
+  const failing = new Set<string>();
   const prefix = `/${encodeURIComponent(bucket)}/`;
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
+    if (req.method === "GET" && url.startsWith("/__proxy/gets?")) {
+      const asked = new URL(url, "http://proxy").searchParams.get("key") ?? "";
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ gets: counts.get(asked) ?? 0 }));
+      return;
+    }
+    if (req.method === "POST" && url.startsWith("/__proxy/fail?")) {
+      failing.add(new URL(url, "http://proxy").searchParams.get("prefix") ?? "");
+      res.writeHead(204).end();
+      return;
+    }
     const objectGet = req.method === "GET" && !url.includes("?") && url.startsWith(prefix);
     const key = objectGet ? decodeURIComponent(url.slice(prefix.length)) : null;
     if (key !== null) {
       counts.set(key, (counts.get(key) ?? 0) + 1);
       const now = performance.now();
       seen.set(key, { first: seen.get(key)?.first ?? now, last: now });
+    }
+    if (key !== null && [...failing].some((prefix) => prefix !== "" && key.startsWith(prefix))) {
+      res.writeHead(500, { "content-type": "application/xml" });
+      res.end("<Error><Code>InternalError</Code><Message>failing on request</Message></Error>");
+      return;
     }
     const send = () => {
       const forward = http.request(
