@@ -98,29 +98,55 @@ export async function prepareDelivery(input: DeliveryInput): Promise<Delivered> 
   step("read-back");
   const local = await readBack(input);
 
-  // The quality measurement (decoding the source at a few points) runs beside the rest: it reads only
-  // the source and the local copies, and the steps below are mostly single-threaded ffmpeg runs.
-  const stopMeasuring = new AbortController();
-  const measuring = measureQuality(
-    {
-      source: input.sourcePath,
-      rungs: local.rungs,
-      durationSeconds: input.durationSeconds,
-      samples: qualitySamples(input.durationSeconds),
-    },
-    { ...tools, signal: anySignal(tools.signal, stopMeasuring.signal) },
+  // What is made locally from the tracks runs beside the checks: the quality measurement (decoding the
+  // source at a few points), the storyboard and the download's remux read only the local copies, and
+  // the checks are mostly single-threaded ffmpeg runs with process start-ups between them. Their files
+  // are stored only once the checks have passed; a failed check stops them (their files go with workDir).
+  const stopSide = new AbortController();
+  const sideTools = { ...tools, signal: anySignal(tools.signal, stopSide.signal) };
+  // How long each piece of work beside the checks took (the steps' own times above are then the wait
+  // for it and the upload).
+  const besideMs: Partial<Record<DeliveryStep, number>> = {};
+  const beside = <T>(name: DeliveryStep, work: () => Promise<T>): Promise<T> => {
+    const since = Date.now();
+    const running = work();
+    running.then(
+      () => {
+        besideMs[name] = Date.now() - since;
+      },
+      () => undefined, // awaited below, or abandoned when a check fails
+    );
+    return running;
+  };
+  const measuring = beside("quality", () =>
+    measureQuality(
+      {
+        source: input.sourcePath,
+        rungs: local.rungs,
+        durationSeconds: input.durationSeconds,
+        samples: qualitySamples(input.durationSeconds),
+      },
+      sideTools,
+    ),
   );
-  const measuringSince = Date.now();
-  measuring.then(
-    () => {
-      timings.quality = Date.now() - measuringSince;
-    },
-    () => undefined, // awaited below, or abandoned when a step fails
+  const lowest = local.rungs.at(-1) as LocalRung;
+  const boardDir = join(input.workDir, "storyboard");
+  const boarding = beside("storyboard", async () => {
+    await mkdir(boardDir, { recursive: true });
+    return makeStoryboard(
+      { track: lowest, durationSeconds: input.durationSeconds, outDir: boardDir },
+      sideTools,
+    );
+  });
+  const source = downloadRung(local.rungs);
+  const downloadFile = join(input.workDir, "download.mp4");
+  const remuxing = beside("download", () =>
+    remuxDownload({ video: source, audio: local.audio, outFile: downloadFile }, sideTools),
   );
   try {
     return await deliverChecked();
   } finally {
-    stopMeasuring.abort(new Error("delivery ended"));
+    stopSide.abort(new Error("delivery ended"));
   }
 
   async function deliverChecked(): Promise<Delivered> {
@@ -143,13 +169,7 @@ export async function prepareDelivery(input: DeliveryInput): Promise<Delivered> 
     await put(DASH_MANIFEST, await dashManifest(local));
 
     step("storyboard");
-    const lowest = local.rungs.at(-1) as LocalRung;
-    const boardDir = join(input.workDir, "storyboard");
-    await mkdir(boardDir, { recursive: true });
-    const board = await makeStoryboard(
-      { track: lowest, durationSeconds: input.durationSeconds, outDir: boardDir },
-      tools,
-    );
+    const board = await boarding;
     for (const file of board.files) {
       await storage.putFile(
         `${prefix}${STORYBOARD_FOLDER}/${basename(file)}`,
@@ -160,9 +180,7 @@ export async function prepareDelivery(input: DeliveryInput): Promise<Delivered> 
     }
 
     step("download");
-    const source = downloadRung(local.rungs);
-    const downloadFile = join(input.workDir, "download.mp4");
-    const remuxed = await remuxDownload({ video: source, audio: local.audio, outFile: downloadFile }, tools);
+    const remuxed = await remuxing;
     await storage.putFile(
       `${prefix}${DOWNLOAD_PATH}`,
       downloadFile,
@@ -174,6 +192,7 @@ export async function prepareDelivery(input: DeliveryInput): Promise<Delivered> 
     endStep();
     log.info("delivery prepared", {
       ms: timings,
+      besideMs,
       storyboard: board.meta,
       download: { rendition: source.name, bytes: remuxed.bytes },
       quality: Object.fromEntries(quality),
