@@ -32,6 +32,10 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          // One module graph per worker, reused from file to file: no unit test mocks a module, stubs a
+          // global or changes process.env, so nothing leaks between files, and the suite skips a fresh
+          // import of its dependencies for every one of its ~110 files (CI: ~10% of the unit time).
+          isolate: false,
           include: [
             "{shared,edge,transcoder,scripts}/test/*.test.ts",
             "transcoder/test/chunks/*.test.ts",

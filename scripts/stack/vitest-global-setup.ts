@@ -37,8 +37,15 @@ export async function setup(project: TestProject) {
     dataDir,
     ports: "random",
     transcoders: 1,
-    // URL imports from the tests' own servers on 127.0.0.1 (refused without this: loopback is private).
-    transcoderEnv: { IMPORT_ALLOWED_ADDRESSES: "127.0.0.1/32" },
+    transcoderEnv: {
+      // URL imports from the tests' own servers on 127.0.0.1 (refused without this: loopback is private).
+      IMPORT_ALLOWED_ADDRESSES: "127.0.0.1/32",
+      // The suites test the pipeline around the encoder, not x264's compression: its fastest preset
+      // (no B-frames, CAVLC) about halves every transcode and the checks and decodes that follow it on a
+      // 2-core CI machine. The default preset is covered by the transcoder's own tests and the
+      // lifecycle suite, which starts a stack of its own.
+      X264_PRESET: "ultrafast",
+    },
     // Services from the environment are used instead (e.g. a CI that provides its own Redis).
     env: {
       REDIS_URL: process.env.TEST_REDIS_URL,
