@@ -9,9 +9,9 @@ import { Flights } from "./single-flight.ts";
  * reads of one key (Flights). Each isolate first shares its own viewers' misses (single-flight.ts), so
  * a burst of viewers on many machines of one data centre reaches storage once per object.
  *
- * One object per video and data centre (`shieldName`, shield-read.ts): Cloudflare creates a Durable Object near the
- * request that first reaches it, so a data centre's shield runs in or near it and a miss does not cross
- * the world; a video's objects stay apart from other videos' (each object handles one video's misses).
+ * One object per video and data centre (`shieldName`, shield-read.ts): Cloudflare creates a Durable
+ * Object near the request that first reaches it, so a data centre's shield runs in or near it and a miss
+ * does not cross the world; each object handles one video's misses, apart from other videos'.
  * The object keeps nothing: no storage, only the reads in flight.
  */
 export class OriginShield extends DurableObject<Env> {
