@@ -168,6 +168,23 @@ export class Storage {
     return res;
   }
 
+  /**
+   * Bytes `start`-`end` (inclusive) of an object: its 206, with Content-Range and ETag. Null when the
+   * object is missing; "changed" when the range is past its end (the caller's idea of its size is stale)
+   * or the store ignored the range; throws on any other storage failure.
+   */
+  async getRange(key: string, range: { start: number; end: number }): Promise<Response | null | "changed"> {
+    const res = await this.#aws.fetch(this.#objectUrl(this.#s3.endpoint, key), {
+      method: "GET",
+      headers: { range: `bytes=${range.start}-${range.end}` },
+    });
+    if (res.status === 206) return res;
+    await res.body?.cancel();
+    if (res.status === 404) return null;
+    if (res.status === 200 || res.status === 416) return "changed";
+    throw new Error(`storage GET ${key} (bytes ${range.start}-${range.end}) failed: ${res.status}`);
+  }
+
   /** Every key under `prefix` (ListObjectsV2, following continuation tokens); throws on storage failures. */
   async listKeys(prefix: string): Promise<string[]> {
     const keys: string[] = [];

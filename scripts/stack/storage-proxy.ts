@@ -2,10 +2,11 @@
  * A counting HTTP proxy in front of the local S3 server: the edge's S3_ENDPOINT points here, so every
  * storage request the edge (or a transcoder) makes passes through and object GETs are counted by key.
  * `latencyMs` holds each object GET that long before forwarding it: a remote bucket's time to first byte
- * (s3rver on loopback answers in about a millisecond, which no real bucket does). `GET /__proxy/gets?key=K`
- * answers `{"gets": n}` and `POST /__proxy/fail?prefix=P` makes every later object GET below P answer
- * 500 (a storage outage), for code that cannot call into this process (tests running inside workerd).
- * Used by bench/delivery and the workers tests of the origin shield.
+ * (s3rver on loopback answers in about a millisecond, which no real bucket does).
+ * For code that cannot call into this process (tests running inside workerd): `GET /__proxy/gets?key=K`
+ * answers `{"gets": n, "bytes": b}` (b: the body bytes storage sent for K), and
+ * `POST /__proxy/fail?prefix=P` makes every later object GET below P answer 500 (a storage outage).
+ * Used by bench/delivery and the workers tests (origin shield, ranged downloads).
  */
 import http from "node:http";
 
@@ -33,6 +34,7 @@ export async function startStorageProxy(
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   let counts = new Map<string, number>();
+  let sent = new Map<string, number>();
   let statuses = new Map<number, number>();
   let seen = new Map<string, { first: number; last: number }>();
   const failing = new Set<string>();
@@ -43,7 +45,7 @@ export async function startStorageProxy(
     if (req.method === "GET" && url.startsWith("/__proxy/gets?")) {
       const asked = new URL(url, "http://proxy").searchParams.get("key") ?? "";
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ gets: counts.get(asked) ?? 0 }));
+      res.end(JSON.stringify({ gets: counts.get(asked) ?? 0, bytes: sent.get(asked) ?? 0 }));
       return;
     }
     if (req.method === "POST" && url.startsWith("/__proxy/fail?")) {
@@ -76,6 +78,8 @@ export async function startStorageProxy(
         (answer) => {
           if (key !== null)
             statuses.set(answer.statusCode ?? 0, (statuses.get(answer.statusCode ?? 0) ?? 0) + 1);
+          if (key !== null)
+            answer.on("data", (chunk: Buffer) => sent.set(key, (sent.get(key) ?? 0) + chunk.length));
           res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
           answer.pipe(res);
         },
@@ -104,6 +108,7 @@ export async function startStorageProxy(
     },
     reset() {
       counts = new Map();
+      sent = new Map();
       statuses = new Map();
       seen = new Map();
     },

@@ -12,6 +12,7 @@ import type { AppEnv } from "../env.ts";
 import { HttpError, notFound } from "../errors.ts";
 import { idParam, idParams } from "../ids.ts";
 import { errors, json, named, userSecurity } from "../openapi.ts";
+import { parseRange } from "../play/range.ts";
 import { assetHeaders, respondFromFull } from "../play/respond.ts";
 import { Storage } from "../storage.ts";
 import { canRead, videoById } from "./access.ts";
@@ -138,23 +139,64 @@ export const downloadRoutes = new OpenAPIHono<AppEnv>()
     // Checked on every request, not when the URL was handed out: the owner's later choices win.
     const row = await videoById(db, id);
     if (!row || (grant !== "owner" && !canRead(row, null))) throw downloadNotFound();
+    let bytes: number;
     try {
-      checkDownload(row, grant);
+      ({ bytes } = checkDownload(row, grant));
     } catch (error) {
       if (error instanceof HttpError && error.status === 403) throw error;
       throw downloadNotFound();
     }
 
     const key = `${outputPrefix(id)}${DOWNLOAD_PATH}`;
-    const object = await new Storage(config.s3).get(key).catch((error: unknown) => {
+    const storage = new Storage(config.s3);
+    const unavailable = (error: unknown): never => {
       console.error(`download: reading ${key} failed (request ${c.var.requestId}):`, error);
       throw new HttpError(503, "storage_unavailable", "video storage is unavailable; try again");
-    });
-    if (!object) {
+    };
+    const missing = (): never => {
       console.error(`download: ${key} is missing in storage for video ${id} (request ${c.var.requestId})`);
       throw downloadNotFound();
+    };
+    const respond = (object: Response, status: 200 | 206) => {
+      const headers = assetHeaders(contentTypeFor(DOWNLOAD_FILE), CACHE_CONTROL, object.headers);
+      headers.set("content-disposition", attachmentDisposition(downloadFileName(row.title)));
+      if (status === 206) headers.set("content-range", object.headers.get("content-range") ?? "");
+      return new Response(object.body, { status, headers });
+    };
+
+    // A resumed download reads only what it asks for from storage.
+    const ranged = rangedRead(c.req.raw, bytes);
+    if (ranged !== null) {
+      const part = await storage.getRange(key, ranged.range).catch(unavailable);
+      if (part === null) missing();
+      if (part instanceof Response) {
+        if (ranged.ifRange === undefined || part.headers.get("etag") === ranged.ifRange) {
+          return respond(part, 206);
+        }
+        await part.body?.cancel();
+      }
+      // The If-Range validator no longer holds, or the file is not the size we know: the whole of it,
+      // where respondFromFull applies Range and If-Range to what storage has now.
     }
-    const headers = assetHeaders(contentTypeFor(DOWNLOAD_FILE), CACHE_CONTROL, object.headers);
-    headers.set("content-disposition", attachmentDisposition(downloadFileName(row.title)));
-    return respondFromFull(c.req.raw, new Response(object.body, { status: 200, headers }));
+    const object = (await storage.get(key).catch(unavailable)) ?? missing();
+    return respondFromFull(c.req.raw, respond(object, 200));
   });
+
+/**
+ * The range a GET asks for, when storage can answer it alone: a single satisfiable byte range of the
+ * file's known size, no If-None-Match (answered from the whole object's ETag), and an If-Range only as a
+ * strong ETag (compared with the ETag of storage's answer). Otherwise null: the whole object, and
+ * respondFromFull.
+ */
+function rangedRead(
+  request: Request,
+  size: number,
+): { range: { start: number; end: number }; ifRange?: string } | null {
+  if (request.method !== "GET" || request.headers.has("if-none-match")) return null;
+  const range = parseRange(request.headers.get("range"), size);
+  if (range.kind !== "partial") return null;
+  const ifRange = request.headers.get("if-range");
+  if (ifRange === null) return { range };
+  if (!ifRange.startsWith('"')) return null; // a date, or a weak ETag (never matches for ranges)
+  return { range, ifRange };
+}
