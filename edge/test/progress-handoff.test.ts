@@ -107,6 +107,13 @@ describe("fallbackEvent", () => {
       sourceHeight: 720,
       renditions: [rendition720p],
     });
+    // The delivery assets ride along when the row has them, as in the transcoder's own ready event.
+    const assets = {
+      storyboard: { intervalSeconds: 1, thumbnails: 8, sprites: 1, width: 160, height: 90 },
+      dash: true,
+      download: { rendition: "720p", bytes: 1_234_567 },
+    };
+    expect(fallbackEvent({ ...ready, assets })).toMatchObject({ type: "ready", assets });
     expect(fallbackEvent(row({ status: "failed", failureReason: "not a video" }))).toEqual({
       type: "failed",
       seq: 0,

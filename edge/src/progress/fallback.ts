@@ -22,6 +22,8 @@ export function fallbackEvent(row: VideoRow): ProgressEvent | null {
         sourceWidth: row.sourceWidth,
         sourceHeight: row.sourceHeight,
         renditions: row.renditions,
+        // A video published before delivery assets existed has none (the field is optional).
+        ...(row.assets ? { assets: row.assets } : {}),
       });
     case "failed":
       return parseProgressEvent({
