@@ -25,6 +25,8 @@ export const DEFAULT_RATE_LIMITS = {
   comments: { limit: 20, windowSeconds: 60 },
   /** RATE_LIMIT_REACTIONS: reactions set or cleared per user. */
   reactions: { limit: 60, windowSeconds: 60 },
+  /** RATE_LIMIT_CAPTIONS: caption tracks uploaded, replaced or deleted per user (each one purges caches). */
+  captions: { limit: 60, windowSeconds: 60 * 60 },
 } as const satisfies Record<string, RateRule>;
 
 /** PLAYBACK_STATE_TTL_SECONDS's default (play/state.ts). */
@@ -163,6 +165,7 @@ const ConfigSchema = z
     RATE_LIMIT_VIDEOS: optional(RateRuleVar),
     RATE_LIMIT_COMMENTS: optional(RateRuleVar),
     RATE_LIMIT_REACTIONS: optional(RateRuleVar),
+    RATE_LIMIT_CAPTIONS: optional(RateRuleVar),
   })
   .refine((env) => !env.CLOUDFLARE_ZONE_ID === !env.CLOUDFLARE_PURGE_TOKEN, {
     message: "set both CLOUDFLARE_ZONE_ID and CLOUDFLARE_PURGE_TOKEN, or neither",
@@ -232,6 +235,7 @@ function rateLimits(env: {
   RATE_LIMIT_VIDEOS?: RateRule | null | undefined;
   RATE_LIMIT_COMMENTS?: RateRule | null | undefined;
   RATE_LIMIT_REACTIONS?: RateRule | null | undefined;
+  RATE_LIMIT_CAPTIONS?: RateRule | null | undefined;
 }): Record<keyof typeof DEFAULT_RATE_LIMITS, RateRule | null> {
   const off = env.RATE_LIMITS === "off";
   const pick = (value: RateRule | null | undefined, fallback: RateRule) =>
@@ -244,6 +248,7 @@ function rateLimits(env: {
     videos: pick(env.RATE_LIMIT_VIDEOS, DEFAULT_RATE_LIMITS.videos),
     comments: pick(env.RATE_LIMIT_COMMENTS, DEFAULT_RATE_LIMITS.comments),
     reactions: pick(env.RATE_LIMIT_REACTIONS, DEFAULT_RATE_LIMITS.reactions),
+    captions: pick(env.RATE_LIMIT_CAPTIONS, DEFAULT_RATE_LIMITS.captions),
   };
 }
 

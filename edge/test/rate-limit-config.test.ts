@@ -12,6 +12,7 @@ describe("rate limit config", () => {
       videos: { limit: 50, windowSeconds: 86_400 },
       comments: { limit: 20, windowSeconds: 60 },
       reactions: { limit: 60, windowSeconds: 60 },
+      captions: { limit: 60, windowSeconds: 3600 },
     });
     expect(loadConfig({ ...testEnv }).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
   });
@@ -36,6 +37,7 @@ describe("rate limit config", () => {
       RATE_LIMIT_VIDEOS: "5/1d",
       RATE_LIMIT_COMMENTS: "off",
       RATE_LIMIT_REACTIONS: "",
+      RATE_LIMIT_CAPTIONS: "3/1h",
     });
     expect(config.rateLimits).toEqual({
       signup: { limit: 5, windowSeconds: 3600 },
@@ -45,12 +47,13 @@ describe("rate limit config", () => {
       videos: { limit: 5, windowSeconds: 86_400 },
       comments: null,
       reactions: DEFAULT_RATE_LIMITS.reactions,
+      captions: { limit: 3, windowSeconds: 3600 },
     });
   });
 
   it("turns every limit off with RATE_LIMITS=off", () => {
     const config = loadConfig({ ...testEnv, RATE_LIMITS: "off", RATE_LIMIT_SIGNUP: "5/1h" });
-    expect(Object.values(config.rateLimits)).toEqual([null, null, null, null, null, null, null]);
+    expect(Object.values(config.rateLimits)).toEqual([null, null, null, null, null, null, null, null]);
     expect(loadConfig({ ...testEnv, RATE_LIMITS: "on" }).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
   });
 

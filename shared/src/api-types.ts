@@ -1151,6 +1151,15 @@ export interface paths {
             "application/json": components["schemas"]["Error"];
           };
         };
+        /** @description rate_limited: too many caption changes (RATE_LIMIT_CAPTIONS per user); retry after Retry-After seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
         /** @description storage_unavailable */
         503: {
           headers: {
@@ -1204,6 +1213,15 @@ export interface paths {
         };
         /** @description No such video, not yours, or no captions in that language */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description rate_limited: too many caption changes (RATE_LIMIT_CAPTIONS per user); retry after Retry-After seconds */
+        429: {
           headers: {
             [name: string]: unknown;
           };

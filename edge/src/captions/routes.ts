@@ -14,6 +14,7 @@ import { stateCacheKey } from "../play/cache-key.ts";
 import { isPlayable } from "../play/playable.ts";
 import { purgeVideoCache } from "../play/purge.ts";
 import { playbackTokenFor } from "../play/token.ts";
+import { spendQuota } from "../rate-limit/user-quotas.ts";
 import { Storage } from "../storage.ts";
 import { canRead, ownedVideo, videoById } from "../videos/access.ts";
 import { baseUrlOf } from "../videos/serialize.ts";
@@ -64,6 +65,9 @@ const LabelQuery = z.object({
     }),
 });
 
+const CAPTIONS_QUOTA =
+  "rate_limited: too many caption changes (RATE_LIMIT_CAPTIONS per user); retry after Retry-After seconds";
+
 const putCaption = createRoute({
   method: "put",
   path: "/{id}/captions/{language}",
@@ -99,6 +103,7 @@ const putCaption = createRoute({
       404: "No such video, or not yours",
       413: `payload_too_large: the file is larger than ${MAX_CAPTION_BYTES} bytes`,
       415: `unsupported_media_type: not sent as ${CAPTION_UPLOAD_TYPES.join(", ")}`,
+      429: CAPTIONS_QUOTA,
       503: "storage_unavailable",
     }),
   },
@@ -118,6 +123,7 @@ const deleteCaptionRoute = createRoute({
       400: "invalid_request: not a language tag",
       401: "Not signed in",
       404: "No such video, not yours, or no captions in that language",
+      429: CAPTIONS_QUOTA,
       503: "storage_unavailable",
     }),
   },
@@ -231,6 +237,8 @@ export const captionRoutes = new OpenAPIHono<AppEnv>()
       throw error;
     }
     const label = askedLabel?.trim() ?? defaultLabel(language);
+    // Spent once the file is valid: every change stores a file, starts a cache generation and purges.
+    await spendQuota(c, "captions", c.var.userId);
     const key = captionKey(id, language);
     const body = new TextEncoder().encode(vtt) as Uint8Array<ArrayBuffer>;
     await new Storage(config.s3).put(key, body, contentTypeFor(key)).catch((error: unknown) => {
@@ -247,6 +255,10 @@ export const captionRoutes = new OpenAPIHono<AppEnv>()
     const { db, config } = c.var;
     const row = await ownedVideo(db, id, c.var.userId);
     const language = languageOf(rawLanguage);
+    // Counted only for a track that exists (the quota is for changes).
+    const tracks = (await captionsByVideo(db, [id])).get(id) ?? [];
+    if (!tracks.some((track) => track.language === language)) throw notFound("captions");
+    await spendQuota(c, "captions", c.var.userId);
     if (!(await deleteCaption(db, id, language))) throw notFound("captions");
     const key = captionKey(id, language);
     // The row is gone, so delivery no longer serves the file (play/routes.ts); a failed delete leaves an

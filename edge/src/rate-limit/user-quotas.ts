@@ -3,11 +3,15 @@ import type { AppEnv } from "../env.ts";
 import { HttpError } from "../errors.ts";
 import { defaultLimiter, type Limiter } from "./middleware.ts";
 
-/** The per-user fair-use quotas (RATE_LIMIT_VIDEOS, _COMMENTS, _REACTIONS) and what their 429 says. */
+/**
+ * The per-user fair-use quotas (RATE_LIMIT_VIDEOS, _COMMENTS, _REACTIONS, _CAPTIONS) and what their 429
+ * says.
+ */
 const QUOTAS = {
   videos: "you have created too many videos",
   comments: "you have posted too many comments",
   reactions: "you have reacted too often",
+  captions: "you have changed captions too often",
 } as const;
 
 export type Quota = keyof typeof QUOTAS;

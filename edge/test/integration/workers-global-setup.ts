@@ -83,6 +83,8 @@ export async function setup(project: TestProject) {
       RATE_LIMIT_LOGIN: "10/15m",
       RATE_LIMIT_LOGIN_FAILURES: "3/15m",
       RATE_LIMIT_REFRESH: "10/15m",
+      // Low, so edge/test/workers/captions-quota.test.ts spends it in a few uploads.
+      RATE_LIMIT_CAPTIONS: "3/1h",
     });
   } catch (error) {
     await teardown();
