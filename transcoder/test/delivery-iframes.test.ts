@@ -6,9 +6,9 @@ import { promisify } from "node:util";
 import { M3U8Parser, PlaylistLevelType } from "hls.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeChunk, parseBox, planChunks, readBoxes, readTrackInfo } from "../src/media/chunks/index.ts";
+import { accessUnitKind, readAvcConfig } from "../src/media/delivery/h264.ts";
 import { iframePlaylist } from "../src/media/delivery/iframes.ts";
 import type { LocalTrack } from "../src/media/delivery/types.ts";
-import { accessUnitKind, readAvcConfig } from "../src/media/delivery/verify.ts";
 
 /**
  * The I-frame playlist of a real rung made by the chunk encoder (9 s at 30 fps: segments of 1, 1, 2, 2

@@ -12,15 +12,10 @@ import {
   readTrackInfo,
   restampFragment,
 } from "../src/media/chunks/index.ts";
+import { accessUnitKind, parseSps, readAvcConfig } from "../src/media/delivery/h264.ts";
 import { segmentFragments } from "../src/media/delivery/iframes.ts";
 import type { LocalLadder, LocalRung, LocalTrack } from "../src/media/delivery/types.ts";
-import {
-  accessUnitKind,
-  PublishCheckError,
-  parseSps,
-  readAvcConfig,
-  verifyPublishedLadder,
-} from "../src/media/delivery/verify.ts";
+import { PublishCheckError, verifyPublishedLadder } from "../src/media/delivery/verify.ts";
 import { parseAvcInit } from "../src/media/hls-measure.ts";
 import type { PlannedRung } from "../src/media/ladder.ts";
 
