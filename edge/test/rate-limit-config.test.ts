@@ -17,6 +17,20 @@ describe("rate limit config", () => {
     expect(loadConfig({ ...testEnv }).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
   });
 
+  it("shares cache misses in the isolate and the origin shield by default, each alone or neither on request", () => {
+    const coalescing = (value?: string) =>
+      loadConfig({ ...testEnv, ...(value === undefined ? {} : { ORIGIN_COALESCING: value }) })
+        .originCoalescing;
+    expect(coalescing()).toEqual({ isolate: true, shield: true });
+    expect(coalescing("on")).toEqual({ isolate: true, shield: true });
+    expect(coalescing("isolate")).toEqual({ isolate: true, shield: false });
+    expect(coalescing("shield")).toEqual({ isolate: false, shield: true });
+    expect(coalescing("off")).toEqual({ isolate: false, shield: false });
+    expect(() => coalescing("sometimes")).toThrow(
+      /ORIGIN_COALESCING: must be "on", "isolate", "shield" or "off"/,
+    );
+  });
+
   it("trusts CF-Connecting-IP only when told to, and says what it takes", () => {
     expect(loadConfig({ ...testEnv }).trustCfConnectingIp).toBe(false);
     expect(loadConfig({ ...testEnv, TRUST_CF_CONNECTING_IP: "" }).trustCfConnectingIp).toBe(false);
