@@ -59,6 +59,17 @@ async function bodyOf(response: Response | null) {
   return new Uint8Array(await (response as Response).arrayBuffer());
 }
 
+/** A storage read that counts its calls and answers after a network-like pause (a fresh body each). */
+function countedLoad(make: () => Response = () => storageResponse(SEGMENT)) {
+  let calls = 0;
+  const load = async () => {
+    calls += 1;
+    await new Promise((r) => setTimeout(r, 5));
+    return make();
+  };
+  return { load, calls: () => calls };
+}
+
 afterEach(() => {
   expect(inFlight()).toBe(0);
 });
@@ -67,17 +78,13 @@ describe("fillOnce", () => {
   it("reads storage once for concurrent misses; every caller gets the whole body and headers", async () => {
     const h = harness();
     const key = newKey();
-    let loads = 0;
-    const load = async () => {
-      loads += 1;
-      await new Promise((r) => setTimeout(r, 5));
-      return storageResponse(SEGMENT);
-    };
+    const counted = countedLoad();
+    const load = counted.load;
     const responses = await Promise.all(
       Array.from({ length: 50 }, () => fillOnce(key, load, { cache: h.cache, waitUntil: h.waitUntil })),
     );
     const bodies = await Promise.all(responses.map(bodyOf));
-    expect(loads).toBe(1);
+    expect(counted.calls()).toBe(1);
     for (const [i, body] of bodies.entries()) {
       expect(same(body, SEGMENT), `caller ${i}`).toBe(true);
       expect(responses[i]?.headers.get("etag")).toBe('"abc"');
@@ -180,34 +187,26 @@ describe("fillOnce", () => {
   it("does not buffer objects above maxSharedBytes: waiters read storage themselves", async () => {
     const h = harness();
     const key = newKey();
-    let loads = 0;
-    const load = async () => {
-      loads += 1;
-      await new Promise((r) => setTimeout(r, 5));
-      return storageResponse(SEGMENT);
-    };
+    const counted = countedLoad();
+    const load = counted.load;
     const responses = await Promise.all(
       Array.from({ length: 4 }, () => fillOnce(key, load, { ...h, maxSharedBytes: 100_000 })),
     );
     for (const response of responses) expect(same(await bodyOf(response), SEGMENT)).toBe(true);
-    expect(loads).toBe(4);
+    expect(counted.calls()).toBe(4);
     await h.settled();
   });
 
   it("stops buffering a body of unknown size once it passes maxSharedBytes", async () => {
     const h = harness();
     const key = newKey();
-    let loads = 0;
-    const load = async () => {
-      loads += 1;
-      await new Promise((r) => setTimeout(r, 5));
-      return storageResponse(SEGMENT, { length: false });
-    };
+    const counted = countedLoad(() => storageResponse(SEGMENT, { length: false }));
+    const load = counted.load;
     const responses = await Promise.all(
       Array.from({ length: 3 }, () => fillOnce(key, load, { ...h, maxSharedBytes: 100_000 })),
     );
     for (const response of responses) expect(same(await bodyOf(response), SEGMENT)).toBe(true);
-    expect(loads).toBe(3);
+    expect(counted.calls()).toBe(3);
     await h.settled();
   });
 
@@ -233,17 +232,13 @@ describe("Flights (the origin shield's scope)", () => {
   it("shares a read without keeping anything when nothing keeps it", async () => {
     const flights = new Flights();
     const h = harness();
-    let loads = 0;
-    const load = async () => {
-      loads += 1;
-      await new Promise((r) => setTimeout(r, 5));
-      return storageResponse(SEGMENT);
-    };
+    const counted = countedLoad();
+    const load = counted.load;
     const responses = await Promise.all(
       Array.from({ length: 8 }, () => flights.share("videos/v/720p/seg_00001.m4s", load, h)),
     );
     for (const response of responses) expect(same(await bodyOf(response), SEGMENT)).toBe(true);
-    expect(loads).toBe(1);
+    expect(counted.calls()).toBe(1);
     await h.settled();
     expect(flights.size).toBe(0);
   });
